@@ -1,0 +1,1 @@
+"""kefu-bot core: settings, the Message model, the pipeline, NLU, dialogue state, Redis, the ASGI app."""

@@ -1,0 +1,92 @@
+"""The one internal message model every platform is translated to and from.
+
+The pipeline only ever sees these types, never a platform's wire format: adapters turn a callback
+into an ``InboundMessage`` and an ``OutboundMessage`` back into an API call.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message from a customer or a staff member, as every platform delivers it."""
+
+    channel: str  # "web", "wecom", "wecom_kf", "wechat", "dingtalk", "feishu"
+    app: str  # the configured app name ("default" unless several apps of one platform)
+    conversation_id: str  # a chat: p2p or group; replies go here
+    sender_id: str  # the customer (or staff member) id on that platform
+    text: str
+    message_id: str  # the platform's id, the key for de-duplication
+    sent_at: float  # unix seconds, as the platform stamped it
+    msg_type: str = "text"  # "text", or the platform's type for what we cannot read (image...)
+    sender_name: str = ""
+    # What the adapter needs to answer (sessionWebhook, open_kfid, message_id to reply in thread).
+    # Opaque to the pipeline.
+    reply_route: dict[str, str] = field(default_factory=dict)
+    # The platform-wide identity (WeChat union id), used to link one customer across channels.
+    union_id: str = ""
+
+    @property
+    def customer_key(self) -> str:
+        """A stable id for the person across our stores: channel-scoped unless a union id links it."""
+        return f"u:{self.union_id}" if self.union_id else f"{self.channel}:{self.sender_id}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "InboundMessage":
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """Something to deliver through a platform: a reply to a customer, or a card or text to staff.
+
+    ``kind`` is "text", "markdown" or "card"; for a card, ``card`` carries a platform-neutral
+    description (title, fields, buttons) that the adapter renders in its own format.
+    """
+
+    channel: str
+    app: str
+    route: dict[str, str]  # where to: the inbound reply_route, or a receiver's address
+    text: str
+    idempotency_key: str  # stable across retries; adapters pass it where the platform has one
+    kind: str = "text"
+    card: dict[str, Any] | None = None
+    # Hand the conversation to a human where the platform can (微信客服 service-state transfer).
+    handoff: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "OutboundMessage":
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a sender reports: delivered, or failed and whether trying again can help."""
+
+    ok: bool
+    retryable: bool = False
+    error: str = ""
+    # Seconds the platform asked us to wait (rate limit), if it said so.
+    retry_after: float | None = None
+
+    @classmethod
+    def success(cls) -> "SendResult":
+        return cls(ok=True)
+
+    @classmethod
+    def retry(cls, error: str, retry_after: float | None = None) -> "SendResult":
+        return cls(ok=False, retryable=True, error=error, retry_after=retry_after)
+
+    @classmethod
+    def permanent(cls, error: str) -> "SendResult":
+        return cls(ok=False, retryable=False, error=error)

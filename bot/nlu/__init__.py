@@ -1,0 +1,1 @@
+"""Natural-language understanding: normalise, tokenise, classify intents, decide what to do."""

@@ -1,0 +1,81 @@
+"""Text normalisation for short customer messages.
+
+Customers type on phones: full-width letters, traditional characters, emoji, order numbers and
+phone numbers. The model should see none of that variation, and no personal number should reach
+the model or a log. ``normalize`` is on the hot path of every prediction, so it uses precompiled
+regexes and a ``str.translate`` table rather than a general converter.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import opencc
+
+MAX_TEXT_CHARS = 500  # customers' questions are short; longer text is cut before any work
+
+# Placeholders are ASCII words so that the tokeniser keeps each as one token.
+PHONE = "xphonex"
+ORDER_NO = "xordernox"
+AMOUNT = "xamountx"
+
+_PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+# Order numbers: a long digit run, or letters followed by a long digit run (JD20261128...).
+_ORDER_RE = re.compile(r"(?<![0-9a-z])(?:[a-z]{1,4})?\d{8,}(?![0-9])")
+_AMOUNT_RE = re.compile(r"(?:[¥￥$]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb))")
+# Anything that is not a letter, digit, CJK character or placeholder: punctuation, emoji, symbols.
+_NOISE_RE = re.compile(r"[^\w\u3400-\u9fff]+|_+")
+_SPACES_RE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _t2s_table() -> dict[int, str]:
+    """Traditional -> simplified, character by character, from OpenCC's own dictionary."""
+    path = os.path.join(os.path.dirname(opencc.__file__), "dictionary", "TSCharacters.txt")
+    table: dict[int, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            trad, _, simp = line.rstrip("\n").partition("\t")
+            if len(trad) == 1 and simp:
+                table[ord(trad)] = simp.split(" ")[0]
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Normalised text plus what was masked out of it (kept for dialogue state, never logged)."""
+
+    text: str
+    order_numbers: tuple[str, ...] = field(default=())
+    has_phone: bool = False
+    amounts: tuple[str, ...] = field(default=())
+
+
+def to_simplified(text: str) -> str:
+    return text.translate(_t2s_table())
+
+
+def normalize(text: str) -> Normalized:
+    """Width, case, script, masking and noise removal, in that order (masking needs ASCII digits)."""
+    text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower()
+    text = to_simplified(text)
+    has_phone = bool(_PHONE_RE.search(text))
+    if has_phone:
+        text = _PHONE_RE.sub(f" {PHONE} ", text)
+    orders = tuple(_ORDER_RE.findall(text))
+    if orders:
+        text = _ORDER_RE.sub(f" {ORDER_NO} ", text)
+    amounts = tuple(_AMOUNT_RE.findall(text))
+    if amounts:
+        text = _AMOUNT_RE.sub(f" {AMOUNT} ", text)
+    text = _SPACES_RE.sub(" ", _NOISE_RE.sub(" ", text)).strip()
+    return Normalized(text=text, order_numbers=orders, has_phone=has_phone, amounts=amounts)
+
+
+def mask_for_log(text: str) -> str:
+    """Phone numbers hidden but for the last four digits: safe to log or show in an alert."""
+    return _PHONE_RE.sub(lambda m: "1**-****-" + re.sub(r"\D", "", m.group())[-4:], text)

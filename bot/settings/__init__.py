@@ -1,0 +1,168 @@
+"""Settings: the shipped defaults, one YAML file over them, then ``KEFU_*`` environment variables.
+
+Every key is validated; a mistake is reported as ``path.to.key: what was expected`` without
+echoing secret values. Sections live in sibling modules, one per area.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.settings.channels import Channels
+from bot.settings.sections import AlertsSettings, RiskSettings, TicketsSettings
+
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
+SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"
+SHIPPED_FAQ = PACKAGE_CONFIG_DIR / "faq.yaml"
+_SECRET_HINTS = ("secret", "token", "key", "password")
+
+
+class ConfigError(Exception):
+    """Configuration that cannot be used; the message is meant for the operator as is."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NluSettings(_Strict):
+    # Answer when the top intent reaches answer_threshold and leads the runner-up by margin;
+    # suggest when it reaches clarify_threshold; below that, fall back politely.
+    answer_threshold: float = Field(default=0.5, ge=0, le=1)
+    margin: float = Field(default=0.2, ge=0, le=1)
+    clarify_threshold: float = Field(default=0.15, ge=0, le=1)
+    max_suggestions: int = Field(default=3, ge=1, le=5)
+    epoch: int = Field(default=60, ge=1)
+    lr: float = Field(default=0.5, gt=0)
+    dim: int = Field(default=64, ge=8)
+    word_ngrams: int = Field(default=2, ge=1, le=5)
+    minn: int = Field(default=2, ge=0)
+    maxn: int = Field(default=4, ge=0)
+    seed: int = 42
+
+
+class DialogueSettings(_Strict):
+    ttl_seconds: int = Field(default=1800, ge=60)  # a conversation's memory; also the session gap
+
+
+class ServerSettings(_Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    workers: int = Field(default=4, ge=1)  # in-process inbox consumers
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KEFU_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    redis_url: str = ""  # empty: an embedded redis-server with persistence under data_dir
+    data_dir: Path = Path("./data")
+    key_prefix: str = Field(default="kefu", pattern=r"^[A-Za-z0-9_.-]+$")
+    knowledge_base: Path | None = None  # empty: the shipped config/faq.yaml
+    model_path: Path | None = None  # empty: <data_dir>/intent.bin
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    nlu: NluSettings = Field(default_factory=NluSettings)
+    dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    channels: Channels = Field(default_factory=Channels)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    tickets: TicketsSettings = Field(default_factory=TicketsSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the YAML (passed as init kwargs) so secrets stay out of files.
+        return env_settings, init_settings
+
+    @property
+    def faq_path(self) -> Path:
+        return self.knowledge_base or SHIPPED_FAQ
+
+    @property
+    def intent_model_path(self) -> Path:
+        return self.model_path or self.data_dir / "intent.bin"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top, got {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per problem: the dotted key, what was expected, and the bad value unless secret."""
+    lines = []
+    for err in error.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (check the spelling; see README's configuration section)")
+            continue
+        msg = err["msg"]
+        secret = any(h in key.lower() for h in _SECRET_HINTS)
+        value = "" if secret or isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
+        lines.append(f"{key}: {msg}{value}")
+    return lines
+
+
+def resolve_config_path(path: str | Path | None) -> Path | None:
+    chosen = path or os.environ.get("KEFU_CONFIG")
+    if chosen:
+        return Path(chosen)
+    local = Path("config/kefu.yaml")
+    return local if local.exists() and local.resolve() != SHIPPED_DEFAULTS else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Shipped defaults, then the chosen file (``--config``, ``KEFU_CONFIG``), then the environment."""
+    data = _read_yaml(SHIPPED_DEFAULTS) if SHIPPED_DEFAULTS.exists() else {}
+    config_path = resolve_config_path(path)
+    if config_path is not None:
+        data = _deep_merge(data, _read_yaml(config_path))
+    try:
+        settings = Settings(**data)
+    except ValidationError as e:
+        where = f" in {config_path}" if config_path else ""
+        raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(describe_errors(e))) from None
+    if config_path is not None and settings.knowledge_base and not settings.knowledge_base.is_absolute():
+        # Relative paths in a config file are relative to that file, not to the working directory.
+        settings.knowledge_base = (config_path.parent / settings.knowledge_base).resolve()
+    return settings

@@ -1,0 +1,21 @@
+"""Settings sections for risk, alerts and tickets (filled in by their own issues)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RiskSettings(_Strict):
+    pass
+
+
+class AlertsSettings(_Strict):
+    pass
+
+
+class TicketsSettings(_Strict):
+    pass
