@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.settings.channels import Channels
-from bot.settings.sections import AlertsSettings, RiskSettings, TicketsSettings
+from bot.settings.risk import RiskSettings
+from bot.settings.sections import AlertsSettings, TicketsSettings
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
 SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"

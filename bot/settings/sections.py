@@ -1,4 +1,4 @@
-"""Settings sections for risk, alerts and tickets (filled in by their own issues)."""
+"""Settings sections for alerts and tickets (filled in by their own issues)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ from pydantic import BaseModel, ConfigDict
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class RiskSettings(_Strict):
-    pass
 
 
 class AlertsSettings(_Strict):

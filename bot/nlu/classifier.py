@@ -1,0 +1,140 @@
+"""A fastText supervised text classifier over our normalisation and tokenisation.
+
+fastText trains from a file and is multi-threaded; we train single-threaded with a fixed seed so
+that the same data gives the same model. The model file sits beside a JSON file of metadata
+(labels, knowledge-base hash, thresholds, version) so that a model is never used with the wrong
+knowledge base or decision settings unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fasttext
+
+from bot.nlu.normalize import normalize
+from bot.nlu.tokenize import tokens
+
+_LABEL = "__label__"
+FORMAT_VERSION = 1
+
+# fastText prints a warning on load of every model; it is noise for our users.
+fasttext.FastText.eprint = lambda *args, **kwargs: None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainParams:
+    epoch: int = 60
+    lr: float = 0.5
+    dim: int = 64
+    word_ngrams: int = 2
+    minn: int = 2
+    maxn: int = 4
+    seed: int = 42
+    bucket: int = 200_000  # hashed n-gram slots: enough for a shop's knowledge base, small on disk
+
+
+class ModelFileError(Exception):
+    """A model file that is missing, unreadable or does not belong to this version."""
+
+
+def model_input(text: str) -> str:
+    """The exact string fastText sees for a message: normalised, tokenised, space-joined."""
+    return " ".join(tokens(normalize(text).text))
+
+
+def metadata_path(model_path: Path) -> Path:
+    return model_path.with_suffix(model_path.suffix + ".json")
+
+
+@dataclass(slots=True)
+class TextClassifier:
+    model: Any  # fasttext.FastText._FastText
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label.removeprefix(_LABEL) for label in self.model.get_labels()]
+
+    @classmethod
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        params: TrainParams = TrainParams(),
+        *,
+        prepared: bool = False,
+        verbose: int = 0,
+    ) -> "TextClassifier":
+        """Train on parallel lists; ``prepared`` means texts already went through ``model_input``."""
+        if len(texts) != len(labels) or not texts:
+            raise ValueError("need the same, non-zero number of texts and labels")
+        if len(set(labels)) < 2:
+            raise ValueError("need at least two different labels to train a classifier")
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+            for text, label in zip(texts, labels):
+                line = text if prepared else model_input(text)
+                f.write(f"{_LABEL}{label} {line}\n")
+            train_file = f.name
+        try:
+            model = fasttext.train_supervised(
+                input=train_file,
+                epoch=params.epoch,
+                lr=params.lr,
+                dim=params.dim,
+                wordNgrams=params.word_ngrams,
+                minn=params.minn,
+                maxn=params.maxn,
+                bucket=params.bucket,
+                minCount=1,
+                thread=1,  # one thread: reproducible with the seed
+                seed=params.seed,
+                loss="softmax",
+                verbose=verbose,
+            )
+        finally:
+            os.unlink(train_file)
+        return cls(model=model, metadata={"params": asdict(params)})
+
+    def predict(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        return self.predict_prepared(model_input(text), k)
+
+    def predict_prepared(self, prepared_text: str, k: int = 5) -> list[tuple[str, float]]:
+        # A list, never a bare str: fastText 0.9.3's str path breaks under numpy 2 (PLATFORMS.md).
+        labels, probs = self.model.predict([prepared_text], k=k)
+        return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
+
+    def save(self, path: Path) -> None:
+        """Write the model and its metadata atomically, so a reloading server never reads half."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        self.model.save_model(str(tmp))
+        meta = dict(self.metadata, labels=self.labels, format_version=FORMAT_VERSION)
+        meta_tmp = metadata_path(tmp)
+        meta_tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(meta_tmp, metadata_path(path))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "TextClassifier":
+        if not path.exists():
+            raise ModelFileError(f"model file {path} does not exist: train one with `kefu train`")
+        try:
+            metadata = json.loads(metadata_path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelFileError(f"{metadata_path(path)} is missing: retrain with `kefu train`") from None
+        except json.JSONDecodeError as e:
+            raise ModelFileError(f"{metadata_path(path)} is not valid JSON ({e}): retrain") from None
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(f"{path} was written by another kefu-bot version: retrain")
+        try:
+            model = fasttext.load_model(str(path))
+        except ValueError as e:
+            raise ModelFileError(f"{path} is not a fastText model ({e}): retrain") from None
+        return cls(model=model, metadata=metadata)
