@@ -1,0 +1,62 @@
+"""CLINC150 (a public English intent benchmark, CC BY 3.0): train on `train`, evaluate on `test`.
+
+    python bench/clinc150.py [--data ../shared/data/clinc150/data_full.json] [--json]
+
+Prints in-scope accuracy, macro-F1 and out-of-scope recall at the configured thresholds, using
+the same training and decision code as `kefu train` / `kefu eval`. Out-of-scope queries are not
+trained on: the bot has to keep them out by its thresholds alone, as it must in a shop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from bot.nlu.classifier import TrainParams
+from bot.nlu.decide import Thresholds
+from bot.nlu.evaluate import evaluate, format_report
+from bot.nlu.intent_model import train_intent_model
+
+DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared/data/clinc150/data_full.json"
+
+
+def main() -> None:
+    p0, t0 = TrainParams(), Thresholds()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=DEFAULT)
+    ap.add_argument("--epoch", type=int, default=p0.epoch)
+    ap.add_argument("--dim", type=int, default=p0.dim)
+    ap.add_argument("--lr", type=float, default=p0.lr)
+    ap.add_argument("--word-ngrams", type=int, default=p0.word_ngrams)
+    ap.add_argument("--minn", type=int, default=p0.minn)
+    ap.add_argument("--maxn", type=int, default=p0.maxn)
+    ap.add_argument("--answer-threshold", type=float, default=t0.answer)
+    ap.add_argument("--margin", type=float, default=t0.margin)
+    ap.add_argument("--eval-split", choices=("val", "test"), default="test", help="tune on val")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    data = json.loads(args.data.read_text(encoding="utf-8"))
+    train_texts, train_labels = zip(*data["train"])
+    test = data[args.eval_split] + data[f"oos_{args.eval_split}"]
+    params = TrainParams(
+        epoch=args.epoch, dim=args.dim, lr=args.lr, word_ngrams=args.word_ngrams,
+        minn=args.minn, maxn=args.maxn,
+    )  # fmt: skip
+    thresholds = Thresholds(answer=args.answer_threshold, margin=args.margin)
+    started = time.perf_counter()
+    model = train_intent_model(train_texts, train_labels, kb=None, params=params, thresholds=thresholds)
+    train_s = time.perf_counter() - started
+    texts, gold = zip(*test)
+    report = evaluate(lambda t: model.rank(t)[1], texts, gold, set(model.classifier.labels), thresholds)
+    report.extra.update(train_seconds=round(train_s, 1), params=str(params))
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(format_report(report, f"CLINC150 data_full: train -> {args.eval_split} (+ oos_{args.eval_split}, not trained on)"))
+
+
+if __name__ == "__main__":
+    main()

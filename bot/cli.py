@@ -1,0 +1,154 @@
+"""The ``kefu`` command line (DESIGN.md): serve, worker, train, eval, ask, tickets, check-config."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bot.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams.")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(config: Optional[Path]) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as e:
+        fail(str(e))
+        raise  # unreachable: fail() exits
+
+
+@app.command("check-config")
+def check_config(config: Optional[Path] = ConfigOpt) -> None:
+    """Validate the configuration and say exactly what is wrong."""
+    from bot.checks import check_settings
+
+    settings = settings_or_exit(config)
+    problems = check_settings(settings)
+    if problems:
+        fail("configuration problems:\n  " + "\n  ".join(problems))
+    typer.echo("configuration OK")
+    for line in describe(settings):
+        typer.echo(f"  {line}")
+
+
+def describe(settings: Settings) -> list[str]:
+    enabled = [
+        f"{platform}/{name}"
+        for platform in ("wecom", "wechat", "dingtalk", "feishu")
+        for name in settings.channels.apps_of(platform)
+    ]
+    return [
+        f"redis: {settings.redis_url or 'embedded, data under ' + str(settings.data_dir)}",
+        f"knowledge base: {settings.faq_path}",
+        f"intent model: {settings.intent_model_path}",
+        f"channels: {', '.join(enabled) or 'none (only the web channel /api/chat)'}",
+    ]
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = ConfigOpt,
+    host: Optional[str] = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
+    port: Optional[int] = typer.Option(None, help="listen port (default from config: 8080)"),
+) -> None:
+    """Webhook server, workers and scheduler in one process."""
+    from bot.server import run_server
+
+    settings = settings_or_exit(config)
+    run_server(settings, host or settings.server.host, port or settings.server.port, with_http=True)
+
+
+@app.command()
+def worker(config: Optional[Path] = ConfigOpt) -> None:
+    """Workers only (inbox consumers and outbox senders), for scale-out."""
+    from bot.server import run_server
+
+    settings = settings_or_exit(config)
+    run_server(settings, "", 0, with_http=False)
+
+
+@app.command()
+def train(
+    task: str = typer.Option("intent", help="intent | risk"),
+    data: Optional[Path] = typer.Option(None, help="knowledge-base YAML, or CSV/TSV (text,intent | text,label)"),
+    out: Optional[Path] = typer.Option(None, help="where to write the model"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Train the intent model (or the risk model) and save it with its metadata."""
+    from bot.commands import train_command
+
+    settings = settings_or_exit(config)
+    try:
+        for line in train_command(settings, task, data, out):
+            typer.echo(line)
+    except ValueError as e:
+        fail(str(e))
+
+
+@app.command("eval")
+def eval_(
+    data: Path = typer.Option(..., help="held-out CSV/TSV, or a knowledge-base YAML (cross-validated)"),
+    task: str = typer.Option("intent", help="intent | risk"),
+    model: Optional[Path] = typer.Option(None, help="model file (default: the one the server uses)"),
+    folds: int = typer.Option(5, help="folds when --data is a knowledge base"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Evaluate on held-out data: accuracy, macro-F1, per-intent table, threshold sweep."""
+    from bot.commands import eval_command
+
+    settings = settings_or_exit(config)
+    try:
+        report, text = eval_command(settings, task, data, model, folds)
+    except ValueError as e:
+        fail(str(e))
+        return
+    typer.echo(json.dumps(report, ensure_ascii=False) if as_json else text)
+
+
+@app.command()
+def ask(
+    text: str = typer.Argument(..., help="the customer's message"),
+    user: str = typer.Option("cli-user", help="customer id (keeps conversation state between calls)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Run one message through the full pipeline locally and print the decision."""
+    from bot.commands import ask_command
+
+    settings = settings_or_exit(config)
+    try:
+        reply = asyncio.run(ask_command(settings, text, user))
+    except ValueError as e:
+        fail(str(e))
+        return
+    if as_json:
+        typer.echo(json.dumps(reply, ensure_ascii=False))
+        return
+    typer.echo(f"reply:      {reply['reply']}")
+    typer.echo(f"action:     {reply['action']}")
+    typer.echo(f"intent:     {reply['intent']}  (confidence {reply['confidence']:.2f})")
+    if reply["suggestions"]:
+        typer.echo(f"suggested:  {', '.join(reply['suggestions'])}")
+    typer.echo(f"risk:       {reply['risk']:.2f}  {'；'.join(reply['reasons'])}")
+    typer.echo(f"handoff:    {reply['handoff']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,95 @@
+"""Conversation state per customer, in Redis with a TTL: what was asked, offered and answered.
+
+One JSON value per customer (one GET and one SET per message) under the customer's hash tag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+import redis.asyncio as aredis
+
+from bot.redis_store import Keys
+
+MAX_TURNS = 6  # enough for conversation-level risk and repeated-question checks
+
+
+@dataclass(slots=True)
+class Turn:
+    text: str  # normalised, masked: never a raw phone number
+    intent: str | None
+    answered: bool
+    risk: float
+    at: float
+
+
+@dataclass(slots=True)
+class DialogueState:
+    turns: list[Turn] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)  # offered in the last clarifying question
+    last_intent: str | None = None
+    order_no: str = ""  # the last order number the customer gave
+    unanswered: int = 0  # consecutive turns the bot could not answer
+    handoff_until: float = 0.0  # a human has the conversation until then: the bot stays quiet
+
+    def add_turn(self, turn: Turn) -> None:
+        self.turns = (self.turns + [turn])[-MAX_TURNS:]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "DialogueState":
+        data = json.loads(raw)
+        data["turns"] = [Turn(**t) for t in data.get("turns", [])]
+        return cls(**data)
+
+
+class DialogueStore:
+    def __init__(self, redis: aredis.Redis, keys: Keys, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl = ttl_seconds
+
+    async def load(self, customer_key: str) -> DialogueState:
+        raw = await self._redis.get(self._keys.customer(customer_key, "dialogue"))
+        return DialogueState.from_json(raw) if raw else DialogueState()
+
+    async def save(self, customer_key: str, state: DialogueState) -> None:
+        ttl = self._ttl
+        if state.handoff_until:
+            # Keep the "a human has it" mark for as long as it lasts, even past the memory TTL.
+            ttl = max(ttl, int(state.handoff_until - state.turns[-1].at) + 60 if state.turns else ttl)
+        await self._redis.set(self._keys.customer(customer_key, "dialogue"), state.to_json(), ex=ttl)
+
+    async def release(self, customer_key: str) -> bool:
+        """Staff hand the conversation back to the bot."""
+        state = await self.load(customer_key)
+        if not state.handoff_until:
+            return False
+        state.handoff_until = 0.0
+        state.unanswered = 0
+        await self.save(customer_key, state)
+        return True
+
+
+_ORDINALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
+_PICK_RE = re.compile(r"^(?:第)?([一二两三四五1-5])(?:个|条|项|号)?(?:吧|呀|啊|的)?$")
+
+
+def pick_suggestion(normalized_text: str, suggestions: list[str], titles: dict[str, str]) -> str | None:
+    """The suggestion a reply to a clarifying question chose: "1", "第二个", or its words."""
+    text = normalized_text.replace(" ", "")
+    if not text or not suggestions:
+        return None
+    m = _PICK_RE.match(text)
+    if m:
+        n = _ORDINALS[m.group(1)]
+        return suggestions[n - 1] if n <= len(suggestions) else None
+    for name in suggestions:
+        title = titles.get(name, "").replace(" ", "")
+        if title and (text in title or title in text) and len(text) >= 2:
+            return name
+    return None

@@ -1,0 +1,47 @@
+"""The decision rule: answer, ask back, or fall back. Pure functions of the ranked predictions.
+
+Answer only when the top intent is confident *and* clearly ahead of the runner-up: a 0.45/0.40
+split means the model cannot tell two questions apart, and a wrong answer costs more trust than
+a short question back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Action(str, Enum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    answer: float = 0.5
+    margin: float = 0.2
+    clarify: float = 0.15
+    max_suggestions: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    intent: str | None  # the answered intent; None unless action is ANSWER
+    confidence: float  # the top intent's probability
+    suggestions: tuple[str, ...] = ()  # intents offered back when clarifying
+
+
+def decide(ranked: list[tuple[str, float]], t: Thresholds) -> Decision:
+    """``ranked`` is (intent, probability), best first."""
+    if not ranked:
+        return Decision(Action.FALLBACK, None, 0.0)
+    top, p1 = ranked[0]
+    p2 = ranked[1][1] if len(ranked) > 1 else 0.0
+    if p1 >= t.answer and p1 - p2 >= t.margin:
+        return Decision(Action.ANSWER, top, p1)
+    suggestions = tuple(name for name, p in ranked[: t.max_suggestions] if p >= t.clarify)
+    if suggestions:  # plausible but unsure: offer the candidates rather than guess
+        return Decision(Action.CLARIFY, None, p1, suggestions)
+    return Decision(Action.FALLBACK, None, p1)

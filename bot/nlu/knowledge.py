@@ -1,0 +1,163 @@
+"""The knowledge base: intents with answers and example questions, plus synonyms.
+
+Read from the YAML schema documented in README, or from a labelled CSV/TSV (``text,intent``)
+for bulk training and evaluation. Every problem is reported with the file and the place.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.nlu.normalize import to_simplified
+
+CATEGORIES = (
+    "order", "logistics", "after_sales", "payment", "product", "promotion",
+    "invoice", "complaint", "service", "chitchat",
+)  # fmt: skip
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class KnowledgeBaseError(Exception):
+    """A knowledge-base or labelled-data file that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    name: str
+    category: str
+    answer: str
+    examples: tuple[str, ...]
+    title: str  # how the intent is offered back in a clarifying question
+    handoff: bool = False  # answering it means handing over to a human
+
+
+@dataclass(frozen=True, slots=True)
+class Synonyms:
+    """Alias -> canonical replacements, longest alias first, applied to normalised text."""
+
+    table: dict[str, str] = field(default_factory=dict)
+    _pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def of(cls, table: dict[str, str]) -> "Synonyms":
+        if not table:
+            return cls()
+        alts = sorted(table, key=len, reverse=True)
+        return cls(table, re.compile("|".join(map(re.escape, alts))))
+
+    def apply(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda m: self.table[m.group()], text)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    intents: dict[str, Intent]
+    synonyms: Synonyms
+    digest: str  # sha256 of the source file: a model remembers which knowledge base it learnt
+
+    def training_pairs(self) -> tuple[list[str], list[str]]:
+        texts, labels = [], []
+        for intent in self.intents.values():
+            for example in intent.examples:
+                texts.append(example)
+                labels.append(intent.name)
+        return texts, labels
+
+
+def load_knowledge_base(path: Path) -> KnowledgeBase:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise KnowledgeBaseError(f"{path}: cannot read the knowledge base ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise KnowledgeBaseError(f"{path}: not valid UTF-8 YAML{at}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
+        raise KnowledgeBaseError(f"{path}: expected a mapping with an 'intents' list (see README)")
+    intents: dict[str, Intent] = {}
+    for i, item in enumerate(data["intents"]):
+        intent = _parse_intent(item, f"{path}: intents[{i}]")
+        if intent.name in intents:
+            raise KnowledgeBaseError(f"{path}: intents[{i}]: duplicate intent name {intent.name!r}")
+        intents[intent.name] = intent
+    if len(intents) < 2:
+        raise KnowledgeBaseError(f"{path}: at least two intents are needed to train a classifier")
+    synonyms = data.get("synonyms") or {}
+    if not isinstance(synonyms, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in synonyms.items()
+    ):
+        raise KnowledgeBaseError(f"{path}: 'synonyms' must map non-empty alias strings to non-empty strings")
+    table = {to_simplified(k.lower()): v.lower() for k, v in synonyms.items()}
+    return KnowledgeBase(intents, Synonyms.of(table), hashlib.sha256(raw).hexdigest())
+
+
+def _parse_intent(item: object, where: str) -> Intent:
+    if not isinstance(item, dict):
+        raise KnowledgeBaseError(f"{where}: expected a mapping with name, category, answer, examples")
+    unknown = set(item) - {"name", "category", "answer", "examples", "title", "handoff"}
+    if unknown:
+        raise KnowledgeBaseError(f"{where}: unknown key(s) {sorted(unknown)}")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise KnowledgeBaseError(f"{where}: 'name' must be snake_case ASCII, got {name!r}")
+    category = item.get("category")
+    if category not in CATEGORIES:
+        raise KnowledgeBaseError(f"{where} ({name}): 'category' must be one of {', '.join(CATEGORIES)}")
+    answer = item.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        raise KnowledgeBaseError(f"{where} ({name}): 'answer' must be non-empty text")
+    examples = item.get("examples")
+    if not isinstance(examples, list) or not examples or not all(isinstance(e, str) and e.strip() for e in examples):
+        raise KnowledgeBaseError(f"{where} ({name}): 'examples' must be a non-empty list of texts")
+    title = item.get("title") or examples[0]
+    return Intent(name, category, answer.strip(), tuple(examples), str(title), bool(item.get("handoff", False)))
+
+
+def load_labelled(path: Path, label_column: str = "intent") -> tuple[list[str], list[str]]:
+    """Rows of a UTF-8 CSV (or TSV) with a header ``text,<label_column>``; extra columns are refused."""
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise KnowledgeBaseError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from None
+    except OSError as e:
+        raise KnowledgeBaseError(f"{path}: cannot read ({e.strerror})") from None
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in content.partition("\n")[0] else ","
+    reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    expected = ["text", label_column]
+    if sorted(header) != sorted(expected):
+        raise KnowledgeBaseError(
+            f"{path}: expected the header '{','.join(expected)}', got '{','.join(header) or '(empty file)'}'"
+        )
+    texts, labels = [], []
+    for line_no, row in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        if not row.get("text") or not row.get(label_column):
+            raise KnowledgeBaseError(f"{path}: line {line_no}: empty text or {label_column}")
+        texts.append(row["text"])
+        labels.append(row[label_column])
+    if not texts:
+        raise KnowledgeBaseError(f"{path}: no rows after the header")
+    return texts, labels
+
+
+def load_training_data(path: Path) -> tuple[list[str], list[str], KnowledgeBase | None]:
+    """Examples from a knowledge base (YAML) or a labelled file (CSV/TSV)."""
+    if path.suffix.lower() in (".yaml", ".yml"):
+        kb = load_knowledge_base(path)
+        texts, labels = kb.training_pairs()
+        return texts, labels, kb
+    texts, labels = load_labelled(path)
+    return texts, labels, None

@@ -1,0 +1,170 @@
+"""The bot pipeline: one customer message in, one decision out.
+
+contact log -> risk -> (human has it? stay quiet) -> intent (with the conversation in mind)
+-> answer | clarify | fall back | hand over -> escalate to staff when needed.
+Platform-free: it sees ``InboundMessage`` and returns ``Reply``; the caller delivers it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
+from bot.message import InboundMessage
+from bot.nlu.decide import Action, Decision
+from bot.nlu.engine import IntentEngine
+from bot.nlu.normalize import normalize
+from bot import replies
+from bot.ports import ContactRecorder, Escalation, EscalationSink, RiskAssessor, RiskResult, StaffCommands
+
+log = logging.getLogger(__name__)
+
+HANDOFF_AFTER_UNANSWERED = 3
+FOLLOW_UP_MAX_CHARS = 8  # "那退款呢", "多久到账": short turns lean on the previous one
+_YES = {"是", "是的", "对", "对的", "嗯", "好", "好的", "yes", "ok", "1"}
+
+
+@dataclass(slots=True)
+class Reply:
+    text: str | None  # None: stay quiet (a human has the conversation)
+    intent: str | None = None
+    confidence: float = 0.0
+    risk: float = 0.0
+    handoff: bool = False
+    action: str = "answer"
+    suggestions: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PipelineParts:
+    engine: IntentEngine
+    dialogue: DialogueStore
+    clock: Callable[[], float]
+    risk: RiskAssessor | None = None
+    escalations: EscalationSink | None = None
+    contacts: ContactRecorder | None = None
+    staff: StaffCommands | None = None
+    handoff_quiet_seconds: int = 2 * 3600
+
+
+class Pipeline:
+    def __init__(self, parts: PipelineParts) -> None:
+        self.p = parts
+
+    async def handle(self, msg: InboundMessage) -> Reply:
+        if self.p.staff is not None and msg.text.startswith("/"):
+            answer = await self.p.staff.handle(msg)
+            if answer is not None:
+                return Reply(answer, action="command")
+        now = self.p.clock()
+        model = self.p.engine.current
+        if msg.msg_type != "text":
+            if self.p.contacts is not None:
+                await self.p.contacts.record(msg, None, now)
+            return Reply(replies.NON_TEXT, action="non_text")
+
+        state = await self.p.dialogue.load(msg.customer_key)
+        norm = normalize(msg.text)
+        risk = self.p.risk.assess(msg.text, state.turns, now) if self.p.risk else RiskResult(0.0)
+        if state.handoff_until > now:
+            # A person has this conversation: record it, alert if it turns risky, say nothing.
+            state.add_turn(Turn(norm.text, None, False, risk.score, now))
+            await self.p.dialogue.save(msg.customer_key, state)
+            if self.p.contacts is not None:
+                await self.p.contacts.record(msg, None, now)
+            if risk.alert:
+                await self._escalate(msg, "risk", "人工接待中客户情绪升级", risk, state, None)
+            return Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
+
+        if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
+            return Reply(replies.EMPTY, risk=risk.score, action="empty")
+        decision = self._understand(norm.text, state)
+        if norm.order_numbers:
+            state.order_no = norm.order_numbers[-1]
+        intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
+        if self.p.contacts is not None:
+            await self.p.contacts.record(msg, decision.intent, now)
+
+        answered = decision.action is Action.ANSWER and not (intent and intent.handoff)
+        state.unanswered = 0 if answered else state.unanswered + 1
+        handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
+        reply = self._compose(decision, risk, handoff_reason, state, msg.customer_key)
+
+        state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now))
+        state.last_intent = decision.intent or state.last_intent
+        state.suggestions = list(decision.suggestions) if decision.action is Action.CLARIFY else []
+        if handoff_reason:
+            state.handoff_until = now + self.p.handoff_quiet_seconds
+            state.unanswered = 0
+        await self.p.dialogue.save(msg.customer_key, state)
+
+        category = intent.category if intent else None
+        if handoff_reason:
+            await self._escalate(msg, "handoff", handoff_reason, risk, state, decision.intent, category)
+        elif risk.alert:
+            await self._escalate(msg, "risk", "；".join(risk.reasons) or "投诉风险", risk, state, decision.intent, category)
+        return reply
+
+    def _understand(self, text: str, state: DialogueState) -> Decision:
+        """The decision for this turn, reading it with the previous turn in mind."""
+        model = self.p.engine.current
+        titles = model.normalized_titles
+        if state.suggestions:
+            picked = pick_suggestion(text, state.suggestions, titles)
+            if picked is None and len(state.suggestions) == 1 and text.replace(" ", "") in _YES:
+                picked = state.suggestions[0]
+            if picked is not None:
+                return Decision(Action.ANSWER, picked, 1.0)
+        decision = model.decide(text)
+        if decision.action is Action.ANSWER or not state.turns or len(text) > FOLLOW_UP_MAX_CHARS:
+            return decision
+        # A short follow-up ("那退款呢", "多久到账") is read together with the previous question.
+        with_context = model.decide(f"{state.turns[-1].text} {text}")
+        return with_context if with_context.confidence > decision.confidence else decision
+
+    @staticmethod
+    def _handoff_reason(risk: RiskResult, asked_for_human: bool, unanswered: int) -> str:
+        if asked_for_human:
+            return "客户要求转人工"
+        if risk.handoff:
+            return "投诉风险高：" + "；".join(risk.reasons)
+        if unanswered >= HANDOFF_AFTER_UNANSWERED:
+            return f"连续{unanswered}轮未能解答"
+        return ""
+
+    def _compose(
+        self, decision: Decision, risk: RiskResult, handoff_reason: str, state: DialogueState, seed: str
+    ) -> Reply:
+        model = self.p.engine.current
+        opening = self.p.risk.soothing_opening(seed) if (self.p.risk and risk.negative) else ""
+        base = Reply(
+            None, decision.intent, round(decision.confidence, 4), round(risk.score, 4),
+            bool(handoff_reason), decision.action.value, list(decision.suggestions), list(risk.reasons),
+        )  # fmt: skip
+        if handoff_reason:
+            answer = model.answer(decision.intent, state.order_no) if decision.action is Action.ANSWER else ""
+            intent = model.kb.intents.get(decision.intent or "") if model.kb else None
+            if intent is not None and intent.handoff:
+                answer = ""  # "转人工" itself: the hand-over text says it all
+            base.text = replies.with_opening(opening, (answer + "\n" if answer else "") + replies.HANDOFF)
+            base.action = "handoff"
+        elif decision.action is Action.ANSWER:
+            base.text = replies.with_opening(opening, model.answer(decision.intent, state.order_no))
+        elif decision.action is Action.CLARIFY:
+            base.text = replies.with_opening(opening, replies.clarify([model.title(s) for s in decision.suggestions]))
+        else:
+            base.text = replies.with_opening(opening, replies.FALLBACK)
+        return base
+
+    async def _escalate(
+        self, msg: InboundMessage, kind: str, reason: str, risk: RiskResult, state: DialogueState,
+        intent: str | None, category: str | None = None,
+    ) -> None:  # fmt: skip
+        if self.p.escalations is None:
+            return
+        await self.p.escalations.escalate(
+            Escalation(msg, kind, reason, risk, list(state.turns), intent, category)
+        )

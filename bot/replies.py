@@ -1,0 +1,19 @@
+"""The bot's own words (not the knowledge base's answers): clarifying, falling back, handing over."""
+
+from __future__ import annotations
+
+NON_TEXT = "亲，我暂时只能看懂文字消息哦。麻烦您用文字描述一下问题，我马上为您处理；需要人工客服请回复“人工”。"
+FALLBACK = "抱歉，这个问题我还没学会。您可以换个说法再问一次，或回复“人工”为您转接人工客服。"
+HANDOFF = "已为您转接人工客服，请稍候，客服会尽快回复您。"
+EMPTY = "您好，请问有什么可以帮您？"
+
+
+def clarify(titles: list[str]) -> str:
+    if len(titles) == 1:
+        return f"您是想问“{titles[0]}”吗？回复“是”或“1”我就为您解答。"
+    options = "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=1))
+    return f"您是想问：\n{options}\n回复数字即可。"
+
+
+def with_opening(opening: str, answer: str) -> str:
+    return f"{opening}{answer}" if opening else answer
