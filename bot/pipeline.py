@@ -108,6 +108,11 @@ class Pipeline:
             await self._escalate(msg, "risk", "；".join(risk.reasons) or "投诉风险", risk, state, decision.intent, category)
         return reply
 
+    async def record_only(self, msg: InboundMessage) -> None:
+        """Count a message as a contact without answering it (it came too late to answer)."""
+        if self.p.contacts is not None:
+            await self.p.contacts.record(msg, None, self.p.clock())
+
     def _understand(self, text: str, state: DialogueState) -> Decision:
         """The decision for this turn, reading it with the previous turn in mind."""
         model = self.p.engine.current

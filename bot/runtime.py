@@ -1,24 +1,38 @@
 """The composition root: builds every part from the settings and plugs ``adapters/`` and
-``alerts/`` into the core's interfaces. The only module of ``bot`` that imports them."""
+``alerts/`` into the core's interfaces. With the CLI, the only place in ``bot`` that imports them."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import redis.asyncio as aredis
 
+from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
+from bot.gateway import Gateway
+from bot.message import OutboundMessage
 from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
+from bot.outbox import Outbox, OutboxSender, RetryPolicy
 from bot.pipeline import Pipeline, PipelineParts
+from bot.queue import StreamQueue
+from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys, RedisHandle
 from bot.settings import Settings
+from bot.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
+
+PLATFORMS = ("wecom", "wechat", "dingtalk", "feishu")
+# Channels whose messages another platform's adapter sends (微信客服 lives in the WeCom app).
+_SENT_BY = {"wecom_kf": "wecom"}
 
 
 def train_params(settings: Settings) -> TrainParams:
@@ -46,11 +60,18 @@ class Runtime:
     engine: IntentEngine
     pipeline: Pipeline
     clock: Callable[[], float]
-    extras: dict[str, object] = field(default_factory=dict)
+    http: httpx.AsyncClient
+    adapters: dict[tuple[str, str], ChannelAdapter] = field(default_factory=dict)
+    gateway: Gateway | None = None
+    outbox: Outbox | None = None
+    tasks: StreamQueue | None = None
+    senders: dict[tuple[str, str], object] = field(default_factory=dict)  # channel, app -> sender
+    # Further background jobs (the alerts scheduler...), each a coroutine function run until cancelled.
+    jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> "Runtime":
-        """Start Redis (embedded when no URL), load or train the model, wire the pipeline."""
+        """Start Redis (embedded when no URL), load or train the model, wire everything."""
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
         redis = handle.async_client()
@@ -58,12 +79,54 @@ class Runtime:
         engine = build_engine(settings)
         engine.load()
         parts = PipelineParts(
-            engine=engine,
-            dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds),
-            clock=clock,
+            engine=engine, dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds), clock=clock
         )
-        return cls(settings, handle, redis, keys, engine, Pipeline(parts), clock)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        rt = cls(settings, handle, redis, keys, engine, Pipeline(parts), clock, http)
+        partitions = settings.server.partitions
+        rt.gateway = Gateway(StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", 4))
+        rt.tasks = rt.gateway.tasks
+        rt.outbox = Outbox(redis, keys, partitions)
+        rt._build_adapters()
+        return rt
+
+    def _build_adapters(self) -> None:
+        deps = AdapterDeps(
+            redis=self.redis, keys=self.keys, tokens=TokenCache(self.redis, self.keys), http=self.http, clock=self.clock
+        )
+        self.adapter_deps = deps
+        for platform in PLATFORMS:
+            apps = self.settings.channels.apps_of(platform)
+            if not apps:
+                continue
+            module = importlib.import_module(f"adapters.{platform}")
+            for name, app_settings in apps.items():
+                adapter = module.create(name, app_settings, deps)
+                self.adapters[(platform, name)] = adapter
+                self.senders[(platform, name)] = adapter
+                log.info("channel %s/%s on", platform, name)
+
+    def adapter(self, platform: str, app: str) -> ChannelAdapter | None:
+        return self.adapters.get((_SENT_BY.get(platform, platform), app))
+
+    def sender_for(self, message: OutboundMessage) -> object | None:
+        return self.senders.get((_SENT_BY.get(message.channel, message.channel), message.app))
+
+    def rate_for(self, message: OutboundMessage) -> Rate:
+        per_minute = message.route.get("rate_per_minute")
+        if per_minute:
+            return Rate(float(per_minute), int(message.route.get("rate_burst", "1")))
+        return Rate(self.settings.server.reply_rate_per_minute, burst=20)
+
+    def outbox_sender(self) -> OutboxSender:
+        assert self.outbox is not None
+        o = self.settings.outbox
+        return OutboxSender(
+            self.outbox, self.sender_for, RateLimiter(self.redis, self.keys), self.rate_for, self.clock,  # type: ignore[arg-type]
+            RetryPolicy(o.max_attempts, o.base_delay_seconds, o.max_delay_seconds),
+        )  # fmt: skip
 
     async def close(self) -> None:
+        await self.http.aclose()
         await self.redis.aclose()
         self.redis_handle.stop()

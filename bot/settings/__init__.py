@@ -56,7 +56,18 @@ class ServerSettings(_Strict):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    workers: int = Field(default=4, ge=1)  # in-process inbox consumers
+    # Queues are split in partitions: one customer's messages stay in order in one partition,
+    # partitions are handled in parallel (and spread over processes).
+    partitions: int = Field(default=16, ge=1, le=256)
+    # Replies older than this when a worker gets to them are recorded, not answered.
+    max_answer_age_seconds: int = Field(default=600, ge=10)
+    reply_rate_per_minute: float = Field(default=6000, gt=0)  # per app, towards the platform
+
+
+class OutboxSettings(_Strict):
+    max_attempts: int = Field(default=8, ge=1)
+    base_delay_seconds: float = Field(default=1.0, gt=0)
+    max_delay_seconds: float = Field(default=300.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -73,6 +84,7 @@ class Settings(BaseSettings):
     nlu: NluSettings = Field(default_factory=NluSettings)
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     channels: Channels = Field(default_factory=Channels)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)

@@ -196,13 +196,13 @@ class CalmSettings(_Strict):
     enabled: bool = True
     question_markers: list[str] = Field(
         default_factory=lambda: [
-            "请问", "吗", "么", "呢", "怎么", "如何", "多久", "几天", "什么时候", "能不能", "可不可以",
+            "请问", "吗", "呢", "怎么", "如何", "多久", "几天", "什么时候", "能不能", "可不可以",
             "可以", "是否", "哪里", "哪个", "哪家", "多少", "有没有", "麻烦", "帮我", "想问", "咨询",
         ]
     )
     # Rules of at most this weight do not cancel the damping (a calm "没退款" question stays calm).
     max_rule_weight: float = Field(default=0.5, ge=0, le=1)
-    dampening: float = Field(default=0.35, ge=0, le=1)  # factor on the emotion model's contribution
+    dampening: float = Field(default=0.6, ge=0, le=1)  # factor on the emotion model's contribution
 
 
 class EmotionTrainSettings(_Strict):
@@ -213,7 +213,7 @@ class EmotionTrainSettings(_Strict):
     seed_repeat: int = Field(default=8, ge=1)  # the shipped customer-service seed lines, repeated
     custom_repeat: int = Field(default=4, ge=1)  # a shop's own lines (`kefu train --task risk`)
     epoch: int = Field(default=8, ge=1)
-    lr: float = Field(default=0.3, gt=0)
+    lr: float = Field(default=0.2, gt=0)  # halved automatically if fastText diverges (NaN)
     dim: int = Field(default=32, ge=8)
     word_ngrams: int = Field(default=2, ge=1, le=5)
     seed: int = 42

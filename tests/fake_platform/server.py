@@ -40,6 +40,7 @@ class FakePlatform:
         self.requests: list[Recorded] = []
         self._failures: dict[str, deque[Response]] = defaultdict(deque)
         self._routes: dict[str, Handler] = {}
+        self._prefix_routes: list[tuple[str, Handler]] = []  # for ids in the path (Feishu reply)
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-platform fake state (kf message queues, ...)
         from tests.fake_platform import dingtalk, feishu, wechat, wecom  # noqa: PLC0415
@@ -54,6 +55,10 @@ class FakePlatform:
     # -- wiring -------------------------------------------------------------------------------
     def route(self, path: str, handler: Handler) -> None:
         self._routes[path] = handler
+
+    def route_prefix(self, prefix: str, handler: Handler) -> None:
+        """Serve every path that starts with ``prefix`` (exact routes win)."""
+        self._prefix_routes.append((prefix, handler))
 
     def fail_next(self, path: str, times: int, response: Response | None = None) -> None:
         """The next ``times`` calls to ``path`` get ``response`` (default HTTP 500)."""
@@ -91,7 +96,9 @@ class FakePlatform:
             scripted = self._failures[path].popleft() if self._failures[path] else None
         if scripted is not None:
             return scripted
-        handler = self._routes.get(path)
+        handler = self._routes.get(path) or next(
+            (h for prefix, h in self._prefix_routes if path.startswith(prefix)), None
+        )
         if handler is None:
             return JSONResponse({"errcode": 404, "errmsg": f"fake platform: no route {path}"}, 404)
         return await handler(self, request, body)

@@ -1,0 +1,84 @@
+"""The DingTalk app-robot adapter (HTTP receive mode): verify, parse, and send one message."""
+
+from __future__ import annotations
+
+import json
+
+from adapters.dingtalk.delivery import TokenRejected, post_robot_api, post_session_webhook, robot_api_call
+from adapters.dingtalk.inbound import parse
+from adapters.dingtalk.render import Rendered, render
+from adapters.dingtalk.signing import verify_callback
+from adapters.dingtalk.token import TokenUnavailable, fetch_access_token
+from bot.channel import AdapterDeps, PlatformTask, WebhookError, WebhookRequest, WebhookResult
+from bot.message import InboundMessage, OutboundMessage, SendResult
+from bot.settings.channels import DingtalkApp
+
+# A webhook this close to its expiry may die in flight; the robot API is the safer path then.
+_WEBHOOK_MARGIN_SECONDS = 30
+
+
+class DingtalkAdapter:
+    platform = "dingtalk"
+
+    def __init__(self, app: str, settings: DingtalkApp, deps: AdapterDeps) -> None:
+        self.app = app
+        self._settings = settings
+        self._deps = deps
+        self._token_name = f"dingtalk:{app}"
+        # For an internal app the robot code is the app key unless the console shows another.
+        self._robot_code = settings.robot_code or settings.app_key
+
+    async def handle(self, request: WebhookRequest) -> WebhookResult:
+        secret = self._settings.app_secret.get_secret_value()
+        verify_callback(request.headers, secret, self._deps.clock(), self._settings.replay_window_seconds)
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise WebhookError(400, "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise WebhookError(400, "body is not a JSON object")
+        try:
+            message = parse(body, self.app)
+        except (TypeError, ValueError, AttributeError):
+            raise WebhookError(400, "malformed robot message") from None
+        # DingTalk wants a quick 200; the reply goes later through the sessionWebhook.
+        return WebhookResult(
+            body=b"{}", content_type="application/json", messages=[message] if message else []
+        )
+
+    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
+        return []  # HTTP mode delivers whole messages: nothing to fetch afterwards
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        rendered = render(message)
+        webhook = message.route.get("session_webhook", "")
+        if webhook and self._webhook_alive(message.route):
+            result = await post_session_webhook(self._deps.http, webhook, rendered)
+            if result is not None:
+                return result
+        return await self._send_by_robot_api(rendered, message.route)
+
+    def _webhook_alive(self, route: dict[str, str]) -> bool:
+        expires = route.get("session_webhook_expires", "")
+        if not expires.isdigit():
+            return True  # unknown expiry: try it; an expiry answer still falls back
+        return int(expires) / 1000 - self._deps.clock() > _WEBHOOK_MARGIN_SECONDS
+
+    async def _send_by_robot_api(self, rendered: Rendered, route: dict[str, str]) -> SendResult:
+        call = robot_api_call(rendered, self._robot_code, route)
+        if isinstance(call, str):
+            return SendResult.permanent(f"dingtalk: cannot send: {call}")
+        path, body = call
+        try:
+            token = await self._deps.tokens.get(self._token_name, self._fetch_token)
+            return await post_robot_api(self._deps.http, self._settings.api_base + path, token, body)
+        except TokenUnavailable as e:
+            return SendResult(ok=False, retryable=e.retryable, error=str(e))
+        except TokenRejected as e:
+            await self._deps.tokens.invalidate(self._token_name)
+            return SendResult.retry(str(e))
+        except TimeoutError as e:  # another process holds the token refresh lock
+            return SendResult.retry(str(e))
+
+    async def _fetch_token(self) -> tuple[str, int]:
+        return await fetch_access_token(self._deps.http, self._settings)

@@ -1,0 +1,77 @@
+"""Feishu's open API for sending: the tenant access token and one message per call.
+
+Plain ``httpx`` on the shared async client rather than ``lark.Client``: the SDK client is
+synchronous (it would block the event loop or need a thread per send), and we need the raw
+HTTP status and ``code`` to tell a retry from a permanent refusal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.message import SendResult
+from bot.settings.channels import FeishuApp
+
+RATE_LIMITED = 99991400
+TOKEN_INVALID = {99991661, 99991663, 99991664}
+
+
+class TokenUnavailable(Exception):
+    def __init__(self, reason: str, retryable: bool) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+
+
+class TokenRejected(Exception):
+    """The platform refused our tenant token; the caller forgets it and retries."""
+
+
+async def fetch_tenant_token(http: httpx.AsyncClient, app: FeishuApp) -> tuple[str, int]:
+    body = {"app_id": app.app_id, "app_secret": app.app_secret.get_secret_value()}
+    try:
+        response = await http.post(f"{app.api_base}/open-apis/auth/v3/tenant_access_token/internal", json=body)
+    except httpx.HTTPError as e:
+        raise TokenUnavailable(f"feishu tenant token: {type(e).__name__}", retryable=True) from None
+    payload = _json(response)
+    if payload.get("code") == 0 and payload.get("tenant_access_token"):
+        return str(payload["tenant_access_token"]), int(payload.get("expire", 7200))
+    # The platform's code and msg only: the request carries the app secret.
+    reason = f"feishu tenant token HTTP {response.status_code} code {payload.get('code')}: {payload.get('msg', '')}"
+    # Wrong credentials will not fix themselves; an outage or a limit will.
+    raise TokenUnavailable(reason, retryable=response.status_code == 429 or response.status_code >= 500)
+
+
+async def post_message(
+    http: httpx.AsyncClient, url: str, token: str, body: dict[str, Any], params: dict[str, str]
+) -> SendResult:
+    """One send or reply call; raises ``TokenRejected`` when the token must be refetched."""
+    try:
+        response = await http.post(url, json=body, params=params, headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as e:
+        return SendResult.retry(f"feishu send: {type(e).__name__}")
+    payload = _json(response)
+    code = payload.get("code")
+    if response.status_code == 200 and code == 0:
+        return SendResult.success()
+    error = f"feishu send HTTP {response.status_code} code {code}: {payload.get('msg', response.text[:200])}"
+    if code in TOKEN_INVALID:
+        raise TokenRejected(error)
+    if code == RATE_LIMITED or response.status_code == 429 or response.status_code >= 500:
+        return SendResult.retry(error, retry_after=_retry_after(response))
+    return SendResult.permanent(error)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    # Feishu's gateway says when the rate-limit window resets.
+    reset = response.headers.get("x-ogw-ratelimit-reset", "")
+    return float(reset) if reset.isdigit() else None
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}

@@ -1,0 +1,159 @@
+"""The durable outbox: every reply and staff notification goes through here.
+
+put() enqueues once per idempotency key. The sender handles entries with rate limits per
+destination, retries retryable failures with exponential backoff through a delayed set, and
+parks permanent failures (or exhausted retries) in a dead-letter list that ``kefu dead-letters``
+shows and replays. A message already delivered is never sent again, even when its entry is
+handled twice after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aredis
+
+from bot.message import OutboundMessage, SendResult
+from bot.queue import StreamQueue
+from bot.ratelimit import Rate, RateLimiter
+from bot.redis_store import Keys
+
+log = logging.getLogger(__name__)
+
+SENT_TTL_SECONDS = 3 * 24 * 3600  # longer than any retry tail
+
+# Move due delayed entries back into their stream, atomically, so one process moves each once.
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local sep = string.find(member, '|', 1, true)
+  redis.call('XADD', string.sub(member, 1, sep - 1), '*', 'd', string.sub(member, sep + 1))
+end
+return #due
+"""
+
+
+class Sender(Protocol):
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds before the next try after ``attempts`` failures: doubling, capped."""
+        backoff = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
+        return max(backoff, retry_after or 0.0)
+
+
+def routing_key(message: OutboundMessage) -> str:
+    """Messages to one destination stay in one partition, in order."""
+    dest = message.route.get("rate_key") or json.dumps(message.route, sort_keys=True)
+    return f"{message.channel}:{message.app}:{dest}"
+
+
+class Outbox:
+    def __init__(self, redis: aredis.Redis, keys: Keys, partitions: int = 16) -> None:
+        self.queue = StreamQueue(redis, keys, "outbox", partitions)
+        self.redis = redis
+        self.keys = keys
+
+    @property
+    def delayed_key(self) -> str:
+        return self.keys.of("outbox", "delayed")
+
+    @property
+    def dead_key(self) -> str:
+        return self.keys.of("dead", "outbox")
+
+    async def put(self, message: OutboundMessage) -> bool:
+        """Enqueue once per idempotency key; False when it was already enqueued."""
+        envelope = json.dumps({"m": json.loads(message.to_json()), "attempts": 0}, ensure_ascii=False)
+        return await self.queue.add_once(
+            f"out:{message.idempotency_key}", SENT_TTL_SECONDS, routing_key(message), envelope
+        )
+
+    async def schedule(self, message: OutboundMessage, envelope: dict[str, Any], due: float) -> None:
+        stream = self.queue.stream(self.queue.partition_of(routing_key(message)))
+        envelope = dict(envelope, nonce=uuid.uuid4().hex[:8])  # members of a set must differ
+        await self.redis.zadd(self.delayed_key, {f"{stream}|{json.dumps(envelope, ensure_ascii=False)}": due})
+
+    async def move_due(self, now: float) -> int:
+        return int(await self.redis.eval(_MOVE_DUE, 1, self.delayed_key, now))
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in await self.redis.lrange(self.dead_key, 0, -1)]
+
+    async def replay_dead(self) -> int:
+        """Send every dead letter again (after the operator fixed the cause)."""
+        count = 0
+        while raw := await self.redis.lpop(self.dead_key):
+            entry = json.loads(raw)
+            message = OutboundMessage(**entry["m"])
+            await self.queue.add(routing_key(message), json.dumps({"m": entry["m"], "attempts": 0}))
+            await self.redis.delete(self.keys.of("sent", message.idempotency_key))
+            count += 1
+        return count
+
+
+class OutboxSender:
+    """The outbox consumer's handler: one entry, one attempt, then done, delayed or dead."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        senders: Callable[[OutboundMessage], Sender | None],
+        limiter: RateLimiter,
+        rate_for: Callable[[OutboundMessage], Rate],
+        clock: Callable[[], float] = time.time,
+        policy: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.outbox = outbox
+        self.senders = senders
+        self.limiter = limiter
+        self.rate_for = rate_for
+        self.clock = clock
+        self.policy = policy
+
+    async def __call__(self, payload: bytes) -> None:
+        envelope = json.loads(payload)
+        message = OutboundMessage(**envelope["m"])
+        redis, keys = self.outbox.redis, self.outbox.keys
+        sent_key = keys.of("sent", message.idempotency_key)
+        if await redis.exists(sent_key):
+            return  # delivered before a crash or a duplicate hand-over: never twice
+        sender = self.senders(message)
+        if sender is None:
+            await self._dead(envelope, f"no sender for channel {message.channel}/{message.app}")
+            return
+        now = self.clock()
+        wait_ms = await self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
+        if wait_ms > 0:
+            await self.outbox.schedule(message, envelope, now + wait_ms / 1000)
+            return
+        result = await sender.send(message)
+        attempts = envelope["attempts"] + 1
+        if result.ok:
+            await redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
+            return
+        if result.retryable and attempts < self.policy.max_attempts:
+            delay = self.policy.delay(attempts, result.retry_after)
+            log.info("send to %s failed (%s), retry %d in %.0fs", message.channel, result.error, attempts, delay)
+            await self.outbox.schedule(message, dict(envelope, attempts=attempts, error=result.error), now + delay)
+            return
+        await self._dead(dict(envelope, attempts=attempts), result.error)
+
+    async def _dead(self, envelope: dict[str, Any], error: str) -> None:
+        log.error("outbox: dead letter for %s: %s", envelope["m"]["channel"], error)
+        entry = dict(envelope, error=error, dead_at=self.clock())
+        await self.outbox.redis.rpush(self.outbox.dead_key, json.dumps(entry, ensure_ascii=False))

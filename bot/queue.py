@@ -1,0 +1,207 @@
+"""Durable work queues on Redis streams, consumed in order per key and in parallel across keys.
+
+A queue is split into partitions (one stream each); a routing key (the customer, the destination)
+always maps to the same partition. Each process leases partitions (a Redis key with an expiry
+that it keeps renewing) and runs one consumer task per leased partition, so messages of one key
+are handled one at a time, in order, while different keys go in parallel. When a process dies,
+its leases expire; the next owner first re-handles what the dead one had read but not
+acknowledged (XAUTOCLAIM), so nothing is lost. Handlers must be idempotent: ``add_once`` makes
+"enqueue the reply for this message" happen once per key however often it is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError, ResponseError
+
+from bot.redis_store import Keys
+
+log = logging.getLogger(__name__)
+
+# SET NX the dedupe key, and only if it was new, XADD: one atomic round trip.
+_ADD_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[2])
+end
+return false
+"""
+# Renew our lease, or take it if free.
+_LEASE = """
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+Handler = Callable[[bytes], Awaitable[None]]
+GROUP = "kefu"
+MAX_STREAM_LEN = 100_000  # per partition; handled entries are trimmed, the backlog never is in practice
+
+
+def process_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class StreamQueue:
+    def __init__(self, redis: aredis.Redis, keys: Keys, name: str, partitions: int = 16) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.name = name
+        self.partitions = partitions
+        self._add_once = redis.register_script(_ADD_ONCE)
+
+    def partition_of(self, routing_key: str) -> int:
+        return zlib.crc32(routing_key.encode()) % self.partitions
+
+    def stream(self, partition: int) -> str:
+        return self.keys.of(self.name, str(partition))
+
+    async def add(self, routing_key: str, payload: str) -> None:
+        await self.redis.xadd(
+            self.stream(self.partition_of(routing_key)), {"d": payload}, maxlen=MAX_STREAM_LEN, approximate=True
+        )
+
+    async def add_once(self, dedupe_key: str, ttl_seconds: int, routing_key: str, payload: str) -> bool:
+        """Enqueue unless ``dedupe_key`` was seen within the TTL; True when enqueued now."""
+        stream = self.stream(self.partition_of(routing_key))
+        added = await self._add_once(
+            keys=[self.keys.of("seen", dedupe_key), stream], args=[ttl_seconds, payload, MAX_STREAM_LEN]
+        )
+        return added is not None
+
+    async def ensure_groups(self) -> None:
+        for p in range(self.partitions):
+            try:
+                await self.redis.xgroup_create(self.stream(p), GROUP, id="0", mkstream=True)
+            except ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    raise
+
+    async def backlog(self) -> int:
+        """Entries not yet acknowledged, over all partitions (for metrics and tests)."""
+        total = 0
+        for p in range(self.partitions):
+            try:
+                info = await self.redis.xinfo_groups(self.stream(p))
+            except ResponseError:
+                continue
+            for group in info:
+                total += int(group.get("lag") or 0) + int(group.get("pending") or 0)
+        return total
+
+
+class LeasedConsumer:
+    """Consumes the partitions of a queue this process holds leases on."""
+
+    def __init__(
+        self,
+        queue: StreamQueue,
+        handler: Handler,
+        *,
+        identity: str,
+        lease_ms: int = 15_000,
+        batch: int = 32,
+        block_ms: int = 500,
+    ) -> None:
+        self.q = queue
+        self.handler = handler
+        self.identity = identity
+        self.lease_ms = lease_ms
+        self.batch = batch
+        self.block_ms = block_ms
+        self._lease = queue.redis.register_script(_LEASE)
+        self._release = queue.redis.register_script(_RELEASE)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    def _lease_key(self, partition: int) -> str:
+        return self.q.keys.of("lease", self.q.name, str(partition))
+
+    async def run(self) -> None:
+        """Keep leases renewed and one consumer task per leased partition, until cancelled."""
+        await self.q.ensure_groups()
+        try:
+            while True:
+                try:
+                    await self._rebalance()
+                except RedisError as e:
+                    log.warning("%s: Redis unavailable, retrying: %s", self.q.name, e)
+                await asyncio.sleep(self.lease_ms / 3000)
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await self._release_all()
+
+    async def _rebalance(self) -> None:
+        for p in range(self.q.partitions):
+            held = await self._lease(keys=[self._lease_key(p)], args=[self.identity, self.lease_ms])
+            task = self._tasks.get(p)
+            if held and (task is None or task.done()):
+                self._tasks[p] = asyncio.create_task(self._consume(p), name=f"{self.q.name}-{p}")
+            elif not held and task is not None:
+                task.cancel()
+                self._tasks.pop(p)
+
+    async def _release_all(self) -> None:
+        for p in range(self.q.partitions):
+            try:
+                await self._release(keys=[self._lease_key(p)], args=[self.identity])
+            except RedisError:
+                return  # the lease expires by itself
+
+    async def _consume(self, partition: int) -> None:
+        stream = self.q.stream(partition)
+        redis = self.q.redis
+        # First what a previous owner read but never acknowledged (it died mid-message).
+        start = "0-0"
+        while True:
+            start, claimed, *_ = await redis.xautoclaim(stream, GROUP, self.identity, 0, start, count=self.batch)
+            for entry_id, fields in claimed:
+                await self._handle(stream, entry_id, fields)
+            if start in (b"0-0", "0-0"):
+                break
+        while True:
+            try:
+                got = await redis.xreadgroup(
+                    GROUP, self.identity, {stream: ">"}, count=self.batch, block=self.block_ms
+                )
+            except RedisError as e:
+                log.warning("%s: read failed, retrying: %s", stream, e)
+                await asyncio.sleep(1)
+                continue
+            for _, entries in got:
+                for entry_id, fields in entries:
+                    await self._handle(stream, entry_id, fields)
+
+    async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        while True:
+            try:
+                await self.handler(fields[b"d"])
+                await self.q.redis.xack(stream, GROUP, entry_id)
+                return
+            except asyncio.CancelledError:
+                raise
+            except RedisError as e:
+                # Redis went away mid-message: keep the message and try again when it is back.
+                log.warning("%s: Redis error while handling, retrying: %s", stream, e)
+                await asyncio.sleep(1)
+            except Exception:
+                # A bug on one message must not block the customer's queue forever.
+                log.exception("%s: handler failed on %s; parked in the dead letters", stream, entry_id)
+                await self.q.redis.rpush(self.q.keys.of("dead", self.q.name), fields[b"d"])
+                await self.q.redis.xack(stream, GROUP, entry_id)
+                return

@@ -1,0 +1,66 @@
+"""Queue handlers: customer messages through the pipeline into the outbox, and platform tasks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from bot.channel import ChannelAdapter, PlatformTask
+from bot.gateway import Gateway
+from bot.message import InboundMessage, OutboundMessage
+from bot.metrics import DECISIONS
+from bot.outbox import Outbox
+from bot.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def reply_for(message: InboundMessage, text: str, handoff: bool) -> OutboundMessage:
+    return OutboundMessage(
+        channel=message.channel,
+        app=message.app,
+        route=message.reply_route,
+        text=text,
+        # One reply per inbound message, however often the message is handled.
+        idempotency_key=f"reply:{message.channel}:{message.app}:{message.message_id}",
+        handoff=handoff,
+    )
+
+
+class InboxHandler:
+    def __init__(
+        self, pipeline: Pipeline, outbox: Outbox, clock: Callable[[], float], max_answer_age_seconds: int
+    ) -> None:
+        self.pipeline = pipeline
+        self.outbox = outbox
+        self.clock = clock
+        self.max_age = max_answer_age_seconds
+
+    async def __call__(self, payload: bytes) -> None:
+        message = InboundMessage.from_json(payload)
+        if self.clock() - message.sent_at > self.max_age:
+            # Arrived while we were down: it still counts as a contact, but an automatic answer
+            # hours later would confuse more than help; staff see it in the contact timeline.
+            await self.pipeline.record_only(message)
+            DECISIONS.labels("too_old").inc()
+            return
+        reply = await self.pipeline.handle(message)
+        DECISIONS.labels(reply.action).inc()
+        if reply.text:
+            await self.outbox.put(reply_for(message, reply.text, reply.handoff))
+
+
+class TaskHandler:
+    def __init__(self, adapters: Callable[[str, str], ChannelAdapter | None], gateway: Gateway) -> None:
+        self.adapters = adapters
+        self.gateway = gateway
+
+    async def __call__(self, payload: bytes) -> None:
+        task = PlatformTask(**json.loads(payload))
+        adapter = self.adapters(task.channel, task.app)
+        if adapter is None:
+            log.error("no adapter for task %s/%s: dropped %s", task.channel, task.app, task.kind)
+            return
+        for message in await adapter.run_task(task):
+            await self.gateway.enqueue(message)
