@@ -1,0 +1,76 @@
+"""WeChat official account (公众号): callbacks in plain or safe (AES) mode, and replies as
+asynchronous customer-service messages (``message/custom/send``, allowed within 48 h of the
+user's last message).
+
+The callback is answered at once with "success" and no passive reply: the answer is computed
+later and sent through the API, so a slow pipeline never makes WeChat retry.
+"""
+
+from __future__ import annotations
+
+from wechatpy.crypto import WeChatCrypto
+
+from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
+from bot.channel import AdapterDeps, PlatformTask, WebhookError, WebhookRequest, WebhookResult
+from bot.message import InboundMessage, OutboundMessage, SendResult
+from bot.settings.channels import WechatApp
+
+CHANNEL = "wechat"
+_PERMANENT = {
+    45015: "48 h have passed since the user's last message (or the user unsubscribed)",
+    45047: "too many customer-service messages since the user's last message",
+}
+
+
+class WechatAdapter:
+    platform = "wechat"
+
+    def __init__(self, app: str, settings: WechatApp, deps: AdapterDeps) -> None:
+        self.app = app
+        self._deps = deps
+        token = settings.token.get_secret_value()
+        aes_key = settings.encoding_aes_key.get_secret_value()
+        # Plain mode has no key; safe (and compatible) mode decrypts with one.
+        crypto = make_crypto(WeChatCrypto, token, aes_key, settings.app_id) if aes_key else None
+        self._envelope = Envelope(token, crypto, settings.replay_window_seconds)
+        self._api = WxApi(
+            deps.http, deps.tokens, f"wechat:{app}", settings.api_base, "/cgi-bin/token",
+            {"grant_type": "client_credential", "appid": settings.app_id,
+             "secret": settings.app_secret.get_secret_value()},
+        )
+
+    async def handle(self, request: WebhookRequest) -> WebhookResult:
+        now = self._deps.clock()
+        query = request.query
+        if request.method == "GET":
+            # URL check: plain signature over token/timestamp/nonce, echostr returned as is.
+            self._envelope.verify(query, now, "signature")
+            return WebhookResult(body=query.get("echostr", "").encode())
+        if request.method != "POST":
+            raise WebhookError(405, "GET or POST only")
+        if query.get("encrypt_type", "raw") == "aes":
+            fields = self._envelope.open_encrypted(query, request.body, now)
+        else:
+            self._envelope.verify(query, now, "signature")
+            fields = parse_xml(request.body)
+        result = WebhookResult(body=b"success")
+        if fields.get("MsgType", "").lower() != "event":  # events (subscribe, menu): nothing to do
+            openid = fields.get("FromUserName", "")
+            route = {"touser": openid}
+            result.messages.append(inbound_from(fields, channel=CHANNEL, app=self.app, reply_route=route))
+        return result
+
+    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
+        raise ValueError(f"wechat: no follow-up tasks (got {task.kind!r})")
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        openid = message.route.get("touser", "")
+        if not openid:
+            return SendResult.permanent("wechat: route needs touser (the openid)")
+        # Official accounts cannot show cards or markdown in a chat: send them as text.
+        payload = {"touser": openid, "msgtype": "text",
+                   "text": {"content": card_as_text(message.text, message.card)}}
+        return await self._api.send("message/custom/send", payload, _PERMANENT)
+
+def create(app_name: str, settings: WechatApp, deps: AdapterDeps) -> WechatAdapter:
+    return WechatAdapter(app_name, settings, deps)

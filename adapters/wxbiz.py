@@ -1,0 +1,270 @@
+"""What WeCom and the WeChat official account share: the WXBiz callback envelope and API habits.
+
+Both platforms sign callbacks with ``sha1(sorted(token, timestamp, nonce[, encrypt]))``, encrypt
+them with the same AES scheme (wechatpy's ``WeChatCrypto`` classes differ only in the id they
+check), send the same XML message shapes, and answer API calls with ``{"errcode", "errmsg"}``
+under an ``access_token`` query parameter. This module holds those parts once:
+
+- ``parse_xml``: safe XML (defusedxml, no DTD, no entities) -> flat dict, else ``WebhookError(400)``;
+- ``Envelope``: signature (constant time), freshness and decryption of a callback, sealing of a
+  passive reply;
+- ``inbound_from``: a parsed wechatpy message -> ``InboundMessage``;
+- ``WxApi``: a POST with a shared access token, failures classified into ``SendResult``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import httpx
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from bot.channel import WebhookError
+from bot.message import InboundMessage, SendResult
+
+log = logging.getLogger(__name__)
+
+# errcodes shared by both platforms' APIs.
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid / expired access token: refetch, retry
+BUSY_ERRORS = frozenset({-1, 45009, 45033})  # system busy, API quota, concurrency: retry later
+
+
+# -- callbacks ----------------------------------------------------------------------------------
+
+
+def parse_xml(raw: bytes | str) -> dict[str, str]:
+    """The children of a flat ``<xml>`` document as a dict; refuses DTDs and entities (XXE, bombs)."""
+    try:
+        root = fromstring(raw, forbid_dtd=True)
+    except (DefusedXmlException, ParseError, ValueError) as e:
+        raise WebhookError(400, f"malformed or unsafe XML: {type(e).__name__}") from None
+    if root.tag != "xml":
+        raise WebhookError(400, "XML root is not <xml>")
+    return {child.tag: (child.text or "").strip() for child in root}
+
+
+def make_crypto(crypto_class: type, token: str, encoding_aes_key: str, owner_id: str) -> Any:
+    """The SDK's crypto for one app; a clear error instead of the SDK's bare assert on a bad key."""
+    if len(encoding_aes_key) != 43:
+        raise ValueError("encoding_aes_key must be the console's 43-character EncodingAESKey")
+    return crypto_class(token, encoding_aes_key, owner_id)
+
+
+def signature_of(*parts: str) -> str:
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+class Envelope:
+    """Checks and opens signed (and optionally encrypted) callbacks of one app.
+
+    ``crypto`` is a wechatpy ``WeChatCrypto`` (``wechatpy.enterprise`` for WeCom, ``wechatpy.crypto``
+    for official accounts), or None in plain mode. wechatpy compares signatures with ``!=``, so we
+    verify in constant time first and only then let it decrypt.
+    """
+
+    def __init__(self, token: str, crypto: Any | None, replay_window_seconds: int) -> None:
+        self._token = token
+        self._crypto = crypto
+        self._window = replay_window_seconds
+
+    def verify(self, query: Mapping[str, str], now: float, signature_param: str, *signed: str) -> None:
+        """Raise 403 unless ``query[signature_param]`` signs token, timestamp, nonce and ``signed``."""
+        given = query.get(signature_param, "")
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not (given and timestamp and nonce):
+            raise WebhookError(403, "unsigned request")
+        expected = signature_of(self._token, timestamp, nonce, *signed)
+        if not hmac.compare_digest(expected.encode(), given.encode()):
+            raise WebhookError(403, "bad signature")
+        self._require_fresh(timestamp, now)
+
+    def _require_fresh(self, timestamp: str, now: float) -> None:
+        # The SDKs never check this; without it a captured callback can be replayed forever.
+        if not self._window:
+            return
+        try:
+            age = abs(now - int(timestamp))
+        except ValueError:
+            raise WebhookError(403, "bad timestamp") from None
+        if age > self._window:
+            raise WebhookError(403, "stale timestamp")
+
+    def decrypt(self, query: Mapping[str, str], ciphertext: str) -> str:
+        """Decrypt a ``ciphertext`` (``Encrypt`` or echostr) whose signature ``verify`` accepted."""
+        if self._crypto is None:
+            raise WebhookError(400, "encrypted callback but no EncodingAESKey configured")
+        try:
+            # The SDK re-checks the signature (with ``!=``, harmless now) before decrypting.
+            return self._crypto.decrypt_message(
+                {"Encrypt": ciphertext}, query["msg_signature"], query["timestamp"], query["nonce"]
+            )
+        except Exception as e:  # noqa: BLE001 - the SDK raises assorted types on garbage input
+            raise WebhookError(400, f"cannot decrypt: {type(e).__name__}") from None
+
+    def open_encrypted(self, query: Mapping[str, str], body: bytes, now: float) -> dict[str, str]:
+        """Verify ``msg_signature`` over the body's ``Encrypt``, decrypt and parse the inner XML."""
+        outer = parse_xml(body)
+        encrypted = outer.get("Encrypt", "")
+        if not encrypted:
+            raise WebhookError(400, "no Encrypt element")
+        self.verify(query, now, "msg_signature", encrypted)
+        return parse_xml(self.decrypt(query, encrypted))
+
+    def seal(self, reply_xml: str, nonce: str, now: float) -> bytes:
+        """Encrypt and sign a passive reply."""
+        assert self._crypto is not None
+        return self._crypto.encrypt_message(reply_xml, nonce, str(int(now))).encode()
+
+
+def inbound_from(
+    fields: Mapping[str, str], *, channel: str, app: str, reply_route: dict[str, str]
+) -> InboundMessage:
+    """A customer's message (not an event); what we cannot read keeps its type and no text."""
+    msg_type = fields.get("MsgType", "").lower()
+    sender = fields.get("FromUserName", "")
+    created = fields.get("CreateTime", "0")
+    if not created.isdigit():
+        raise WebhookError(400, "CreateTime is not a number")
+    return InboundMessage(
+        channel=channel,
+        app=app,
+        conversation_id=sender,
+        sender_id=sender,
+        text=fields.get("Content", "") if msg_type == "text" else "",
+        # Every message type carries MsgId; the fallback is the platform's rule for events.
+        message_id=fields.get("MsgId") or f"{sender}:{created}",
+        sent_at=float(created),
+        msg_type=msg_type,
+        reply_route=reply_route,
+    )
+
+
+def card_as_text(text: str, card: Mapping[str, Any] | None) -> str:
+    """A card flattened to text, for channels that cannot show cards (customers' chats)."""
+    if not card:
+        return text
+    lines = [card.get("title", ""), card.get("description", "")]
+    lines += [f"{k}：{v}" for k, v in card.get("fields", [])]
+    lines.append(text)
+    return "\n".join(line for line in lines if line)
+
+
+_SAFE_ID = re.compile(r"^[0-9a-zA-Z_-]{1,32}$")
+
+
+def platform_id(key: str) -> str:
+    """A client id the platforms accept (<= 32 chars of [0-9a-zA-Z_-]), stable for one key."""
+    return key if _SAFE_ID.match(key) else hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+# -- API calls ----------------------------------------------------------------------------------
+
+
+class ApiFailure(Exception):
+    """A failed platform call, already classified; ``errcode`` is the platform's when it said one."""
+
+    def __init__(self, result: SendResult, errcode: int | None = None, errmsg: str = "") -> None:
+        super().__init__(result.error)
+        self.result = result
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class WxApi:
+    """JSON POSTs to ``{api_base}/cgi-bin/<path>`` with an access token shared through Redis.
+
+    wechatpy's clients are synchronous (requests) and would block the event loop, so the calls go
+    through the shared ``httpx.AsyncClient``. Secrets only ever travel as query parameters of the
+    token call and never appear in our log lines or error texts.
+    """
+
+    def __init__(
+        self, http: httpx.AsyncClient, tokens: Any, token_name: str, api_base: str,
+        token_path: str, token_params: dict[str, str],
+    ) -> None:
+        self._http = http
+        self._tokens = tokens
+        self._token_name = token_name
+        self._base = api_base.rstrip("/")
+        self._token_path = token_path
+        self._token_params = token_params
+
+    async def _fetch_token(self) -> tuple[str, int]:
+        try:
+            data = await self._request("GET", self._token_path, params=self._token_params)
+        except ApiFailure as failure:
+            if failure.errcode in TOKEN_ERRORS:  # here: the secret itself was refused
+                raise ApiFailure(SendResult.permanent(f"credentials refused: {failure.errmsg}")) from None
+            raise
+        token = data.get("access_token")
+        if not token:
+            raise ApiFailure(SendResult.retry("token answer without access_token"))
+        return str(token), int(data.get("expires_in", 7200))
+
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST ``payload``; the platform's answer on errcode 0, else ``ApiFailure``."""
+        try:
+            token = await self._tokens.get(self._token_name, self._fetch_token)
+        except TimeoutError as e:
+            raise ApiFailure(SendResult.retry(str(e))) from None
+        try:
+            return await self._request(
+                "POST", f"/cgi-bin/{path}", params={"access_token": token},
+                # ensure_ascii=False: both platforms count and show \\uXXXX escapes literally.
+                content=json.dumps(payload, ensure_ascii=False).encode(),
+                headers={"content-type": "application/json; charset=utf-8"},
+            )
+        except ApiFailure as failure:
+            if failure.errcode in TOKEN_ERRORS:
+                await self._tokens.invalidate(self._token_name)
+            raise
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = await self._http.request(method, self._base + path, **kwargs)
+        except httpx.HTTPError as e:
+            raise ApiFailure(SendResult.retry(f"{path}: network error {type(e).__name__}")) from None
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise ApiFailure(SendResult.retry(f"{path}: HTTP {resp.status_code}"))
+        if resp.status_code >= 400:
+            raise ApiFailure(SendResult.permanent(f"{path}: HTTP {resp.status_code}"))
+        try:
+            data = resp.json()
+        except ValueError:
+            raise ApiFailure(SendResult.retry(f"{path}: answer is not JSON")) from None
+        code = int(data.get("errcode", 0) or 0)
+        if code == 0:
+            return data
+        errmsg = str(data.get("errmsg", ""))
+        error = f"{path}: errcode {code}: {errmsg}"
+        if code in TOKEN_ERRORS or code in BUSY_ERRORS:
+            raise ApiFailure(SendResult.retry(error), code, errmsg)
+        raise ApiFailure(SendResult.permanent(error), code, errmsg)
+
+    async def send(
+        self, path: str, payload: dict[str, Any], explain: Mapping[int, str] | None = None,
+        accept: Callable[[ApiFailure], bool] | None = None,
+    ) -> SendResult:
+        """``post`` for a sender: the outcome as a ``SendResult``.
+
+        ``explain`` turns errcodes no retry can fix into a permanent failure with a readable
+        cause; ``accept`` says which failures mean "already done" (a duplicate id).
+        """
+        try:
+            await self.post(path, payload)
+        except ApiFailure as failure:
+            if accept is not None and accept(failure):
+                return SendResult.success()
+            if explain and failure.errcode in explain:
+                return SendResult.permanent(f"{path}: errcode {failure.errcode}: {explain[failure.errcode]}")
+            log.warning("send failed: %s", failure.result.error)
+            return failure.result
+        return SendResult.success()
