@@ -74,6 +74,7 @@ class CardActionAnswer:
 
 
 CardActionHandler = Callable[[CardAction], Awaitable[CardActionAnswer]]
+Emit = Callable[[list[InboundMessage]], Awaitable[None]]
 
 
 class ChannelAdapter(Protocol):
@@ -84,8 +85,9 @@ class ChannelAdapter(Protocol):
         """Verify, decrypt and parse; raise ``WebhookError`` for anything refused. Never slow."""
         ...
 
-    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
-        """Do the follow-up work of a ``PlatformTask``; return the messages it brought."""
+    async def run_task(self, task: PlatformTask, emit: Emit) -> None:
+        """Do the follow-up work of a ``PlatformTask``, handing each batch of messages it brings
+        to ``emit`` (which enqueues them) before recording progress, so a crash loses none."""
         ...
 
     async def send(self, message: OutboundMessage) -> SendResult:

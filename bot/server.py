@@ -62,6 +62,9 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
 
 def run_server(settings: Settings, host: str, port: int, *, with_http: bool) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs full URLs at INFO, and token calls carry the app secret in the query string.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     runtime = Runtime.start(settings)
     try:
         if with_http:

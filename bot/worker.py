@@ -62,5 +62,8 @@ class TaskHandler:
         if adapter is None:
             log.error("no adapter for task %s/%s: dropped %s", task.channel, task.app, task.kind)
             return
-        for message in await adapter.run_task(task):
+        await adapter.run_task(task, self._enqueue_all)
+
+    async def _enqueue_all(self, messages: list[InboundMessage]) -> None:
+        for message in messages:
             await self.gateway.enqueue(message)

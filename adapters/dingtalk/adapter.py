@@ -9,7 +9,7 @@ from adapters.dingtalk.inbound import parse
 from adapters.dingtalk.render import Rendered, render
 from adapters.dingtalk.signing import verify_callback
 from adapters.dingtalk.token import TokenUnavailable, fetch_access_token
-from bot.channel import AdapterDeps, PlatformTask, WebhookError, WebhookRequest, WebhookResult
+from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.settings.channels import DingtalkApp
 
@@ -46,8 +46,8 @@ class DingtalkAdapter:
             body=b"{}", content_type="application/json", messages=[message] if message else []
         )
 
-    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
-        return []  # HTTP mode delivers whole messages: nothing to fetch afterwards
+    async def run_task(self, task: PlatformTask, emit: Emit) -> None:
+        return None  # HTTP mode delivers whole messages: nothing to fetch afterwards
 
     async def send(self, message: OutboundMessage) -> SendResult:
         rendered = render(message)

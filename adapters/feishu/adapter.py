@@ -15,6 +15,7 @@ from adapters.feishu.events import parse_card_action, parse_message
 from bot.channel import (
     AdapterDeps,
     CardActionAnswer,
+    Emit,
     PlatformTask,
     WebhookError,
     WebhookRequest,
@@ -92,8 +93,8 @@ class FeishuAdapter:
             result["card"] = {"type": "raw", "data": render_card(answer.card)}
         return result
 
-    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
-        return []  # events carry whole messages: nothing to fetch afterwards
+    async def run_task(self, task: PlatformTask, emit: Emit) -> None:
+        return None  # events carry whole messages: nothing to fetch afterwards
 
     # -- sending ------------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> SendResult:

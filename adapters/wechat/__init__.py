@@ -11,7 +11,7 @@ from __future__ import annotations
 from wechatpy.crypto import WeChatCrypto
 
 from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
-from bot.channel import AdapterDeps, PlatformTask, WebhookError, WebhookRequest, WebhookResult
+from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.settings.channels import WechatApp
 
@@ -60,7 +60,7 @@ class WechatAdapter:
             result.messages.append(inbound_from(fields, channel=CHANNEL, app=self.app, reply_route=route))
         return result
 
-    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
+    async def run_task(self, task: PlatformTask, emit: Emit) -> None:
         raise ValueError(f"wechat: no follow-up tasks (got {task.kind!r})")
 
     async def send(self, message: OutboundMessage) -> SendResult:

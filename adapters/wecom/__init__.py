@@ -13,7 +13,7 @@ from adapters.wecom.callback import WecomCallback
 from adapters.wecom.kf import KfChannel
 from adapters.wecom.sender import AppSender
 from adapters.wxbiz import Envelope, WxApi, make_crypto
-from bot.channel import AdapterDeps, PlatformTask, WebhookRequest, WebhookResult
+from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookRequest, WebhookResult
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.settings.channels import WecomApp
 
@@ -38,10 +38,10 @@ class WecomAdapter:
     async def handle(self, request: WebhookRequest) -> WebhookResult:
         return await self._callback.handle(request)
 
-    async def run_task(self, task: PlatformTask) -> list[InboundMessage]:
+    async def run_task(self, task: PlatformTask, emit: Emit) -> None:
         if task.kind != "kf_sync":
             raise ValueError(f"wecom: unknown task kind {task.kind!r}")
-        return await self._kf.sync(task.payload["open_kfid"], task.payload.get("token", ""))
+        await self._kf.sync(task.payload["open_kfid"], task.payload.get("token", ""), emit)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         if message.channel == "wecom_kf":

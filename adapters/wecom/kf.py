@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from adapters.wxbiz import ApiFailure, WxApi, card_as_text, platform_id
+from bot.channel import Emit
 from bot.message import InboundMessage, OutboundMessage, SendResult
 
 log = logging.getLogger(__name__)
@@ -50,43 +51,47 @@ class KfChannel:
         self._keys = keys
 
     # -- receiving --------------------------------------------------------------------------
-    async def sync(self, open_kfid: str, token: str) -> list[InboundMessage]:
+    async def sync(self, open_kfid: str, token: str, emit: Emit) -> None:
         lock_key = self._keys.of("kf_lock", self._app, open_kfid)
         pending_key = self._keys.of("kf_pending", self._app, open_kfid)
         await self._redis.set(pending_key, token, ex=_PENDING_SECONDS)
-        pulled: list[InboundMessage] = []
+        pulled = 0
         while True:
             owner = uuid.uuid4().hex
             if not await self._redis.set(lock_key, owner, nx=True, ex=_LOCK_SECONDS):
-                return pulled  # the holder pulls for us once it sees the pending token
+                return  # the holder pulls for us once it sees the pending token
             try:
                 pending = await self._redis.getdel(pending_key)
                 if pending is None:
-                    return pulled
-                pulled += await self._pull(open_kfid, pending.decode(), partial_ok=bool(pulled))
+                    return
+                pulled += await self._pull(open_kfid, pending.decode(), emit, partial_ok=pulled > 0)
             finally:
                 await self._redis.eval(_RELEASE, 1, lock_key, owner)
 
-    async def _pull(self, open_kfid: str, token: str, partial_ok: bool) -> list[InboundMessage]:
+    async def _pull(self, open_kfid: str, token: str, emit: Emit, partial_ok: bool) -> int:
+        """Pull every page from the saved cursor; returns how many pages were pulled."""
         cursor_key = self._keys.of("kf_cursor", self._app, open_kfid)
         cursor = (await self._redis.get(cursor_key) or b"").decode()
-        messages: list[InboundMessage] = []
+        pages = 0
         while True:
             try:
                 page = await self._api.post("kf/sync_msg", {
                     "cursor": cursor, "token": token, "limit": _PAGE_LIMIT, "open_kfid": open_kfid,
                 })
             except ApiFailure as failure:
-                if messages or partial_ok:
-                    # Hand over what we have (its cursor is saved); the rest comes with the next pull.
+                if pages or partial_ok:
+                    # What we pulled is enqueued and its cursor saved; the rest comes next pull.
                     log.warning("kf sync of %s stopped early: %s", open_kfid, failure.result.error)
-                    return messages
+                    return pages
                 raise KfSyncFailed(failure.result.error) from None
-            messages += [m for m in map(self._inbound, page.get("msg_list", [])) if m is not None]
+            # Enqueue the page before moving the cursor past it: a crash in between re-pulls it,
+            # and the inbox drops the repeats by msgid.
+            await emit([m for m in map(self._inbound, page.get("msg_list", [])) if m is not None])
+            pages += 1
             cursor = page.get("next_cursor") or cursor
             await self._redis.set(cursor_key, cursor)
             if not page.get("has_more"):
-                return messages
+                return pages
 
     def _inbound(self, item: dict[str, Any]) -> InboundMessage | None:
         if item.get("origin") != _ORIGIN_CUSTOMER:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -213,9 +213,11 @@ class EmotionTrainSettings(_Strict):
     seed_repeat: int = Field(default=8, ge=1)  # the shipped customer-service seed lines, repeated
     custom_repeat: int = Field(default=4, ge=1)  # a shop's own lines (`kefu train --task risk`)
     epoch: int = Field(default=8, ge=1)
-    lr: float = Field(default=0.2, gt=0)  # halved automatically if fastText diverges (NaN)
+    lr: float = Field(default=0.2, gt=0)
     dim: int = Field(default=32, ge=8)
     word_ngrams: int = Field(default=2, ge=1, le=5)
+    bucket: int = Field(default=100_000, ge=1000)
+    loss: Literal["ns", "softmax", "hs"] = "ns"  # softmax diverges (NaN) on this corpus in fastText 0.9.3
     seed: int = 42
 
 

@@ -238,12 +238,23 @@ def kf_task(token: str = "TOK1") -> PlatformTask:
                         payload={"open_kfid": "wkABC", "token": token})
 
 
+async def pull(adapter, task) -> list:
+    """Run a kf_sync task and collect what it hands to the inbox, page by page."""
+    got: list = []
+
+    async def emit(messages: list) -> None:
+        got.extend(messages)
+
+    await adapter.run_task(task, emit)
+    return got
+
+
 async def test_kf_sync_pages_filters_and_keeps_the_cursor(deps: AdapterDeps, fake) -> None:
     fake.state["kf_page_size"] = 2
     fake.state["kf_messages"] = {"wkABC": [kf_msg(1), kf_msg(2, msgtype="image"), kf_msg(3, origin=5),
                                            kf_msg(4, origin=4, msgtype="event"), kf_msg(5)]}
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
-    got = await adapter.run_task(kf_task())
+    got = await pull(adapter, kf_task())
     assert [(m.message_id, m.msg_type, m.text) for m in got] == [
         ("msg1", "text", "问题1"), ("msg2", "image", ""), ("msg5", "text", "问题5")]
     first = got[0]
@@ -256,7 +267,7 @@ async def test_kf_sync_pages_filters_and_keeps_the_cursor(deps: AdapterDeps, fak
 
     # A second sync (another adapter instance, as after a restart) starts from the saved cursor.
     fake.state["kf_messages"]["wkABC"] += [kf_msg(6), kf_msg(7)]
-    again = await wecom.create("default", settings(api_base=fake.base), deps).run_task(kf_task("TOK2"))
+    again = await pull(wecom.create("default", settings(api_base=fake.base), deps), kf_task("TOK2"))
     assert [m.message_id for m in again] == ["msg6", "msg7"]
     assert fake.calls("/cgi-bin/kf/sync_msg")[3].json()["cursor"] == "5"
 
@@ -266,17 +277,17 @@ async def test_kf_sync_waits_for_the_lock_holder(deps: AdapterDeps, fake) -> Non
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
     lock = deps.keys.of("kf_lock", "default", "wkABC")
     await deps.redis.set(lock, "someone-else", ex=60)
-    assert await adapter.run_task(kf_task()) == [] and fake.calls("/cgi-bin/kf/sync_msg") == []
+    assert await pull(adapter, kf_task()) == [] and fake.calls("/cgi-bin/kf/sync_msg") == []
     # The holder's release and its own follow-up pull are simulated by the next task.
     await deps.redis.delete(lock)
-    assert [m.message_id for m in await adapter.run_task(kf_task("TOK2"))] == ["msg1"]
+    assert [m.message_id for m in await pull(adapter, kf_task("TOK2"))] == ["msg1"]
 
 
 async def test_concurrent_kf_syncs_never_pull_twice(deps: AdapterDeps, fake) -> None:
     fake.state["kf_page_size"] = 1
     fake.state["kf_messages"] = {"wkABC": [kf_msg(n) for n in range(1, 7)]}
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
-    results = await asyncio.gather(*(adapter.run_task(kf_task(f"T{n}")) for n in range(4)))
+    results = await asyncio.gather(*(pull(adapter, kf_task(f"T{n}")) for n in range(4)))
     ids = [m.message_id for batch in results for m in batch]
     assert sorted(ids) == [f"msg{n}" for n in range(1, 7)]  # each once, none lost
     # Every page was pulled once; only the "anything new?" re-checks at the end repeat a cursor.
@@ -288,7 +299,7 @@ async def test_kf_sync_failure_before_any_page_raises(deps: AdapterDeps, fake) -
     fake.fail_next("/cgi-bin/kf/sync_msg", 1)
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
     with pytest.raises(KfSyncFailed, match="HTTP 500"):
-        await adapter.run_task(kf_task())
+        await pull(adapter, kf_task())
 
 
 # -- sending ----------------------------------------------------------------------------------------
