@@ -126,6 +126,7 @@ class LeasedConsumer:
         self._lease = queue.redis.register_script(_LEASE)
         self._release = queue.redis.register_script(_RELEASE)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
 
     def _lease_key(self, partition: int) -> str:
         return self.q.keys.of("lease", self.q.name, str(partition))
@@ -141,9 +142,13 @@ class LeasedConsumer:
                     log.warning("%s: Redis unavailable, retrying: %s", self.q.name, e)
                 await asyncio.sleep(self.lease_ms / 3000)
         finally:
+            # redis-py can swallow a cancellation that lands mid-command (it retries the
+            # command), so the partition loops also watch a flag, and we wait a bounded time.
+            self._stopping = True
             for task in self._tasks.values():
                 task.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(self._tasks.values(), timeout=self.block_ms / 1000 + 2)
             await self._release_all()
 
     async def _rebalance(self) -> None:
@@ -174,7 +179,7 @@ class LeasedConsumer:
                 await self._handle(stream, entry_id, fields)
             if start in (b"0-0", "0-0"):
                 break
-        while True:
+        while not self._stopping:
             try:
                 got = await redis.xreadgroup(
                     GROUP, self.identity, {stream: ">"}, count=self.batch, block=self.block_ms

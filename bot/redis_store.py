@@ -99,7 +99,8 @@ class EmbeddedRedis:
         if self._proc is None:
             return
         try:
-            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2).shutdown(nosave=False)
+            # No retries: the server closing the connection is the expected answer to SHUTDOWN.
+            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2, retry=None).shutdown(nosave=False)
         except redis.RedisError:
             pass  # shutdown closes the connection; an error here is the expected goodbye
         try:

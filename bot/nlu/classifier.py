@@ -83,21 +83,7 @@ class TextClassifier:
                 f.write(f"{_LABEL}{label} {line}\n")
             train_file = f.name
         try:
-            model = fasttext.train_supervised(
-                input=train_file,
-                epoch=params.epoch,
-                lr=params.lr,
-                dim=params.dim,
-                wordNgrams=params.word_ngrams,
-                minn=params.minn,
-                maxn=params.maxn,
-                bucket=params.bucket,
-                minCount=1,
-                thread=1,  # one thread: reproducible with the seed
-                seed=params.seed,
-                loss="softmax",
-                verbose=verbose,
-            )
+            model = _train_supervised(train_file, params, verbose)
         finally:
             os.unlink(train_file)
         return cls(model=model, metadata={"params": asdict(params)})
@@ -106,6 +92,10 @@ class TextClassifier:
         return self.predict_prepared(model_input(text), k)
 
     def predict_prepared(self, prepared_text: str, k: int = 5) -> list[tuple[str, float]]:
+        """Ranked labels; none when no token of the text is known to the model, because fastText
+        would otherwise rank by its end-of-line token alone and answer gibberish confidently."""
+        if not any(self.model.get_word_id(token) >= 0 for token in prepared_text.split()):
+            return []
         # A list, never a bare str: fastText 0.9.3's str path breaks under numpy 2 (PLATFORMS.md).
         labels, probs = self.model.predict([prepared_text], k=k)
         return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
@@ -138,3 +128,31 @@ class TextClassifier:
         except ValueError as e:
             raise ModelFileError(f"{path} is not a fastText model ({e}): retrain") from None
         return cls(model=model, metadata=metadata)
+
+
+def _train_supervised(train_file: str, params: TrainParams, verbose: int) -> Any:
+    """fastText's trainer; on small or skewed data it can diverge ("Encountered NaN"), which
+    a smaller learning rate cures, so try again with half the rate a few times."""
+    lr = params.lr
+    for attempt in range(4):
+        try:
+            return fasttext.train_supervised(
+                input=train_file,
+                epoch=params.epoch,
+                lr=lr,
+                dim=params.dim,
+                wordNgrams=params.word_ngrams,
+                minn=params.minn,
+                maxn=params.maxn,
+                bucket=params.bucket,
+                minCount=1,
+                thread=1,  # one thread: reproducible with the seed
+                seed=params.seed,
+                loss="softmax",
+                verbose=verbose,
+            )
+        except RuntimeError as e:
+            if "NaN" not in str(e) or attempt == 3:
+                raise
+            lr /= 2
+    raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsError, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.settings.channels import Channels
 from bot.settings.risk import RiskSettings
@@ -175,6 +175,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ValidationError as e:
         where = f" in {config_path}" if config_path else ""
         raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(describe_errors(e))) from None
+    except SettingsError as e:  # a KEFU_<SECTION> variable that is not valid JSON
+        raise ConfigError(f"invalid configuration in the environment: {e}") from None
     if config_path is not None and settings.knowledge_base and not settings.knowledge_base.is_absolute():
         # Relative paths in a config file are relative to that file, not to the working directory.
         settings.knowledge_base = (config_path.parent / settings.knowledge_base).resolve()

@@ -217,7 +217,7 @@ class EmotionTrainSettings(_Strict):
     dim: int = Field(default=32, ge=8)
     word_ngrams: int = Field(default=2, ge=1, le=5)
     bucket: int = Field(default=100_000, ge=1000)
-    loss: Literal["ns", "softmax", "hs"] = "ns"  # softmax diverges (NaN) on this corpus in fastText 0.9.3
+    loss: Literal["ns", "softmax", "hs"] = "softmax"
     seed: int = 42
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as aredis
 
 from bot.channel import AdapterDeps, WebhookRequest
-from bot.redis_store import EmbeddedRedis, Keys
+from bot.redis_store import Keys
 from bot.token_cache import TokenCache
 from tests.fake_platform import FakePlatform
 
@@ -30,14 +29,6 @@ class Clock:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("adapters-redis")))
-    url = server.start()
-    yield url
-    server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,194 @@
+"""Explicit risk rules: words and patterns, punctuation, and the same question asked again.
+
+Everything here is a pure function of its inputs. ``compile_rules`` turns settings into a
+``RuleSet`` once (one regular expression per rule family); matching a message is then a handful of
+regex searches, a few microseconds. Word rules look at normalised text (lower case, simplified,
+punctuation gone, order and phone numbers masked); punctuation and emoji rules look at the raw
+text, because normalisation strips exactly what they need.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.nlu.normalize import normalize
+from bot.settings.risk import PunctuationSettings, RepeatSettings, RiskSettings
+
+REASON_EXCLAIM = "情绪激动（连续感叹号）"
+REASON_QUESTION = "情绪激动（连续问号）"
+REASON_EMOJI = "情绪激动（愤怒表情）"
+REASON_REPEAT_UNANSWERED = "重复追问未解决"
+REASON_REPEAT = "重复追问"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    reason: str  # Simplified Chinese, for staff
+    weight: float  # strength on its own, in [0, 1]
+    evidence: str  # what matched (normalised text, or the punctuation run)
+    rule: str  # the rule's name in settings, e.g. "complaint_channels"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    name: str
+    reason: str
+    weight: float
+    regex: re.Pattern[str]
+    negatable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[CompiledRule, ...]
+    negation: re.Pattern[str] | None
+    negation_window: int
+    punctuation: PunctuationSettings
+    emoji: re.Pattern[str] | None
+
+
+_PUNCT_RUN_RE = re.compile(r"[!?]{2,}")
+
+
+def _word_pattern(word: str) -> str | None:
+    norm = normalize(word).text
+    return re.escape(norm) if norm else None
+
+
+def compile_rules(settings: RiskSettings) -> RuleSet:
+    """Build the matchers once per settings version; raises ``ValueError`` on an unusable rule."""
+    compiled = []
+    for name, spec in settings.rules.items():
+        if not spec.enabled or spec.weight <= 0:
+            continue
+        words = [p for p in (_word_pattern(w) for w in spec.all_words) if p]
+        # Longest first, so that "消费者协会" is the evidence rather than a shorter prefix.
+        alternatives = sorted(words, key=len, reverse=True) + [f"(?:{p})" for p in spec.patterns]
+        if not alternatives:
+            continue
+        compiled.append(
+            CompiledRule(
+                name=name,
+                reason=spec.reason,
+                weight=spec.weight,
+                regex=re.compile("|".join(alternatives)),
+                negatable=spec.negatable,
+            )
+        )
+    negations = [p for p in (_word_pattern(n) for n in settings.negations) if p]
+    negation = re.compile("|".join(sorted(negations, key=len, reverse=True))) if negations else None
+    emoji = settings.punctuation.angry_emoji
+    emoji_re = re.compile("|".join(re.escape(e) for e in emoji if e)) if any(emoji) else None
+    return RuleSet(
+        rules=tuple(compiled),
+        negation=negation,
+        negation_window=settings.negation_window,
+        punctuation=settings.punctuation,
+        emoji=emoji_re,
+    )
+
+
+def _negated(rules: RuleSet, text: str, start: int) -> bool:
+    if rules.negation is None or rules.negation_window == 0:
+        return False
+    before = text[max(0, start - rules.negation_window) : start]
+    before = before.rsplit(" ", 1)[-1]  # a space is where punctuation was: another clause
+    return rules.negation.search(before) is not None
+
+
+def word_hits(rules: RuleSet, normalized_text: str) -> list[RuleHit]:
+    """One hit per rule family at most: the first match that is not negated."""
+    hits = []
+    for rule in rules.rules:
+        for m in rule.regex.finditer(normalized_text):
+            if rule.negatable and _negated(rules, normalized_text, m.start()):
+                continue
+            reason = rule.reason.replace("{match}", m.group()) if "{match}" in rule.reason else rule.reason
+            hits.append(RuleHit(reason=reason, weight=rule.weight, evidence=m.group(), rule=rule.name))
+            break
+    return hits
+
+
+def punctuation_hits(rules: RuleSet, raw_text: str) -> list[RuleHit]:
+    """Runs of exclamation or question marks and angry emoji, on the raw text."""
+    p = rules.punctuation
+    if not p.enabled:
+        return []
+    text = unicodedata.normalize("NFKC", raw_text)  # full-width ！？ become !?
+    hits = []
+    longest_exclaim = 0
+    longest_question = 0
+    for m in _PUNCT_RUN_RE.finditer(text):
+        run = m.group()
+        if "!" in run:
+            longest_exclaim = max(longest_exclaim, len(run))
+        else:
+            longest_question = max(longest_question, len(run))
+    if longest_exclaim >= p.strong_exclaim_run and p.strong_exclaim_weight > 0:
+        hits.append(RuleHit(REASON_EXCLAIM, p.strong_exclaim_weight, "!" * longest_exclaim, "punctuation"))
+    elif longest_exclaim >= p.exclaim_run and p.exclaim_weight > 0:
+        hits.append(RuleHit(REASON_EXCLAIM, p.exclaim_weight, "!" * longest_exclaim, "punctuation"))
+    if longest_question >= p.question_run and p.question_weight > 0:
+        hits.append(RuleHit(REASON_QUESTION, p.question_weight, "?" * longest_question, "punctuation"))
+    if rules.emoji is not None and p.emoji_weight > 0:
+        m = rules.emoji.search(raw_text)
+        if m:
+            hits.append(RuleHit(REASON_EMOJI, p.emoji_weight, m.group(), "punctuation"))
+    return hits
+
+
+def _bigrams(text: str) -> frozenset[str]:
+    compact = text.replace(" ", "")
+    if len(compact) < 2:
+        return frozenset({compact}) if compact else frozenset()
+    return frozenset(compact[i : i + 2] for i in range(len(compact) - 1))
+
+
+def similarity(a: str, b: str) -> float:
+    """Dice coefficient of character bigrams of two normalised texts, in [0, 1]."""
+    x, y = _bigrams(a), _bigrams(b)
+    if not x or not y:
+        return 0.0
+    return 2 * len(x & y) / (len(x) + len(y))
+
+
+def repeat_hits(
+    settings: RepeatSettings,
+    normalized_text: str,
+    earlier: Sequence[tuple[str, bool]],
+    is_question: bool = True,
+) -> list[RuleHit]:
+    """The current question against earlier customer turns: (normalised text, answered), oldest first.
+
+    Each earlier similar turn the bot could not answer adds ``settings.weight`` (noisy-OR), so a
+    question asked a third time weighs more than one asked twice. Repeats of turns the bot did
+    answer count only for questions: "好的，那我等等" said twice is no complaint.
+    """
+    if not settings.enabled or len(normalized_text.replace(" ", "")) < settings.min_chars:
+        return []
+    unanswered = answered = 0
+    for text, was_answered in list(earlier)[-settings.lookback_turns :]:
+        if similarity(normalized_text, text) >= settings.similarity:
+            if was_answered:
+                answered += 1
+            else:
+                unanswered += 1
+    hits = []
+    if unanswered and settings.weight > 0:
+        weight = noisy_or([settings.weight] * unanswered)
+        hits.append(RuleHit(REASON_REPEAT_UNANSWERED, weight, f"{unanswered}次", "repeat"))
+    elif answered and is_question and settings.answered_weight > 0:
+        weight = noisy_or([settings.answered_weight] * answered)
+        hits.append(RuleHit(REASON_REPEAT, weight, f"{answered}次", "repeat"))
+    return hits
+
+
+def noisy_or(weights: Iterable[float]) -> float:
+    """1 - prod(1 - w): independent pieces of evidence; never above 1, never below the largest."""
+    keep = 1.0
+    for w in weights:
+        keep *= 1.0 - min(max(w, 0.0), 1.0)
+    return 1.0 - keep

@@ -1,0 +1,108 @@
+"""Normalisation and tokenisation: what the model sees of a customer's message."""
+
+from __future__ import annotations
+
+from bot.nlu.normalize import AMOUNT, MAX_TEXT_CHARS, ORDER_NO, PHONE, mask_for_log, normalize, to_simplified
+from bot.nlu.tokenize import is_han_free, tokens
+
+
+def test_full_width_letters_and_digits_become_ascii_lower_case() -> None:
+    assert normalize("ＡＪ１多少钱").text == "aj1多少钱"
+    assert normalize("Nike AIR Max").text == "nike air max"
+
+
+def test_traditional_characters_become_simplified() -> None:
+    assert normalize("我的訂單").text == "我的订单"
+    assert to_simplified("轉人工客服") == "转人工客服"
+    assert normalize("退貨運費誰出").text == "退货运费谁出"
+
+
+def test_punctuation_and_emoji_are_removed() -> None:
+    assert normalize("我的快递呢？？😀😀！").text == "我的快递呢"
+    assert normalize("what?! no... ok").text == "what no ok"
+    assert normalize("👍👍🙏").text == ""
+    assert normalize("！！!...，。").text == ""
+    assert normalize("   ").text == ""
+
+
+def test_order_number_is_masked_and_recorded() -> None:
+    n = normalize("订单号JD2026112812345678怎么还没发")
+    assert ORDER_NO in n.text
+    assert "2026112812345678" not in n.text
+    assert n.order_numbers == ("jd2026112812345678",)
+    plain = normalize("订单123456789012现在什么情况")
+    assert plain.order_numbers == ("123456789012",)
+    assert plain.text == f"订单 {ORDER_NO} 现在什么情况"
+
+
+def test_short_numbers_are_not_order_numbers() -> None:
+    n = normalize("买了2件 尺码42")
+    assert n.order_numbers == ()
+    assert ORDER_NO not in n.text
+
+
+def test_phone_number_is_masked_and_never_kept() -> None:
+    for raw in ("手机13812345678联系我", "电话 +86 138-1234-5678", "１３８１２３４５６７８"):
+        n = normalize(raw)
+        assert n.has_phone, raw
+        assert PHONE in n.text, raw
+        assert "5678" not in n.text and "5678" not in repr(n), raw
+        assert n.order_numbers == (), raw  # a phone is not taken for an order number
+    assert not normalize("订单123456789012").has_phone
+
+
+def test_amounts_are_masked_and_recorded() -> None:
+    n = normalize("付了￥199.5 还退了50块钱")
+    assert n.text.count(AMOUNT) == 2
+    assert "199" not in n.text and "50" not in n.text
+    assert len(n.amounts) == 2
+    assert any("199.5" in a for a in n.amounts)
+    assert any("50" in a for a in n.amounts)
+
+
+def test_all_masks_together() -> None:
+    n = normalize("订单号JD2026112812345678 手机13812345678 付了￥199.5")
+    assert n.text == f"订单号 {ORDER_NO} 手机 {PHONE} 付了 {AMOUNT}"
+    assert n.has_phone and n.order_numbers and n.amounts
+
+
+def test_text_is_capped_before_any_work() -> None:
+    assert len(normalize("好" * (MAX_TEXT_CHARS * 4)).text) == MAX_TEXT_CHARS
+    # A phone number past the cap is never seen.
+    n = normalize("好" * MAX_TEXT_CHARS + "13812345678")
+    assert not n.has_phone and PHONE not in n.text
+
+
+def test_mask_for_log_hides_all_but_last_four_digits() -> None:
+    masked = mask_for_log("客户 13812345678 说包裹没到")
+    assert "13812345678" not in masked
+    assert "1381234" not in masked
+    assert masked.endswith("5678 说包裹没到")
+    assert mask_for_log("+86 139-8765-4321").endswith("4321")
+    assert "8765" not in mask_for_log("+86 139-8765-4321")
+    assert mask_for_log("没有号码") == "没有号码"
+
+
+def test_han_text_becomes_characters_and_bigrams() -> None:
+    assert tokens("快递到哪") == ["快", "递", "到", "哪", "快递", "递到", "到哪"]
+    assert tokens("好") == ["好"]
+
+
+def test_latin_words_and_placeholders_are_single_tokens() -> None:
+    n = normalize("ＡＪ１订单JD2026112812345678 到哪了")
+    toks = tokens(n.text)
+    assert "aj1" in toks
+    assert ORDER_NO in toks
+    assert not any(t in toks for t in ("x", "ordern", "jd"))
+    assert tokens(normalize("手机13812345678").text).count(PHONE) == 1
+
+
+def test_english_sentence_is_split_into_words() -> None:
+    text = normalize("Where is my PARCEL? Order 2 shoes, size 42!").text
+    assert tokens(text) == ["where", "is", "my", "parcel", "order", "2", "shoes", "size", "42"]
+    assert is_han_free(text)
+    assert not is_han_free(normalize("where is 快递").text)
+
+
+def test_empty_text_has_no_tokens() -> None:
+    assert tokens(normalize("😀").text) == []
