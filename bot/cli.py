@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams.")
 
@@ -68,7 +68,10 @@ def serve(
     from bot.server import run_server
 
     settings = settings_or_exit(config)
-    run_server(settings, host or settings.server.host, port or settings.server.port, with_http=True)
+    run_server(
+        settings, host or settings.server.host, port or settings.server.port,
+        with_http=True, config_path=resolve_config_path(config),
+    )  # fmt: skip
 
 
 @app.command()
@@ -77,7 +80,7 @@ def worker(config: Optional[Path] = ConfigOpt) -> None:
     from bot.server import run_server
 
     settings = settings_or_exit(config)
-    run_server(settings, "", 0, with_http=False)
+    run_server(settings, "", 0, with_http=False, config_path=resolve_config_path(config))
 
 
 @app.command()

@@ -21,8 +21,9 @@ class Turn:
     text: str  # normalised, masked: never a raw phone number
     intent: str | None
     answered: bool
-    risk: float
+    risk: float  # conversation-level risk after this turn
     at: float
+    message_risk: float = 0.0  # this message alone
 
 
 @dataclass(slots=True)

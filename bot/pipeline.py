@@ -71,7 +71,7 @@ class Pipeline:
         risk = self.p.risk.assess(msg.text, state.turns, now) if self.p.risk else RiskResult(0.0)
         if state.handoff_until > now:
             # A person has this conversation: record it, alert if it turns risky, say nothing.
-            state.add_turn(Turn(norm.text, None, False, risk.score, now))
+            state.add_turn(Turn(norm.text, None, False, risk.score, now, risk.message_score))
             await self.p.dialogue.save(msg.customer_key, state)
             if self.p.contacts is not None:
                 await self.p.contacts.record(msg, None, now)
@@ -93,7 +93,7 @@ class Pipeline:
         handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
         reply = self._compose(decision, risk, handoff_reason, state, msg.customer_key)
 
-        state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now))
+        state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, risk.message_score))
         state.last_intent = decision.intent or state.last_intent
         state.suggestions = list(decision.suggestions) if decision.action is Action.CLARIFY else []
         if handoff_reason:

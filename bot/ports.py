@@ -20,6 +20,7 @@ class RiskResult:
     alert: bool = False  # over the alert threshold
     handoff: bool = False  # over the hand-over threshold
     negative: bool = False  # the customer is upset: acknowledge the feeling first
+    message_score: float = 0.0  # this message alone, kept in the turn history
 
 
 class RiskAssessor(Protocol):

@@ -16,4 +16,7 @@ def clarify(titles: list[str]) -> str:
 
 
 def with_opening(opening: str, answer: str) -> str:
-    return f"{opening}{answer}" if opening else answer
+    """The soothing opening first, unless the answer already opens with an apology."""
+    if not opening or any(word in answer[:20] for word in ("抱歉", "对不起", "不好意思")):
+        return answer
+    return f"{opening}{answer}"

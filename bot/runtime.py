@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,9 +69,12 @@ class Runtime:
     senders: dict[tuple[str, str], object] = field(default_factory=dict)  # channel, app -> sender
     # Further background jobs (the alerts scheduler...), each a coroutine function run until cancelled.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    config_path: Path | None = None  # watched for settings that reload without a restart
 
     @classmethod
-    def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> "Runtime":
+    def start(
+        cls, settings: Settings, *, clock: Callable[[], float] = time.time, config_path: Path | None = None
+    ) -> "Runtime":
         """Start Redis (embedded when no URL), load or train the model, wire everything."""
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
@@ -87,7 +91,11 @@ class Runtime:
         rt.gateway = Gateway(StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", 4))
         rt.tasks = rt.gateway.tasks
         rt.outbox = Outbox(redis, keys, partitions)
+        rt.config_path = config_path
         rt._build_adapters()
+        from alerts.wiring import install  # noqa: PLC0415 (the composition root plugs alerts in)
+
+        install(rt)
         return rt
 
     def _build_adapters(self) -> None:

@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsError, PydanticBaseSettingsS
 
 from bot.settings.channels import Channels
 from bot.settings.risk import RiskSettings
-from bot.settings.sections import AlertsSettings, TicketsSettings
+from bot.settings.alerts import AlertsSettings
+from bot.settings.tickets import TicketsSettings
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
 SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"

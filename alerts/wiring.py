@@ -1,0 +1,22 @@
+"""Plugs the alerts features into a runtime's ports: risk scoring, staff notifications, tickets."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from alerts.risk.assessor import ScorerAssessor, watch_config
+from alerts.risk.scorer import RiskScorer
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def install(runtime: "Runtime") -> None:
+    settings = runtime.settings
+    if settings.risk.enabled:
+        scorer = RiskScorer.from_settings(settings.risk, settings.data_dir)
+        runtime.pipeline.p.risk = ScorerAssessor(scorer)
+        runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path))
