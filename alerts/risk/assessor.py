@@ -15,7 +15,7 @@ from bot.settings import ConfigError, load_settings
 log = logging.getLogger(__name__)
 
 # Below the alert threshold but clearly unhappy: the answer starts by acknowledging the feeling.
-NEGATIVE_MESSAGE_SCORE = 0.4
+NEGATIVE_MESSAGE_SCORE = 0.5
 
 
 class ScorerAssessor:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Sequence
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 REASON_EMOTION = "负面情绪"
 REASON_CONVERSATION = "近几轮对话持续不满"
+_EVIDENCE_RE = re.compile(r"[\u3400-\u9fff]|[a-z]{2,}")  # characters and words the model can read
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class RiskScorer:
             probability = self._emotion.probability(" ".join(tokens(normalized)))
             span = 1.0 - emotion_settings.floor
             contribution = emotion_settings.weight * min(max((probability - emotion_settings.floor) / span, 0.0), 1.0)
+            contribution *= min(1.0, len(_EVIDENCE_RE.findall(normalized)) / emotion_settings.evidence_chars)
             if contribution > 0 and self._is_calm_question(settings, normalized, hits):
                 contribution *= settings.calm.dampening
             if contribution > 0:

@@ -229,6 +229,9 @@ class EmotionSettings(_Strict):
     weight: float = Field(default=0.7, ge=0, le=1)
     floor: float = Field(default=0.5, ge=0, lt=1)
     reason_min: float = Field(default=0.2, ge=0, le=1)  # list "负面情绪" from this contribution on
+    # The model is unsure on very short text ("2", "第二个" read as angry at 1.0): its contribution
+    # grows with the number of characters/words up to this many, and is nothing without any.
+    evidence_chars: int = Field(default=6, ge=1)
     train: EmotionTrainSettings = Field(default_factory=EmotionTrainSettings)
 
 
