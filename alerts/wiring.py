@@ -20,3 +20,7 @@ def install(runtime: "Runtime") -> None:
         scorer = RiskScorer.from_settings(settings.risk, settings.data_dir)
         runtime.pipeline.p.risk = ScorerAssessor(scorer)
         runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path))
+    from adapters.robots import create_sender  # noqa: PLC0415 (robot receivers' webhook senders)
+    from alerts.notify import install as install_notify  # noqa: PLC0415
+
+    install_notify(runtime, create_sender)

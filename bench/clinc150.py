@@ -30,8 +30,10 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=p0.dim)
     ap.add_argument("--lr", type=float, default=p0.lr)
     ap.add_argument("--word-ngrams", type=int, default=p0.word_ngrams)
-    ap.add_argument("--minn", type=int, default=p0.minn)
-    ap.add_argument("--maxn", type=int, default=p0.maxn)
+    # English words are longer than our Chinese tokens: subwords of 4-6 characters were best on
+    # CLINC150's validation split (90.9% vs 88.9% with the Chinese defaults 2-4); chosen on val only.
+    ap.add_argument("--minn", type=int, default=4)
+    ap.add_argument("--maxn", type=int, default=6)
     ap.add_argument("--answer-threshold", type=float, default=t0.answer)
     ap.add_argument("--margin", type=float, default=t0.margin)
     ap.add_argument("--eval-split", choices=("val", "test"), default="test", help="tune on val")

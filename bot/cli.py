@@ -150,6 +150,34 @@ def ask(
     typer.echo(f"handoff:    {reply['handoff']}")
 
 
+@app.command("dead-letters")
+def dead_letters(
+    action: str = typer.Argument("list", help="list | replay"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Outbound messages that could not be delivered, and sending them again."""
+    from bot.commands import dead_letters_command
+
+    settings = settings_or_exit(config)
+    try:
+        result = asyncio.run(dead_letters_command(settings, action))
+    except ValueError as e:
+        fail(str(e))
+        return
+    if isinstance(result, int):
+        typer.echo(f"{result} message(s) queued again")
+    elif as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    elif not result:
+        typer.echo("no dead letters")
+    else:
+        for entry in result:
+            m = entry["m"]
+            typer.echo(f"{m['channel']}/{m['app']}  attempts {entry.get('attempts', '?')}  {entry.get('error', '')}")
+            typer.echo(f"    {m['text'][:80]!r}")
+
+
 def main() -> None:
     try:
         app()

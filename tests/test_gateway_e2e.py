@@ -135,3 +135,23 @@ def test_refusals(settings: Settings, fake: FakePlatform) -> None:
         assert httpx.post(f"{base}/webhooks/wecom", params=query, content=huge).status_code == 413
         time.sleep(0.5)
         assert fake.calls(SEND) == []
+
+
+def test_a_permanent_failure_is_a_dead_letter_that_can_be_replayed(settings: Settings, fake: FakePlatform) -> None:
+    import asyncio
+
+    from bot.commands import dead_letters_command
+
+    fake.fail_next_json(SEND, 1, {"errcode": 40003, "errmsg": "invalid userid"})
+    configured = with_channels(settings, fake)
+    with served(configured) as (base, runtime):
+        query, body = wecom_callback("怎么开发票", "7100")
+        assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+        fake.wait_for(SEND, 1)
+        time.sleep(0.5)
+        assert fake.state.get("app_sent", []) == []  # refused, not retried
+        dead = asyncio.run(dead_letters_command(configured, "list"))
+        assert len(dead) == 1 and "invalid userid" in dead[0]["error"]
+        assert asyncio.run(dead_letters_command(configured, "replay")) == 1
+        wait_until(lambda: len(fake.state.get("app_sent", [])) == 1)
+        assert asyncio.run(dead_letters_command(configured, "list")) == []

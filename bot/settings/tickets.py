@@ -1,10 +1,112 @@
 """Repeat-contact and ticket settings: contact rules, teams, staff roles, schedules
-(owned by the tickets feature)."""
+(owned by the tickets feature).
+
+Worked example (config/kefu.yaml)::
+
+    tickets:
+      session_gap_minutes: 30          # a contact is a first message after this much silence
+      rules:                           # any rule that holds opens (or adds to) a ticket
+        - {contacts: 3, within_hours: 24}
+        - {contacts: 3, within_hours: 72}
+      reopen_within_days: 7            # a closed ticket is reopened instead of opening a new one
+      default_team: kefu
+      teams:
+        kefu:      {categories: [], labels: {team: kefu}}
+        logistics: {categories: [物流], labels: {team: logistics}}
+      staff:                           # per platform: the platform's user id -> who and what role
+        wecom:    {zhangsan: {name: 张三, role: manager, team: kefu}}
+        feishu:   {ou_123: {name: 李四, role: agent, team: logistics}}
+        dingtalk: {"0123": {name: 王五, role: manager, team: kefu}}
+      identity_map:                    # one person -> their customer keys on several channels
+        alice: ["wecom_kf:wmA1", "wechat:oX9"]
+      escalation: {unacked_minutes: 30, open_hours: 24, check_seconds: 60}
+      schedules: {timezone: Asia/Shanghai, digest: "09:00", weekly: "mon 09:30"}
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class TicketsSettings(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ContactRule(_Strict):
+    contacts: int = Field(ge=2, le=100)
+    within_hours: float = Field(gt=0, le=24 * 90)
+
+
+class TeamSettings(_Strict):
+    categories: list[str] = Field(default_factory=list)  # knowledge-base categories this team owns
+    labels: dict[str, str] = Field(default_factory=dict)  # extra routing labels for notifications
+    receivers: list[str] = Field(default_factory=list)  # receiver names, passed on as a label
+
+
+class StaffMember(_Strict):
+    name: str
+    role: Literal["agent", "manager"] = "agent"
+    team: str = ""
+
+
+class EscalationSettings(_Strict):
+    unacked_minutes: int = Field(default=30, ge=1)  # not acknowledged this long: tell the managers
+    open_hours: float = Field(default=24, gt=0)  # still not closed this long: tell them again
+    check_seconds: int = Field(default=60, ge=1)  # how often the scheduler looks
+
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ScheduleSettings(_Strict):
+    timezone: str = "Asia/Shanghai"
+    digest: str = "09:00"  # daily digest of open tickets per team, "" turns it off
+    weekly: str = "mon 09:30"  # weekly review, "" turns it off
+    leader_ttl_seconds: int = Field(default=15, ge=2)  # a dead leader's lock moves after this
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, v: str) -> str:
+        if v and not _HHMM.match(v):
+            raise ValueError('expected "HH:MM", e.g. "09:00"')
+        return v
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, v: str) -> str:
+        if v and not _WEEKLY.match(v):
+            raise ValueError('expected "<mon..sun> HH:MM", e.g. "mon 09:30"')
+        return v
+
+
+def _default_rules() -> list[ContactRule]:
+    return [ContactRule(contacts=3, within_hours=24), ContactRule(contacts=3, within_hours=72)]
+
+
+class TicketsSettings(_Strict):
+    enabled: bool = True
+    session_gap_minutes: float = Field(default=30, gt=0)
+    rules: list[ContactRule] = Field(default_factory=_default_rules)
+    reopen_within_days: float = Field(default=7, ge=0)
+    default_team: str = "kefu"
+    teams: dict[str, TeamSettings] = Field(default_factory=dict)
+    staff: dict[Literal["wecom", "dingtalk", "feishu"], dict[str, StaffMember]] = Field(default_factory=dict)
+    identity_map: dict[str, list[str]] = Field(default_factory=dict)  # person -> customer keys
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    excerpt_chars: int = Field(default=60, ge=10, le=500)
+    timeline_max: int = Field(default=50, ge=3)  # contacts kept on one ticket

@@ -43,9 +43,9 @@ class FakePlatform:
         self._prefix_routes: list[tuple[str, Handler]] = []  # for ids in the path (Feishu reply)
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-platform fake state (kf message queues, ...)
-        from tests.fake_platform import dingtalk, feishu, wechat, wecom  # noqa: PLC0415
+        from tests.fake_platform import dingtalk, feishu, robots, wechat, wecom  # noqa: PLC0415
 
-        for module in (wecom, wechat, dingtalk, feishu):
+        for module in (wecom, wechat, dingtalk, feishu, robots):
             module.register(self)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"

@@ -1,0 +1,42 @@
+"""Which receivers a notice goes to: the ordered routes, first match wins unless ``continue``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from alerts.notify.notice import SEVERITY_RANK
+from bot.settings.alerts import AlertsSettings, Route, Severity
+
+
+def severity_of(score: float, thresholds: Severity) -> str:
+    if score >= thresholds.critical:
+        return "critical"
+    return "warning" if score >= thresholds.warning else "info"
+
+
+def matches(route: Route, labels: Mapping[str, str], severity: str) -> bool:
+    m = route.match
+    if m.severity and SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK[m.severity]:
+        return False
+    for name in ("channel", "app", "shop", "category", "team", "kind"):
+        wanted = getattr(m, name)
+        if wanted is None:
+            continue
+        allowed = [wanted] if isinstance(wanted, str) else wanted
+        if labels.get(name, "") not in allowed:
+            return False
+    return True
+
+
+def route_receivers(settings: AlertsSettings, labels: Mapping[str, str], severity: str) -> list[str]:
+    """Receiver names, each once, in route order; the default receivers when no route matched."""
+    chosen: list[str] = []
+    matched = False
+    for route in settings.routes:
+        if not matches(route, labels, severity):
+            continue
+        matched = True
+        chosen += [r for r in route.receivers if r not in chosen]
+        if not route.continue_:
+            break
+    return chosen if matched else list(settings.default_receivers)

@@ -1,0 +1,83 @@
+"""The port tickets notify staff through, and its implementation over ``alerts.notify.Notifier``.
+
+Ticket logic calls ``TicketNotifier``; tests plug in a recording implementation, production the
+``NotifierBridge`` (routing by labels to receivers, then the durable outbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.message import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketNotice:
+    kind: str  # "ticket", "ticket_escalation", "ticket_digest", "ticket_weekly"
+    team: str
+    title: str
+    text: str
+    dedupe_key: str  # the same notice is shown once, however often it is sent
+    card: dict[str, Any] | None = None  # the neutral card (fields, buttons)
+    audience: str = "team"  # "team" or "managers"
+    severity: str = "warning"
+    customer_key: str = ""
+    group_key: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class TicketNotifier(Protocol):
+    async def send(self, notice: TicketNotice) -> None: ...
+
+    async def tell(self, channel: str, app: str, user_id: str, text: str) -> None:
+        """A direct text to one staff member (a refused card click on WeCom, which has no toast)."""
+        ...
+
+
+class NotifierBridge:
+    """``TicketNotifier`` over the alerts feature's ``Notifier`` and the runtime's outbox."""
+
+    def __init__(self, notifier: Any, outbox: Any, team_labels: dict[str, dict[str, str]]) -> None:
+        self._notifier = notifier
+        self._outbox = outbox
+        self._team_labels = team_labels
+
+    async def send(self, notice: TicketNotice) -> None:
+        from alerts.notify import Notice  # noqa: PLC0415 (another feature; present at run time)
+
+        labels = {"team": notice.team, "audience": notice.audience, **self._team_labels.get(notice.team, {}),
+                  **notice.labels}  # fmt: skip
+        card = notice.card or {}
+        await self._notifier.notify(
+            Notice(
+                kind=notice.kind, severity=notice.severity, labels=labels, title=notice.title, text=notice.text,
+                fields=[tuple(f) for f in card.get("fields", [])], buttons=list(card.get("buttons", [])),
+                group_key=notice.group_key or notice.dedupe_key, dedupe_key=notice.dedupe_key,
+                customer_key=notice.customer_key,
+            )
+        )  # fmt: skip
+
+    async def tell(self, channel: str, app: str, user_id: str, text: str) -> None:
+        if self._outbox is None:
+            return
+        route = {"wecom": {"touser": user_id}, "feishu": {"open_id": user_id}}.get(channel)
+        if route is None:
+            return  # DingTalk: commands are answered in the conversation itself
+        key = "ticket-tell:" + hashlib.sha1(f"{channel}:{user_id}:{text}:{time.time()}".encode()).hexdigest()
+        await self._outbox.put(OutboundMessage(channel, app, route, text, key))
+
+
+class LoggingNotifier:
+    """Used when no notifier is configured: the ticket still exists, staff see it with /tickets."""
+
+    async def send(self, notice: TicketNotice) -> None:
+        log.warning("ticket notice not delivered (no notifier): %s %s", notice.kind, notice.title)
+
+    async def tell(self, channel: str, app: str, user_id: str, text: str) -> None:
+        log.info("ticket message to %s:%s not delivered (no notifier): %s", channel, user_id, text)

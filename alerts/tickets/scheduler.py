@@ -1,0 +1,153 @@
+"""The one scheduler across all processes: APScheduler with its jobs stored in Redis, run only by
+the holder of a leader lock that moves when the leader dies (its lease runs out).
+
+Jobs (idempotent, so a leader change can never send twice): SLA escalations every
+``escalation.check_seconds``, the daily digest and the weekly review at the configured times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from typing import Any
+
+import redis as sync_redis
+from apscheduler.jobstores.redis import RedisJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from alerts.tickets.service import TicketService
+
+log = logging.getLogger(__name__)
+_SERVICES: dict[str, TicketService] = {}  # job functions find their service here by name
+
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+_DAYS = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+
+async def run_escalations(name: str) -> None:
+    service = _SERVICES.get(name)
+    if service is not None:
+        await service.escalate_due(service.clock())
+
+
+async def run_digest(name: str) -> None:
+    service = _SERVICES.get(name)
+    if service is not None:
+        await service.digest(service.clock())
+
+
+async def run_weekly(name: str) -> None:
+    service = _SERVICES.get(name)
+    if service is not None:
+        await service.weekly(service.clock())
+
+
+class LeaderLock:
+    def __init__(self, redis: Any, key: str, ttl_seconds: float, identity: str | None = None) -> None:
+        self.redis = redis
+        self.key = key
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.identity = identity or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def acquire(self) -> bool:
+        return bool(await self.redis.set(self.key, self.identity, nx=True, px=self.ttl_ms))
+
+    async def renew(self) -> bool:
+        return bool(await self.redis.eval(_RENEW, 1, self.key, self.identity, self.ttl_ms))
+
+    async def release(self) -> None:
+        await self.redis.eval(_RELEASE, 1, self.key, self.identity)
+
+    async def holder(self) -> str | None:
+        raw = await self.redis.get(self.key)
+        return raw.decode() if raw else None
+
+
+def job_store(redis_url: str, keys: Any) -> RedisJobStore:
+    """APScheduler's Redis job store needs a sync client; a pool from the URL also covers unix://."""
+    pool = sync_redis.ConnectionPool.from_url(redis_url)
+    return RedisJobStore(
+        jobs_key=keys.of("scheduler", "jobs"), run_times_key=keys.of("scheduler", "run_times"), connection_pool=pool
+    )
+
+
+class TicketScheduler:
+    def __init__(self, service: TicketService, redis: Any, redis_url: str, keys: Any, *, name: str = "") -> None:
+        self.service = service
+        self.redis_url = redis_url
+        self.keys = keys
+        self.name = name or keys.prefix
+        settings = service.settings
+        self.lock = LeaderLock(redis, keys.of("scheduler", "leader"), settings.schedules.leader_ttl_seconds)
+        self.scheduler: AsyncIOScheduler | None = None
+        _SERVICES[self.name] = service
+
+    @property
+    def is_leader(self) -> bool:
+        return self.scheduler is not None
+
+    def _start(self) -> None:
+        s = self.service.settings
+        scheduler = AsyncIOScheduler(
+            jobstores={"default": job_store(self.redis_url, self.keys)}, timezone=s.schedules.timezone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        )  # fmt: skip
+        scheduler.start()  # jobs are added after start so they go to the store, replacing old ones
+        scheduler.add_job(run_escalations, "interval", seconds=s.escalation.check_seconds, args=[self.name],
+                          id="tickets.escalations", replace_existing=True)  # fmt: skip
+        self._cron(scheduler, "tickets.digest", run_digest, s.schedules.digest, None)
+        weekly = s.schedules.weekly.split() if s.schedules.weekly else []
+        self._cron(scheduler, "tickets.weekly", run_weekly, weekly[1] if weekly else "", weekly[0] if weekly else None)
+        self.scheduler = scheduler
+        log.info("ticket scheduler: this process (%s) leads", self.lock.identity)
+
+    def _cron(self, scheduler: AsyncIOScheduler, job_id: str, func: Any, hhmm: str, day: str | None) -> None:
+        if not hhmm:
+            if scheduler.get_job(job_id):
+                scheduler.remove_job(job_id)
+            return
+        hour, minute = (int(x) for x in hhmm.split(":"))
+        extra = {"day_of_week": day} if day in _DAYS else {}
+        scheduler.add_job(func, "cron", hour=hour, minute=minute, args=[self.name], id=job_id,
+                          replace_existing=True, **extra)  # fmt: skip
+
+    def _stop(self) -> None:
+        if self.scheduler is not None:
+            try:
+                self.scheduler.shutdown(wait=False)
+            except Exception:  # already stopped
+                pass
+            self.scheduler = None
+            log.info("ticket scheduler: this process (%s) no longer leads", self.lock.identity)
+
+    async def step(self) -> bool:
+        """One round of the election: take the lock, keep it, or notice it is lost."""
+        try:
+            if self.scheduler is None:
+                if await self.lock.acquire():
+                    self._start()
+            elif not await self.lock.renew():
+                self._stop()
+        except Exception as e:  # Redis away: stop leading, keep trying
+            log.warning("ticket scheduler election failed: %s", e)
+            self._stop()
+        return self.is_leader
+
+    async def run(self) -> None:
+        interval = max(self.lock.ttl_ms / 3000, 0.2)
+        try:
+            while True:
+                await self.step()
+                await asyncio.sleep(interval)
+        finally:
+            was_leader = self.is_leader
+            self._stop()
+            if was_leader:
+                try:
+                    await self.lock.release()
+                except Exception:
+                    pass
