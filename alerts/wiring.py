@@ -21,6 +21,10 @@ def install(runtime: "Runtime") -> None:
         runtime.pipeline.p.risk = ScorerAssessor(scorer)
         runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path))
     from adapters.robots import create_sender  # noqa: PLC0415 (robot receivers' webhook senders)
-    from alerts.notify import install as install_notify  # noqa: PLC0415
+    from alerts.notify import install as install_notify, install_chat  # noqa: PLC0415
 
     install_notify(runtime, create_sender)
+    from alerts.tickets import install as install_tickets  # noqa: PLC0415
+
+    install_tickets(runtime)
+    install_chat(runtime)  # /silence in front of the tickets' staff commands

@@ -19,4 +19,7 @@ def check_settings(settings: Settings) -> list[str]:
             if key and len(key) != 43:
                 problems.append(f"channels.{platform}{'' if name == 'default' else '.apps.' + name}"
                                 f".encoding_aes_key: must be 43 characters, got {len(key)}")
+    from alerts.notify.checks import check_alerts  # noqa: PLC0415 (the CLI is a composition root)
+
+    problems += check_alerts(settings)
     return problems

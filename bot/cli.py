@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -39,8 +40,10 @@ def check_config(config: Optional[Path] = ConfigOpt) -> None:
     problems = check_settings(settings)
     if problems:
         fail("configuration problems:\n  " + "\n  ".join(problems))
+    from alerts.notify.checks import describe_alerts
+
     typer.echo("configuration OK")
-    for line in describe(settings):
+    for line in [*describe(settings), *describe_alerts(settings)]:
         typer.echo(f"  {line}")
 
 
@@ -178,8 +181,136 @@ def dead_letters(
             typer.echo(f"    {m['text'][:80]!r}")
 
 
+silence_app = typer.Typer(help="Silences: alerts that match are not sent until they end.", no_args_is_help=True)
+app.add_typer(silence_app, name="silence")
+alerts_app = typer.Typer(help="Staff alerts.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@silence_app.command("add")
+def silence_add_cmd(
+    duration: str = typer.Argument(..., help="how long: 30m, 2h, 1d"),
+    matcher: str = typer.Argument(..., help="a customer id (or its masked form) or words of the reason"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Silence alerts for a customer or a reason."""
+    from alerts.notify.commands import silence_add
+
+    try:
+        created = silence_add(settings_or_exit(config), duration, matcher)
+    except ValueError as e:
+        fail(str(e))
+        return
+    typer.echo(json.dumps(created, ensure_ascii=False, default=str))
+
+
+@silence_app.command("list")
+def silence_list_cmd(
+    include_ended: bool = typer.Option(False, "--all", help="also silences that have ended"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Silences, active first."""
+    from alerts.notify.commands import silence_list
+
+    for s in silence_list(settings_or_exit(config), include_ended=include_ended):
+        typer.echo(json.dumps(s, ensure_ascii=False, default=str))
+
+
+@silence_app.command("expire")
+def silence_expire_cmd(silence_id: str, config: Optional[Path] = ConfigOpt) -> None:
+    """End a silence now."""
+    from alerts.notify.commands import silence_expire
+
+    if not silence_expire(settings_or_exit(config), silence_id):
+        fail(f"no active silence {silence_id}", 1)
+    typer.echo("expired")
+
+
+@alerts_app.command("recent")
+def alerts_recent_cmd(
+    limit: int = typer.Option(20, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """The most recent alerts, sent or only recorded."""
+    from alerts.notify.commands import alerts_recent, format_alert
+
+    entries = alerts_recent(settings_or_exit(config), limit)
+    if as_json:
+        typer.echo(json.dumps(entries, ensure_ascii=False, default=str))
+        return
+    for entry in entries:
+        typer.echo(format_alert(entry))
+    if not entries:
+        typer.echo("no alerts")
+
+
+tickets_app = typer.Typer(help="Repeat-contact tickets from the shell.", no_args_is_help=True)
+app.add_typer(tickets_app, name="tickets")
+
+
+@tickets_app.command("list")
+def tickets_list_cmd(
+    mine: Optional[str] = typer.Option(None, "--mine", help="assignee: wecom:zhangsan or a name"),
+    state: Optional[str] = typer.Option(None, "--state", help="open|acknowledged|closed|reopened|active"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Tickets, newest first."""
+    from alerts.tickets.commands import tickets_list
+
+    rows = tickets_list(settings_or_exit(config), mine=mine, state=state)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for r in rows:
+        typer.echo(f"{r['id']}  {r['state']:<12} {r['customer']}  {r['reason']}  {r['assignee'] or '-'}")
+    if not rows:
+        typer.echo("no tickets")
+
+
+@tickets_app.command("show")
+def tickets_show_cmd(
+    ticket_id: str = typer.Argument(..., help="T-YYYYMMDD-NNNN"),
+    as_json: bool = typer.Option(False, "--json"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """One ticket with its contact timeline, notes and audit log."""
+    from alerts.tickets.commands import TicketCommandError, tickets_show
+
+    try:
+        ticket = tickets_show(settings_or_exit(config), ticket_id)
+    except TicketCommandError as e:
+        fail(str(e), 1)
+        return
+    typer.echo(json.dumps(ticket, ensure_ascii=False, indent=None if as_json else 2))
+
+
+@tickets_app.command("close")
+def tickets_close_cmd(
+    ticket_id: str = typer.Argument(..., help="T-YYYYMMDD-NNNN"),
+    reason: str = typer.Option(..., "--reason", help="why it is closed (kept in the audit log)"),
+    actor: str = typer.Option(os.environ.get("USER", "cli"), "--actor", help="who closes it"),
+    as_json: bool = typer.Option(False, "--json"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Close a ticket from the shell."""
+    from alerts.tickets.commands import TicketCommandError, tickets_close
+
+    try:
+        result = tickets_close(settings_or_exit(config), ticket_id, reason, actor)
+    except TicketCommandError as e:
+        fail(str(e), 1)
+        return
+    typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["message"])
+
+
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -70,6 +70,7 @@ class Runtime:
     # Further background jobs (the alerts scheduler...), each a coroutine function run until cancelled.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     config_path: Path | None = None  # watched for settings that reload without a restart
+    notifier: Any = None  # alerts.notify.Notifier once the alerts feature is installed
 
     @classmethod
     def start(

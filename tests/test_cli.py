@@ -161,3 +161,47 @@ def test_ask_runs_the_full_pipeline(runner: CliRunner, settings: Settings) -> No
     reply = json.loads(result.stdout)
     assert reply["intent"] == "where_is_parcel" and reply["action"] == "answer"
     assert reply["reply"] and reply["handoff"] is False
+
+
+def test_tickets_list_show_and_close_from_the_shell(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Three contacts in a day open a ticket; the shell lists, shows and closes it."""
+    import asyncio
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.message import InboundMessage
+    from bot.runtime import Runtime
+
+    async def three_contacts() -> None:
+        runtime = Runtime.start(settings)
+        try:
+            for hour in (0, 2, 4):  # sessions more than 30 minutes apart
+                now = 1_795_000_000.0 + hour * 3600
+                msg = InboundMessage("wecom", "default", "zhangsan", "zhangsan", "我的退款怎么还没到",
+                                     f"m{hour}", now)
+                await runtime.pipeline.p.contacts.record(msg, "refund_progress", now)
+        finally:
+            await runtime.close()
+
+    asyncio.run(three_contacts())
+    monkeypatch.setenv("KEFU_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["tickets", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    tickets = _json.loads(listed.output)
+    assert len(tickets) == 1
+    ticket = tickets[0]
+    assert {"id", "state", "customer", "reason", "created_at"} <= set(ticket)
+    assert ticket["state"] == "open" and "zhangsan" not in ticket["customer"]  # masked
+    shown = runner.invoke(app, ["tickets", "show", ticket["id"], "--json"])
+    assert shown.exit_code == 0 and _json.loads(shown.output)["id"] == ticket["id"]
+    closed = runner.invoke(app, ["tickets", "close", ticket["id"], "--reason", "已退款", "--actor", "ops"])
+    assert closed.exit_code == 0, closed.output
+    again = runner.invoke(app, ["tickets", "close", ticket["id"], "--reason", "x"])
+    assert again.exit_code == 1  # a closed ticket cannot be closed twice
+    assert _json.loads(runner.invoke(app, ["tickets", "list", "--json"]).output)[0]["state"] == "closed"
+    missing = runner.invoke(app, ["tickets", "show", "T-20991231-9999"])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output

@@ -24,7 +24,7 @@ from alerts.notify.render import ROBOT_TYPES
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
-__all__ = ["Notice", "Notifier", "install"]
+__all__ = ["Notice", "Notifier", "install", "install_chat"]
 
 
 def install(runtime: "Runtime", robot_sender: Callable[[Any, Any, Callable[[], float]], Any]) -> Notifier:
@@ -37,10 +37,16 @@ def install(runtime: "Runtime", robot_sender: Callable[[Any, Any, Callable[[], f
         if receiver.type in ROBOT_TYPES:
             runtime.senders[(receiver.type, name)] = robot_sender(receiver, runtime.http, runtime.clock)
     runtime.pipeline.p.escalations = NotifyingEscalations(notifier)
-    runtime.pipeline.p.staff = SilenceCommands(
-        notifier.silences, settings.silencers, runtime.clock, then=runtime.pipeline.p.staff
-    )
     interval = min(1.0, max(0.1, settings.group_wait_seconds / 10))
     runtime.jobs.append(lambda: notifier.run(interval))
     runtime.notifier = notifier  # type: ignore[attr-defined]  # tickets send through it
     return notifier
+
+
+def install_chat(runtime: "Runtime") -> None:
+    """``/silence`` from chat, in front of the staff commands already installed (tickets): call
+    it after every other ``pipeline.p.staff`` is set."""
+    notifier: Notifier = runtime.notifier  # type: ignore[attr-defined]
+    runtime.pipeline.p.staff = SilenceCommands(
+        notifier.silences, notifier.settings.silencers, runtime.clock, then=runtime.pipeline.p.staff
+    )

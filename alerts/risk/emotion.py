@@ -26,10 +26,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import fasttext
 from pathlib import Path
 
-from bot.nlu.classifier import ModelFileError, TextClassifier, model_input
+from bot.nlu.classifier import ModelFileError, TextClassifier, model_input, train_fasttext
 from bot.settings import PACKAGE_CONFIG_DIR
 from bot.settings.risk import EmotionSettings, EmotionTrainSettings
 
@@ -81,8 +80,8 @@ def _train(texts: Sequence[str], labels: Sequence[str], train: EmotionTrainSetti
                 f.write(f"__label__{labels[i]} {texts[i]}\n")
             train_file = f.name
         try:
-            model = fasttext.train_supervised(
-                input=train_file, epoch=train.epoch, lr=train.lr, dim=dim,
+            model = train_fasttext(
+                train_file, epoch=train.epoch, lr=train.lr, dim=dim,
                 wordNgrams=train.word_ngrams, minn=0, maxn=0, bucket=train.bucket, minCount=1,
                 thread=1, seed=seed, loss=train.loss, verbose=0,
             )

@@ -106,7 +106,7 @@ class StaffChat:
         except Refused as e:
             return await self._refuse(action, str(e), ticket_card(current, self.service.tz))
         t = outcome.ticket
-        toast = outcome.message if outcome.changed else outcome.message
+        toast = outcome.message
         if action.channel == "wecom":  # the toast becomes the greyed-out button: keep it short
             toast = f"{_DONE.get(verb, '已处理')}·{staff.name}" if outcome.changed else f"{_DONE.get(verb, '已处理')}"
         return CardActionAnswer(toast=toast, card=ticket_card(t, self.service.tz), ok=True)

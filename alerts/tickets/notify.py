@@ -58,7 +58,7 @@ class NotifierBridge:
             Notice(
                 kind=notice.kind, severity=notice.severity, labels=labels, title=notice.title, text=notice.text,
                 fields=[tuple(f) for f in card.get("fields", [])], buttons=list(card.get("buttons", [])),
-                group_key=notice.group_key or notice.dedupe_key, dedupe_key=notice.dedupe_key,
+                group_key="", dedupe_key=notice.dedupe_key,  # a ticket card goes at once, alone
                 customer_key=notice.customer_key,
             )
         )  # fmt: skip

@@ -36,7 +36,7 @@ class Recorded:
 class FakePlatform:
     """Start with ``with FakePlatform() as fake:``; ``fake.base`` is its origin (http://127.0.0.1:P)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.requests: list[Recorded] = []
         self._failures: dict[str, deque[Response]] = defaultdict(deque)
         self._routes: dict[str, Handler] = {}
@@ -47,7 +47,7 @@ class FakePlatform:
 
         for module in (wecom, wechat, dingtalk, feishu, robots):
             module.register(self)
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

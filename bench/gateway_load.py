@@ -1,0 +1,197 @@
+"""Load on the webhook path: signed, encrypted WeCom and Feishu callbacks sent to a running
+``kefu serve`` on loopback, replies received by the fake platform API in its own process.
+
+    python bench/gateway_load.py [--messages 3000] [--concurrency 32]
+
+Prints, in one run: sustained messages per second end to end, ack latency p50/p99, end-to-end
+latency (callback sent -> reply received by the fake platform) p50/p99, and the same load on a
+bare hello-world endpoint served by the same ASGI server (uvicorn) for the ratio. Everything,
+the generator included, shares this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+from xml.etree.ElementTree import fromstring
+
+import httpx
+from wechatpy.enterprise import WeChatCrypto
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.adapters.test_feishu import encrypt as feishu_encrypt  # noqa: E402
+from tests.serving import free_port  # noqa: E402
+
+TOKEN, AES_KEY, CORP = "benchtoken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ww_bench"
+FS_APP, FS_SECRET, FS_TOKEN, FS_KEY = "cli_bench", "fs-secret", "fs-verify", "fs-key"
+QUESTIONS = ["我的快递到哪了", "退款多久到账", "怎么退货", "能开发票吗", "有优惠券吗", "AJ1有货么", "尺码怎么选"]
+
+
+def wecom_request(i: int, crypto: WeChatCrypto) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+    now = str(int(time.time()))
+    user = f"u{i}"
+    plain = (
+        f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{QUESTIONS[i % len(QUESTIONS)]}]]></Content><MsgId>{10_000_000 + i}</MsgId>"
+        "<AgentID>1000002</AgentID></xml>"
+    )
+    sealed = fromstring(crypto.encrypt_message(plain, f"n{i}", now))
+    body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{sealed.findtext('Encrypt')}]]></Encrypt></xml>"
+    query = {"msg_signature": sealed.findtext("MsgSignature") or "", "timestamp": now, "nonce": f"n{i}"}
+    return "/webhooks/wecom", query, {}, body.encode(), user
+
+
+def feishu_request(i: int) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+    now = str(int(time.time()))
+    message_id = f"om_bench_{i}"
+    event = {
+        "schema": "2.0",
+        "header": {"event_id": f"ev{i}", "event_type": "im.message.receive_v1", "create_time": now + "000",
+                   "token": FS_TOKEN, "app_id": FS_APP, "tenant_key": "t"},
+        "event": {"sender": {"sender_id": {"open_id": f"ou_{i}", "union_id": f"on_{i}", "user_id": f"u{i}"}},
+                  "message": {"message_id": message_id, "chat_id": f"oc_{i}", "chat_type": "p2p",
+                              "message_type": "text", "create_time": now + "000",
+                              "content": json.dumps({"text": QUESTIONS[i % len(QUESTIONS)]}, ensure_ascii=False)}},
+    }  # fmt: skip
+    raw = json.dumps({"encrypt": feishu_encrypt(json.dumps(event, ensure_ascii=False), FS_KEY)}).encode()
+    signature = hashlib.sha256((now + "n" + FS_KEY).encode() + raw).hexdigest()
+    headers = {"X-Lark-Request-Timestamp": now, "X-Lark-Request-Nonce": "n", "X-Lark-Signature": signature}
+    return "/webhooks/feishu", {}, headers, raw, message_id
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def raw_request(host: str, path: str, params: dict[str, str], headers: dict[str, str], body: bytes) -> bytes:
+    """HTTP/1.1 request bytes, built before timing: the generator must cost as little as possible."""
+    target = path + ("?" + urlencode(params) if params else "")
+    lines = [f"POST {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def blast(base: str, requests: list, concurrency: int) -> tuple[list[float], dict[str, float], float]:
+    """Send every request over ``concurrency`` keep-alive connections (a minimal HTTP/1.1 client on
+    raw asyncio streams: httpx would make the generator, not the server, the bottleneck).
+    Returns the ack latencies, when each was sent, and the duration."""
+    host, port = base.removeprefix("http://").split(":")
+    prepared = [(raw_request(f"{host}:{port}", *r[:4]), r[4]) for r in requests]
+    acks: list[float] = []
+    sent_at: dict[str, float] = {}
+    pending = iter(prepared)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for raw, key in pending:
+                started = time.time()
+                sent_at[key] = started
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status} for {key}")
+                acks.append(time.time() - started)
+        finally:
+            writer.close()
+
+    begun = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return acks, sent_at, time.perf_counter() - begun
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=3000, help="callbacks to send (half WeCom, half Feishu)")
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    procs: list[subprocess.Popen] = []
+    try:
+        fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
+        procs.append(subprocess.Popen([sys.executable, "-m", "tests.fake_platform", str(fake_port),
+                                       json.dumps({FS_APP: FS_SECRET})], cwd=ROOT))
+        fake = f"http://127.0.0.1:{fake_port}"
+        data_dir = tempfile.mkdtemp(prefix="kefu-bench-")
+        env = dict(
+            os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
+            KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
+            KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
+            KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
+            KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
+            KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
+            KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
+        )  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+                                       "--port", str(kefu_port)], cwd=ROOT, env=env))
+        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.hello_app:app", "--host",
+                                       "127.0.0.1", "--port", str(hello_port), "--log-level", "warning",
+                                       "--no-access-log"], cwd=ROOT))
+        kefu = f"http://127.0.0.1:{kefu_port}"
+        for url in (f"{fake}/__replies", f"{kefu}/readyz", f"http://127.0.0.1:{hello_port}/"):
+            wait_http(url)
+
+        crypto = WeChatCrypto(TOKEN, AES_KEY, CORP)
+        n = args.messages
+        requests = [wecom_request(i, crypto) if i % 2 == 0 else feishu_request(i) for i in range(n)]
+        hello_requests = [("/hello", {}, {}, body, f"h{i}") for i, (_, _, _, body, _) in enumerate(requests)]
+        warm = [wecom_request(n + i, crypto) for i in range(50)]
+        asyncio.run(blast(kefu, warm, 8))  # warm-up: connections, token fetch, model pages
+
+        hello_acks, _, hello_seconds = asyncio.run(blast(f"http://127.0.0.1:{hello_port}", hello_requests, args.concurrency))
+        acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency))
+        deadline = time.monotonic() + 120
+        while True:
+            got = httpx.get(f"{fake}/__replies", timeout=30).json()
+            done = [k for k in sent_at if k in got]
+            if len(done) == len(sent_at) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        e2e = [got[k] - sent_at[k] for k in done]
+        first, last = min(sent_at.values()), max(got[k] for k in done)
+        print(f"machine: {os.cpu_count()} cores; generator, kefu serve, fake platform and hello server all on it")
+        print(f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), concurrency {args.concurrency}")
+        print(f"hello-world on uvicorn:  {len(hello_acks) / hello_seconds:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  p99 {pct(hello_acks, .99):.1f} ms")
+        print(f"kefu ack path:           {len(acks) / ack_seconds:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  p99 {pct(acks, .99):.1f} ms"
+              f"   ({(len(acks) / ack_seconds) / (len(hello_acks) / hello_seconds):.0%} of hello-world)")
+        print(f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
+              f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

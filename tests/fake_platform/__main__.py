@@ -1,0 +1,41 @@
+"""Serve the fake platform on its own, for benchmarks: ``python -m tests.fake_platform PORT``.
+
+``GET /__replies`` returns when each reply arrived: WeCom ``message/send`` by ``touser`` and
+Feishu replies by the message replied to.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.fake_platform.server import FakePlatform
+
+FEISHU_REPLY = "/open-apis/im/v1/messages/"
+
+
+async def replies(fake: FakePlatform, request: Request, body: bytes) -> Response:
+    out: dict[str, float] = {}
+    for r in list(fake.requests):
+        if r.path == "/cgi-bin/message/send":
+            out[json.loads(r.body)["touser"]] = r.at
+        elif r.path.startswith(FEISHU_REPLY) and r.path.endswith("/reply"):
+            out[r.path.removeprefix(FEISHU_REPLY).removesuffix("/reply")] = r.at
+    return JSONResponse(out)
+
+
+def main() -> None:
+    fake = FakePlatform(port=int(sys.argv[1]))
+    fake.state["feishu"]["apps"].update(json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
+    fake.route("/__replies", replies)
+    with fake:
+        while True:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
