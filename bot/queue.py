@@ -52,6 +52,13 @@ GROUP = "kefu"
 MAX_STREAM_LEN = 100_000  # per partition; handled entries are trimmed, the backlog never is in practice
 
 
+def cancel_requested() -> bool:
+    """True once the current task was asked to stop, even if the CancelledError was swallowed
+    (redis-py can swallow one that lands mid-command while it retries the command)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def process_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -135,7 +142,7 @@ class LeasedConsumer:
         """Keep leases renewed and one consumer task per leased partition, until cancelled."""
         await self.q.ensure_groups()
         try:
-            while True:
+            while not cancel_requested():
                 try:
                     await self._rebalance()
                 except RedisError as e:
@@ -179,7 +186,7 @@ class LeasedConsumer:
                 await self._handle(stream, entry_id, fields)
             if start in (b"0-0", "0-0"):
                 break
-        while not self._stopping:
+        while not (self._stopping or cancel_requested()):
             try:
                 got = await redis.xreadgroup(
                     GROUP, self.identity, {stream: ">"}, count=self.batch, block=self.block_ms

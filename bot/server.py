@@ -15,7 +15,7 @@ from pathlib import Path
 import uvicorn
 
 from bot.app import create_app
-from bot.queue import LeasedConsumer, process_identity
+from bot.queue import LeasedConsumer, cancel_requested, process_identity
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.worker import InboxHandler, TaskHandler
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 async def _move_delayed(runtime: Runtime) -> None:
     assert runtime.outbox is not None
-    while True:
+    while not cancel_requested():
         try:
             await runtime.outbox.move_due(runtime.clock())
         except Exception as e:  # Redis away: the entries wait in the set

@@ -24,6 +24,7 @@ from alerts.notify.routing import route_receivers
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
 from bot.outbox import Outbox
+from bot.queue import cancel_requested
 from bot.redis_store import Keys
 from bot.settings.alerts import AlertsSettings
 
@@ -89,7 +90,7 @@ class Notifier:
 
     async def run(self, interval: float = 1.0) -> None:
         """The flush job: run in every worker; a group is sent once whichever process gets it."""
-        while True:
+        while not cancel_requested():
             try:
                 await self.flush_due()
             except Exception as e:  # Redis away: groups wait in Redis for the next round

@@ -19,6 +19,7 @@ from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alerts.tickets.service import TicketService
+from bot.queue import cancel_requested
 
 log = logging.getLogger(__name__)
 _SERVICES: dict[str, TicketService] = {}  # job functions find their service here by name
@@ -140,7 +141,7 @@ class TicketScheduler:
     async def run(self) -> None:
         interval = max(self.lock.ttl_ms / 3000, 0.2)
         try:
-            while True:
+            while not cancel_requested():
                 await self.step()
                 await asyncio.sleep(interval)
         finally:
