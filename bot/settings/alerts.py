@@ -11,7 +11,7 @@ alerts:
     - match: {severity: critical}
       receivers: [managers]
       continue: true
-    - match: {channel: [wecom, wecom_kf], category: 售后}
+    - match: {channel: [wecom, wecom_kf], category: after_sales}
       receivers: [ops_group]
   default_receivers: [ops_group]
 ```

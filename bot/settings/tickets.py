@@ -12,7 +12,7 @@ Worked example (config/kefu.yaml)::
       default_team: kefu
       teams:
         kefu:      {categories: [], labels: {team: kefu}}
-        logistics: {categories: [物流], labels: {team: logistics}}
+        logistics: {categories: [logistics], labels: {team: logistics}}
       staff:                           # per platform: the platform's user id -> who and what role
         wecom:    {zhangsan: {name: 张三, role: manager, team: kefu}}
         feishu:   {ou_123: {name: 李四, role: agent, team: logistics}}
