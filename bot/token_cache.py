@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import httpx
 import redis.asyncio as aredis
 
+from bot.message import SendResult
 from bot.redis_store import Keys
 
 # A fetcher returns the token and its lifetime in seconds, as the platform reported them.
@@ -58,3 +61,40 @@ class TokenCache:
     def _remember(self, name: str, token: str, ttl: int) -> None:
         # A short local copy saves a Redis round trip per send; never longer than Redis keeps it.
         self._local[name] = (token, time.monotonic() + min(ttl, 60))
+
+
+class TokenUnavailable(Exception):
+    """No token could be fetched; ``retryable`` when the platform was down or throttling rather
+    than refusing our credentials."""
+
+    def __init__(self, reason: str, retryable: bool) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+
+
+class TokenRejected(Exception):
+    """The platform refused a cached token (expired, revoked): forget it and try again."""
+
+
+async def send_with_token(
+    tokens: TokenCache, name: str, fetch: TokenFetcher, call: Callable[[str], Awaitable[SendResult]]
+) -> SendResult:
+    """``call(token)`` with the shared token for ``name``, turning token trouble into a SendResult."""
+    try:
+        return await call(await tokens.get(name, fetch))
+    except TokenUnavailable as e:
+        return SendResult(ok=False, retryable=e.retryable, error=str(e))
+    except TokenRejected as e:
+        await tokens.invalidate(name)
+        return SendResult.retry(str(e))
+    except TimeoutError as e:  # another process holds the token refresh lock
+        return SendResult.retry(str(e))
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """A platform's JSON answer as a dict; anything else (HTML error pages...) as an empty one."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 
-from adapters.dingtalk.delivery import TokenRejected, post_robot_api, post_session_webhook, robot_api_call
+from adapters.dingtalk.delivery import post_robot_api, post_session_webhook, robot_api_call
 from adapters.dingtalk.inbound import parse
 from adapters.dingtalk.render import Rendered, render
 from adapters.dingtalk.signing import verify_callback
-from adapters.dingtalk.token import TokenUnavailable, fetch_access_token
+from adapters.dingtalk.token import fetch_access_token
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.settings.channels import DingtalkApp
+from bot.token_cache import send_with_token
 
 # A webhook this close to its expiry may die in flight; the robot API is the safer path then.
 _WEBHOOK_MARGIN_SECONDS = 30
@@ -69,16 +70,11 @@ class DingtalkAdapter:
         if isinstance(call, str):
             return SendResult.permanent(f"dingtalk: cannot send: {call}")
         path, body = call
-        try:
-            token = await self._deps.tokens.get(self._token_name, self._fetch_token)
-            return await post_robot_api(self._deps.http, self._settings.api_base + path, token, body)
-        except TokenUnavailable as e:
-            return SendResult(ok=False, retryable=e.retryable, error=str(e))
-        except TokenRejected as e:
-            await self._deps.tokens.invalidate(self._token_name)
-            return SendResult.retry(str(e))
-        except TimeoutError as e:  # another process holds the token refresh lock
-            return SendResult.retry(str(e))
+        url = self._settings.api_base + path
+        return await send_with_token(
+            self._deps.tokens, self._token_name, self._fetch_token,
+            lambda token: post_robot_api(self._deps.http, url, token, body),
+        )  # fmt: skip
 
     async def _fetch_token(self) -> tuple[str, int]:
         return await fetch_access_token(self._deps.http, self._settings)

@@ -15,15 +15,12 @@ import httpx
 
 from adapters.dingtalk.render import Rendered
 from bot.message import SendResult
+from bot.token_cache import TokenRejected, json_object
 
 SESSION_GONE = 300001  # "session 不存在": the sessionWebhook expired; the robot API still works
 _WEBHOOK_THROTTLED = {130101, 130102}  # robot sends too fast (blocked for a while)
 _THROTTLING_CODES = ("throttling", "qpslimit", "flowcontrol", "ratelimit")
 _TOKEN_CODES = ("invalidauthentication", "invalidaccesstoken", "unauthorized")
-
-
-class TokenRejected(Exception):
-    """The platform refused our access token; the caller forgets it and retries."""
 
 
 async def post_session_webhook(http: httpx.AsyncClient, url: str, rendered: Rendered) -> SendResult | None:
@@ -34,7 +31,7 @@ async def post_session_webhook(http: httpx.AsyncClient, url: str, rendered: Rend
         return SendResult.retry(f"dingtalk sessionWebhook: {type(e).__name__}")
     if response.status_code == 429 or response.status_code >= 500:
         return SendResult.retry(f"dingtalk sessionWebhook: HTTP {response.status_code}")
-    payload = _json(response)
+    payload = json_object(response)
     code = payload.get("errcode")
     if code == 0:
         return SendResult.success()
@@ -52,7 +49,7 @@ async def post_robot_api(
         response = await http.post(url, json=body, headers={"x-acs-dingtalk-access-token": token})
     except httpx.HTTPError as e:
         return SendResult.retry(f"dingtalk robot API: {type(e).__name__}")
-    payload = _json(response)
+    payload = json_object(response)
     if response.status_code == 200:
         # A user over the per-person flow limit is listed instead of failing the call.
         if payload.get("flowControlledStaffIdList"):
@@ -84,11 +81,3 @@ def robot_api_call(rendered: Rendered, robot_code: str, route: dict[str, str]) -
 
 def _is_throttling(code: str) -> bool:
     return any(c in code.lower() for c in _THROTTLING_CODES)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}

@@ -5,12 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bot.settings.channels import DingtalkApp
-
-
-class TokenUnavailable(Exception):
-    def __init__(self, reason: str, retryable: bool) -> None:
-        super().__init__(reason)
-        self.retryable = retryable
+from bot.token_cache import TokenUnavailable, json_object
 
 
 async def fetch_access_token(http: httpx.AsyncClient, app: DingtalkApp) -> tuple[str, int]:
@@ -19,11 +14,8 @@ async def fetch_access_token(http: httpx.AsyncClient, app: DingtalkApp) -> tuple
         response = await http.post(f"{app.api_base}/v1.0/oauth2/accessToken", json=body)
     except httpx.HTTPError as e:
         raise TokenUnavailable(f"dingtalk accessToken: {type(e).__name__}", retryable=True) from None
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = {}
-    if response.status_code == 200 and isinstance(payload, dict) and payload.get("accessToken"):
+    payload = json_object(response)
+    if response.status_code == 200 and payload.get("accessToken"):
         return str(payload["accessToken"]), int(payload.get("expireIn", 7200))
     # Never echo the request: it carries the secret. The platform's code and message are enough.
     reason = f"dingtalk accessToken HTTP {response.status_code}: {str(payload)[:200]}"

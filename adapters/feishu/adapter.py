@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from adapters.feishu import callback_auth as auth
-from adapters.feishu.api import TokenRejected, TokenUnavailable, fetch_tenant_token, post_message
+from adapters.feishu.api import fetch_tenant_token, post_message
 from adapters.feishu.cards import render_card
 from adapters.feishu.events import parse_card_action, parse_message
 from bot.channel import (
@@ -23,6 +23,7 @@ from bot.channel import (
 )
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.settings.channels import FeishuApp
+from bot.token_cache import send_with_token
 
 log = logging.getLogger(__name__)
 _JSON = "application/json; charset=utf-8"
@@ -112,16 +113,10 @@ class FeishuAdapter:
             body["receive_id"] = route[id_type]
         else:
             return SendResult.permanent("feishu: route has no message_id, chat_id or open_id")
-        try:
-            token = await self._deps.tokens.get(self._token_name, self._fetch_token)
-            return await post_message(self._deps.http, url, token, body, params)
-        except TokenUnavailable as e:
-            return SendResult(ok=False, retryable=e.retryable, error=str(e))
-        except TokenRejected as e:
-            await self._deps.tokens.invalidate(self._token_name)
-            return SendResult.retry(str(e))
-        except TimeoutError as e:  # another process holds the token refresh lock
-            return SendResult.retry(str(e))
+        return await send_with_token(
+            self._deps.tokens, self._token_name, self._fetch_token,
+            lambda token: post_message(self._deps.http, url, token, body, params),
+        )  # fmt: skip
 
     async def _fetch_token(self) -> tuple[str, int]:
         return await fetch_tenant_token(self._deps.http, self._settings)

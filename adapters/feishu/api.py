@@ -12,20 +12,11 @@ from typing import Any
 import httpx
 
 from bot.message import SendResult
+from bot.token_cache import TokenRejected, TokenUnavailable, json_object
 from bot.settings.channels import FeishuApp
 
 RATE_LIMITED = 99991400
 TOKEN_INVALID = {99991661, 99991663, 99991664}
-
-
-class TokenUnavailable(Exception):
-    def __init__(self, reason: str, retryable: bool) -> None:
-        super().__init__(reason)
-        self.retryable = retryable
-
-
-class TokenRejected(Exception):
-    """The platform refused our tenant token; the caller forgets it and retries."""
 
 
 async def fetch_tenant_token(http: httpx.AsyncClient, app: FeishuApp) -> tuple[str, int]:
@@ -34,7 +25,7 @@ async def fetch_tenant_token(http: httpx.AsyncClient, app: FeishuApp) -> tuple[s
         response = await http.post(f"{app.api_base}/open-apis/auth/v3/tenant_access_token/internal", json=body)
     except httpx.HTTPError as e:
         raise TokenUnavailable(f"feishu tenant token: {type(e).__name__}", retryable=True) from None
-    payload = _json(response)
+    payload = json_object(response)
     if payload.get("code") == 0 and payload.get("tenant_access_token"):
         return str(payload["tenant_access_token"]), int(payload.get("expire", 7200))
     # The platform's code and msg only: the request carries the app secret.
@@ -51,7 +42,7 @@ async def post_message(
         response = await http.post(url, json=body, params=params, headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as e:
         return SendResult.retry(f"feishu send: {type(e).__name__}")
-    payload = _json(response)
+    payload = json_object(response)
     code = payload.get("code")
     if response.status_code == 200 and code == 0:
         return SendResult.success()
@@ -67,11 +58,3 @@ def _retry_after(response: httpx.Response) -> float | None:
     # Feishu's gateway says when the rate-limit window resets.
     reset = response.headers.get("x-ogw-ratelimit-reset", "")
     return float(reset) if reset.isdigit() else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
