@@ -162,6 +162,8 @@ class LeasedConsumer:
         for p in range(self.q.partitions):
             held = await self._lease(keys=[self._lease_key(p)], args=[self.identity, self.lease_ms])
             task = self._tasks.get(p)
+            if task is not None and task.done() and not task.cancelled() and task.exception():
+                log.warning("%s partition %d stopped (%s); restarting it", self.q.name, p, task.exception())
             if held and (task is None or task.done()):
                 self._tasks[p] = asyncio.create_task(self._consume(p), name=f"{self.q.name}-{p}")
             elif not held and task is not None:

@@ -77,6 +77,10 @@ class Runtime:
         cls, settings: Settings, *, clock: Callable[[], float] = time.time, config_path: Path | None = None
     ) -> "Runtime":
         """Start Redis (embedded when no URL), load or train the model, wire everything."""
+        # httpx logs full URLs at INFO (httpcore every step at DEBUG), and token calls carry the
+        # app secret in the query string: keep both quiet however logging is configured.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
         redis = handle.async_client()

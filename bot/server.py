@@ -65,9 +65,6 @@ def run_server(
     settings: Settings, host: str, port: int, *, with_http: bool, config_path: Path | None = None
 ) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs full URLs at INFO, and token calls carry the app secret in the query string.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
     runtime = Runtime.start(settings, config_path=config_path)
     try:
         if with_http:

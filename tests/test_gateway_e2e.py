@@ -155,3 +155,45 @@ def test_a_permanent_failure_is_a_dead_letter_that_can_be_replayed(settings: Set
         assert asyncio.run(dead_letters_command(configured, "replay")) == 1
         wait_until(lambda: len(fake.state.get("app_sent", [])) == 1)
         assert asyncio.run(dead_letters_command(configured, "list")) == []
+
+
+def test_redis_down_answers_503_and_the_bot_recovers_when_it_returns(
+    settings: Settings, fake: FakePlatform, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.redis_store import EmbeddedRedis
+
+    own = EmbeddedRedis(tmp_path / "own-redis")
+    configured = with_channels(settings, fake).model_copy(update={"redis_url": own.start()})
+    try:
+        with served(configured) as (base, _):
+            query, body = wecom_callback("我的快递到哪了", "7200")
+            own.stop()
+            refused = httpx.post(f"{base}/webhooks/wecom", params=query, content=body)
+            assert refused.status_code == 503  # the platform will retry
+            assert httpx.get(f"{base}/readyz").status_code == 503
+            own.start()
+            # The platform's retry of the same callback now gets through, and is answered once.
+            wait_until(lambda: httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200)
+            fake.wait_for(SEND, 1, timeout=20)
+            time.sleep(1.0)
+            assert len(fake.calls(SEND)) == 1
+    finally:
+        own.stop()
+
+
+def test_no_secret_or_phone_number_reaches_the_log(settings: Settings, fake: FakePlatform, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    fake.fail_next(SEND, 1)  # a retry, so that the failure path logs too
+    with served(with_channels(settings, fake)) as (base, _):
+        query, body = wecom_callback("我手机13812345678，订单怎么还没发货", "7300")
+        assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+        headers, fbody = feishu_callback("我电话13987654321 退款呢", "om_log_1")
+        assert httpx.post(f"{base}/webhooks/feishu", headers=headers, content=fbody).status_code == 200
+        fake.wait_for(SEND, 2, timeout=15)
+        fake.wait_for("/open-apis/im/v1/messages/om_log_1/reply", 1)
+    logged = caplog.text
+    assert logged  # the run did log
+    for secret in ("s3cret", AES_KEY, FS_SECRET, FS_KEY, "13812345678", "13987654321"):
+        assert secret not in logged
