@@ -118,6 +118,10 @@ class RedisHandle:
         self._embedded = None if redis_url else EmbeddedRedis(data_dir)
         self._url = redis_url
 
+    @property
+    def url(self) -> str:
+        return self._url
+
     def start(self) -> str:
         if self._embedded is not None:
             self._url = self._embedded.start()

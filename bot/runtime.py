@@ -88,7 +88,8 @@ class Runtime:
         engine = build_engine(settings)
         engine.load()
         parts = PipelineParts(
-            engine=engine, dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds), clock=clock
+            engine=engine, dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds), clock=clock,
+            handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         )
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         rt = cls(settings, handle, redis, keys, engine, Pipeline(parts), clock, http)

@@ -214,3 +214,33 @@ async def test_real_clarifying_question_then_pick(tiny_pipeline) -> None:  # typ
     chosen = reply.suggestions.index("return_progress") + 1
     picked = await tiny_pipeline.handle(msg(str(chosen), "q"))
     assert picked.intent == "return_progress" and picked.text == "退货正在处理"
+
+
+async def test_staff_release_hands_the_conversation_back_to_the_bot(settings: Settings, clock: Clock) -> None:
+    from bot.settings.tickets import TicketsSettings
+
+    staff = {"feishu": {"ou_boss": {"name": "陈主管", "role": "manager"}}}
+    staffed = settings.model_copy(update={"tickets": TicketsSettings(staff=staff)})
+    rt = Runtime.start(staffed, clock=clock)
+    try:
+        assert (await rt.pipeline.handle(msg("转人工", "r1"))).handoff is True
+        assert (await rt.pipeline.handle(msg("在吗", "r1"))).text is None  # a person has it
+        staff_msg = InboundMessage(
+            channel="feishu", app="default", conversation_id="oc_staff", sender_id="ou_boss",
+            text="/release web:r1", message_id=f"m{next(_ids)}", sent_at=time.time(),
+        )  # fmt: skip
+        stranger = InboundMessage(
+            channel="feishu", app="default", conversation_id="oc_x", sender_id="ou_nobody",
+            text="/release web:r1", message_id=f"m{next(_ids)}", sent_at=time.time(),
+        )  # fmt: skip
+        refused = await rt.pipeline.handle(stranger)
+        assert refused.action == "command" and "r1" not in (refused.text or "")
+        assert (await rt.pipeline.handle(msg("在吗", "r1"))).text is None  # still with the person
+        released = await rt.pipeline.handle(staff_msg)
+        assert released.action == "command" and "已交还" in (released.text or "")
+        answer = await rt.pipeline.handle(msg("我的快递到哪了", "r1"))
+        assert answer.intent == "where_is_parcel" and answer.text
+        again = await rt.pipeline.handle(staff_msg)
+        assert "不在人工接待中" in (again.text or "")
+    finally:
+        await rt.close()

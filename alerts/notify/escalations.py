@@ -35,7 +35,11 @@ def notice_from_escalation(e: Escalation, settings: AlertsSettings) -> Notice:
         fields.append(("问题类型", e.category or e.intent))
     turns = e.recent[-settings.recent_messages :] if settings.recent_messages else []
     lines = ["最近消息："] + [f"- {mask_for_log(t.text)}" for t in turns] if turns else []
-    text = "\n".join([*lines, NEXT_STEP.get(e.kind, NEXT_STEP["risk"])])
+    steps = [NEXT_STEP.get(e.kind, NEXT_STEP["risk"])]
+    if e.kind == "handoff":
+        # The bot stays quiet until a person hands the conversation back (or the quiet time ends).
+        steps.append(f"处理完毕后发送 /release {msg.customer_key} 交还机器人接待。")
+    text = "\n".join([*lines, *steps])
     labels = {"channel": msg.channel, "app": msg.app, "shop": shop_of(settings, msg.channel, msg.app),
               "category": e.category or "", "kind": e.kind, "intent": e.intent or ""}  # fmt: skip
     return Notice(

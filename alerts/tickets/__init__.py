@@ -76,11 +76,11 @@ def install(runtime: "Runtime") -> TicketService | None:
     category_of, title_of = _catalog(runtime)
     service = build_service(runtime.redis, runtime.keys, settings, notifier, runtime.clock,
                             category_of=category_of, title_of=title_of)  # fmt: skip
-    chat = StaffChat(service, notifier)
+    chat = StaffChat(service, notifier, release=runtime.pipeline.p.dialogue.release)
     runtime.pipeline.p.contacts = build_recorder(runtime.redis, runtime.keys, settings, service)
     runtime.pipeline.p.staff = chat
     runtime.adapter_deps.card_actions = chat.card_action
-    scheduler = TicketScheduler(service, runtime.redis, runtime.redis_handle.start(), runtime.keys)
+    scheduler = TicketScheduler(service, runtime.redis, runtime.redis_handle.url, runtime.keys)
     runtime.jobs.append(scheduler.run)
     runtime.tickets = service  # type: ignore[attr-defined]
     return service

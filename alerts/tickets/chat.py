@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from alerts.tickets.cards import parse_button_key, ticket_card, ticket_line, ticket_text
 from alerts.tickets.model import Refused
@@ -24,10 +25,11 @@ HELP = (
     "/assign T-… @姓名 指派\n"
     "/close T-… 原因 关闭（主管）\n"
     "/reopen T-… 重开（主管）\n"
-    "/note T-… 内容 添加备注"
+    "/note T-… 内容 添加备注\n"
+    "/release 客户 人工处理完毕，交还机器人接待"
 )
 _TICKET_ID = re.compile(r"^T-\d{8}-\d{4,}$", re.IGNORECASE)
-_COMMANDS = {"tickets", "ticket", "ack", "assign", "close", "reopen", "note", "help"}
+_COMMANDS = {"tickets", "ticket", "ack", "assign", "close", "reopen", "note", "help", "release"}
 _ACTIONS = {"ack": "ack", "assign": "assign", "close": "close", "reopen": "reopen", "note": "note"}
 _NEEDS_ARG = {"assign": "/assign T-… @姓名", "close": "/close T-… 原因", "note": "/note T-… 内容"}
 
@@ -48,9 +50,13 @@ def parse_command(text: str) -> tuple[str, str, str] | None:
 class StaffChat:
     """The pipeline's ``StaffCommands`` and the adapters' card action handler."""
 
-    def __init__(self, service: TicketService, notifier: TicketNotifier) -> None:
+    def __init__(
+        self, service: TicketService, notifier: TicketNotifier,
+        release: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:  # fmt: skip
         self.service = service
         self.notifier = notifier
+        self.release = release  # hands a customer's conversation back to the bot
 
     async def handle(self, message: InboundMessage) -> str | None:
         parsed = parse_command(message.text)
@@ -62,6 +68,11 @@ class StaffChat:
             return NOT_STAFF
         if name == "help":
             return HELP
+        if name == "release":
+            if not target or self.release is None:
+                return "用法：/release 客户（转人工提醒里给出的客户标识）"
+            released = await self.release(target)
+            return f"已交还机器人接待：{target}" if released else f"{target} 当前不在人工接待中"
         if name == "tickets":
             tickets = await (self.service.store.active() if target.lower() == "all" else self.service.mine(staff))
             if not tickets:

@@ -50,7 +50,9 @@ class NluSettings(_Strict):
 
 
 class DialogueSettings(_Strict):
-    ttl_seconds: int = Field(default=1800, ge=60)  # a conversation's memory; also the session gap
+    ttl_seconds: int = Field(default=1800, ge=60)  # a conversation's memory
+    # After a hand-over the bot stays quiet this long, unless staff hand it back with /release.
+    handoff_quiet_seconds: int = Field(default=7200, ge=60)
 
 
 class ServerSettings(_Strict):
