@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-import httpx
+from bot.http import HttpClient, HttpError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
@@ -182,12 +182,12 @@ class WxApi:
     """JSON POSTs to ``{api_base}/cgi-bin/<path>`` with an access token shared through Redis.
 
     wechatpy's clients are synchronous (requests) and would block the event loop, so the calls go
-    through the shared ``httpx.AsyncClient``. Secrets only ever travel as query parameters of the
+    through the shared ``bot.http.HttpClient``. Secrets only ever travel as query parameters of the
     token call and never appear in our log lines or error texts.
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, tokens: Any, token_name: str, api_base: str,
+        self, http: HttpClient, tokens: Any, token_name: str, api_base: str,
         token_path: str, token_params: dict[str, str],
     ) -> None:
         self._http = http
@@ -230,7 +230,7 @@ class WxApi:
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             resp = await self._http.request(method, self._base + path, **kwargs)
-        except httpx.HTTPError as e:
+        except HttpError as e:
             raise ApiFailure(SendResult.retry(f"{path}: network error {type(e).__name__}")) from None
         if resp.status_code >= 500 or resp.status_code == 429:
             raise ApiFailure(SendResult.retry(f"{path}: HTTP {resp.status_code}"))

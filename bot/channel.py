@@ -102,7 +102,7 @@ class AdapterDeps:
     redis: Any  # redis.asyncio.Redis
     keys: Any  # bot.redis_store.Keys
     tokens: Any  # bot.token_cache.TokenCache
-    http: Any  # httpx.AsyncClient, shared, with sane timeouts
+    http: Any  # bot.http.HttpClient, shared, with sane timeouts
     clock: Callable[[], float]  # unix seconds; tests inject their own
     # Set by whoever handles card clicks (the tickets feature); None means clicks are refused.
     card_actions: CardActionHandler | None = None

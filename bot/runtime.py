@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis.asyncio as aredis
 
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
 from bot.gateway import Gateway
+from bot.http import HttpClient
 from bot.message import OutboundMessage
 from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
@@ -61,7 +61,7 @@ class Runtime:
     engine: IntentEngine
     pipeline: Pipeline
     clock: Callable[[], float]
-    http: httpx.AsyncClient
+    http: HttpClient
     adapters: dict[tuple[str, str], ChannelAdapter] = field(default_factory=dict)
     gateway: Gateway | None = None
     outbox: Outbox | None = None
@@ -77,10 +77,6 @@ class Runtime:
         cls, settings: Settings, *, clock: Callable[[], float] = time.time, config_path: Path | None = None
     ) -> "Runtime":
         """Start Redis (embedded when no URL), load or train the model, wire everything."""
-        # httpx logs full URLs at INFO (httpcore every step at DEBUG), and token calls carry the
-        # app secret in the query string: keep both quiet however logging is configured.
-        for noisy in ("httpx", "httpcore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
         redis = handle.async_client()
@@ -91,7 +87,7 @@ class Runtime:
             engine=engine, dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds), clock=clock,
             handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         )
-        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        http = HttpClient(timeout=10.0, connect_timeout=5.0)
         rt = cls(settings, handle, redis, keys, engine, Pipeline(parts), clock, http)
         partitions = settings.server.partitions
         rt.gateway = Gateway(StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", 4))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+from bot.http import HttpResponse
 import redis.asyncio as aredis
 
 from bot.message import SendResult
@@ -91,7 +91,7 @@ async def send_with_token(
         return SendResult.retry(str(e))
 
 
-def json_object(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: HttpResponse) -> dict[str, Any]:
     """A platform's JSON answer as a dict; anything else (HTML error pages...) as an empty one."""
     try:
         payload = response.json()

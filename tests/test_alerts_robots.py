@@ -9,12 +9,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aredis
 
 from adapters.robots import DingtalkRobotSender, FeishuBotSender, WecomRobotSender, create_sender
 from adapters.robots.dingtalk_robot import sign as dingtalk_sign
+from bot.http import HttpClient
 from bot.message import OutboundMessage
 from bot.outbox import Outbox, OutboxSender, RetryPolicy, routing_key
 from bot.ratelimit import Rate, RateLimiter
@@ -37,9 +37,9 @@ def fake() -> FakePlatform:
         yield platform
 
 
-def run(work: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
+def run(work: Callable[[HttpClient], Awaitable[Any]]) -> Any:
     async def main() -> Any:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with HttpClient(timeout=5) as http:
             return await work(http)
 
     return asyncio.run(main())
@@ -58,9 +58,9 @@ def test_dingtalk_signature_regression_value() -> None:
 
 
 def test_wecom_robot_wire_format(fake: FakePlatform) -> None:
-    sender = WecomRobotSender(httpx.AsyncClient(), webhook_key=KEY, api_base=fake.base, mentioned_list=["zhangsan"])
+    sender = WecomRobotSender(HttpClient(), webhook_key=KEY, api_base=fake.base, mentioned_list=["zhangsan"])
 
-    async def work(http: httpx.AsyncClient) -> None:
+    async def work(http: HttpClient) -> None:
         sender._http = http
         assert (await sender.send(md("### 投诉风险\n**客户**：wx***23"))).ok
         assert (await sender.send(OutboundMessage("x", "r", {}, "纯文本", "k2"))).ok
@@ -73,7 +73,7 @@ def test_wecom_robot_wire_format(fake: FakePlatform) -> None:
 
 
 def test_dingtalk_robot_wire_format_and_signature(fake: FakePlatform) -> None:
-    async def work(http: httpx.AsyncClient) -> Any:
+    async def work(http: HttpClient) -> Any:
         sender = DingtalkRobotSender(http, access_token=DD_TOKEN, secret=DD_SECRET, api_base=fake.base)
         return await sender.send(md("### 【严重】投诉风险提醒\n\n**客户**：wx***23"))
 
@@ -86,7 +86,7 @@ def test_dingtalk_robot_wire_format_and_signature(fake: FakePlatform) -> None:
 
 
 def test_feishu_bot_wire_format_and_signature(fake: FakePlatform) -> None:
-    async def work(http: httpx.AsyncClient) -> Any:
+    async def work(http: HttpClient) -> Any:
         sender = FeishuBotSender(http, webhook=f"{fake.base}{FEISHU_HOOK}{FS_TOKEN}", secret=FS_SECRET)
         return await sender.send(OutboundMessage("feishu_bot", "m", {}, "", "k", kind="card", card=CARD))
 
@@ -117,7 +117,7 @@ def test_failures_classified(
     path = {"wecom": WECOM_ROBOT, "dingtalk": "/robot/send", "feishu": FEISHU_HOOK + FS_TOKEN}[kind]
     fake.fail_next_json(path, 1, payload)
 
-    async def work(http: httpx.AsyncClient) -> Any:
+    async def work(http: HttpClient) -> Any:
         sender = {
             "wecom": WecomRobotSender(http, webhook_key=KEY, api_base=fake.base),
             "dingtalk": DingtalkRobotSender(http, access_token=DD_TOKEN, secret=DD_SECRET, api_base=fake.base),
@@ -131,7 +131,7 @@ def test_failures_classified(
 
 
 def test_bad_secrets_are_permanent_with_the_platforms_text(fake: FakePlatform) -> None:
-    async def work(http: httpx.AsyncClient) -> list[Any]:
+    async def work(http: HttpClient) -> list[Any]:
         return [
             await DingtalkRobotSender(http, access_token=DD_TOKEN, secret="SECwrong", api_base=fake.base).send(md("x")),
             await FeishuBotSender(http, webhook=f"{fake.base}{FEISHU_HOOK}{FS_TOKEN}", secret="wrong").send(md("x")),
@@ -148,7 +148,7 @@ def test_bad_secrets_are_permanent_with_the_platforms_text(fake: FakePlatform) -
 def test_over_long_alerts_are_shortened_not_rejected(fake: FakePlatform) -> None:
     long = "### 【严重】投诉风险提醒\n" + "你们这什么破服务！" * 3000  # about 81 KB of UTF-8
 
-    async def work(http: httpx.AsyncClient) -> list[Any]:
+    async def work(http: HttpClient) -> list[Any]:
         card = dict(CARD, description=long)
         return [
             await WecomRobotSender(http, webhook_key=KEY, api_base=fake.base).send(md(long)),
@@ -216,7 +216,7 @@ def test_500_then_blocked_then_ok_arrives_once_later(fake: FakePlatform, redis_c
     fake.fail_next_json("/robot/send", 1, {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"})
 
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
-        async with httpx.AsyncClient() as http:
+        async with HttpClient() as http:
             handler.senders = lambda m: DingtalkRobotSender(
                 http, access_token=DD_TOKEN, secret=DD_SECRET, api_base=fake.base
             )  # signs with the real time: the fake checks freshness
@@ -242,7 +242,7 @@ def test_500_then_blocked_then_ok_arrives_once_later(fake: FakePlatform, redis_c
 
 def test_rate_limit_queues_never_drops(fake: FakePlatform, redis_clean: str) -> None:
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
-        async with httpx.AsyncClient() as http:
+        async with HttpClient() as http:
             handler.senders = lambda m: WecomRobotSender(http, webhook_key=KEY, api_base=fake.base)
             for i in range(25):
                 await outbox.put(OutboundMessage("wecom_robot", "ops", dict(ROBOT_ROUTE, rate_key="w"), f"第{i}条", f"k{i}", kind="markdown"))
@@ -259,7 +259,7 @@ def test_rate_limit_queues_never_drops(fake: FakePlatform, redis_clean: str) -> 
 
 def test_bad_secret_becomes_a_dead_letter_with_the_platform_text(fake: FakePlatform, redis_clean: str) -> None:
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> list[dict[str, Any]]:
-        async with httpx.AsyncClient() as http:
+        async with HttpClient() as http:
             handler.senders = lambda m: FeishuBotSender(http, webhook=f"{fake.base}{FEISHU_HOOK}{FS_TOKEN}", secret="bad")
             route = {"rate_key": "feishu_bot:m", "rate_per_minute": "100", "rate_burst": "5"}
             await outbox.put(OutboundMessage("feishu_bot", "m", route, "", "a1", kind="card", card=CARD))
@@ -275,7 +275,7 @@ def test_create_sender_from_settings(fake: FakePlatform) -> None:
         "w": {"type": "wecom_robot", "webhook_key": KEY, "api_base": fake.base},
         "a": {"type": "wecom_app", "users": ["u"]},
     })  # fmt: skip
-    http = httpx.AsyncClient()
+    http = HttpClient()
     assert isinstance(create_sender(settings.receivers["w"], http, lambda: 0.0), WecomRobotSender)
     assert create_sender(settings.receivers["a"], http, lambda: 0.0) is None
     assert routing_key(OutboundMessage("wecom_robot", "w", ROBOT_ROUTE, "", "k")) == "wecom_robot:w:dingtalk_robot:dd"

@@ -7,7 +7,7 @@ posts it and classifies the answer, ``token`` fetches the app access token, ``ad
 
 Why not dingtalk-sdk (1.3.8): it has nothing for HTTP mode (no header signature check, no
 sessionWebhook, no v1.0 robot API at api.dingtalk.com); its clients are synchronous ``requests``
-calls sharing one session, and its TOP calls are hard-wired to another host. A few ``httpx``
+calls sharing one session, and its TOP calls are hard-wired to another host. A few plain
 calls on the shared async client are simpler and testable against the fake platform.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
+from bot.http import HttpClient, HttpError
 
 from adapters.dingtalk.render import Rendered
 from bot.message import SendResult
@@ -23,11 +23,11 @@ _THROTTLING_CODES = ("throttling", "qpslimit", "flowcontrol", "ratelimit")
 _TOKEN_CODES = ("invalidauthentication", "invalidaccesstoken", "unauthorized")
 
 
-async def post_session_webhook(http: httpx.AsyncClient, url: str, rendered: Rendered) -> SendResult | None:
+async def post_session_webhook(http: HttpClient, url: str, rendered: Rendered) -> SendResult | None:
     """Send through the sessionWebhook; ``None`` means it has expired and the robot API must serve."""
     try:
         response = await http.post(url, json=rendered.webhook_body)
-    except httpx.HTTPError as e:
+    except HttpError as e:
         return SendResult.retry(f"dingtalk sessionWebhook: {type(e).__name__}")
     if response.status_code == 429 or response.status_code >= 500:
         return SendResult.retry(f"dingtalk sessionWebhook: HTTP {response.status_code}")
@@ -42,12 +42,12 @@ async def post_session_webhook(http: httpx.AsyncClient, url: str, rendered: Rend
 
 
 async def post_robot_api(
-    http: httpx.AsyncClient, url: str, token: str, body: dict[str, Any]
+    http: HttpClient, url: str, token: str, body: dict[str, Any]
 ) -> SendResult:
     """One call of the v1.0 robot API; raises ``TokenRejected`` for a refused token."""
     try:
         response = await http.post(url, json=body, headers={"x-acs-dingtalk-access-token": token})
-    except httpx.HTTPError as e:
+    except HttpError as e:
         return SendResult.retry(f"dingtalk robot API: {type(e).__name__}")
     payload = json_object(response)
     if response.status_code == 200:

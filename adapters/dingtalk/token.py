@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+from bot.http import HttpClient, HttpError
 
 from bot.settings.channels import DingtalkApp
 from bot.token_cache import TokenUnavailable, json_object
 
 
-async def fetch_access_token(http: httpx.AsyncClient, app: DingtalkApp) -> tuple[str, int]:
+async def fetch_access_token(http: HttpClient, app: DingtalkApp) -> tuple[str, int]:
     body = {"appKey": app.app_key, "appSecret": app.app_secret.get_secret_value()}
     try:
         response = await http.post(f"{app.api_base}/v1.0/oauth2/accessToken", json=body)
-    except httpx.HTTPError as e:
+    except HttpError as e:
         raise TokenUnavailable(f"dingtalk accessToken: {type(e).__name__}", retryable=True) from None
     payload = json_object(response)
     if response.status_code == 200 and payload.get("accessToken"):

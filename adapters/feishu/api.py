@@ -1,6 +1,6 @@
 """Feishu's open API for sending: the tenant access token and one message per call.
 
-Plain ``httpx`` on the shared async client rather than ``lark.Client``: the SDK client is
+Plain calls on the shared async client (bot.http) rather than ``lark.Client``: the SDK client is
 synchronous (it would block the event loop or need a thread per send), and we need the raw
 HTTP status and ``code`` to tell a retry from a permanent refusal.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from bot.http import HttpClient, HttpError, HttpResponse
 
 from bot.message import SendResult
 from bot.token_cache import TokenRejected, TokenUnavailable, json_object
@@ -19,11 +19,11 @@ RATE_LIMITED = 99991400
 TOKEN_INVALID = {99991661, 99991663, 99991664}
 
 
-async def fetch_tenant_token(http: httpx.AsyncClient, app: FeishuApp) -> tuple[str, int]:
+async def fetch_tenant_token(http: HttpClient, app: FeishuApp) -> tuple[str, int]:
     body = {"app_id": app.app_id, "app_secret": app.app_secret.get_secret_value()}
     try:
         response = await http.post(f"{app.api_base}/open-apis/auth/v3/tenant_access_token/internal", json=body)
-    except httpx.HTTPError as e:
+    except HttpError as e:
         raise TokenUnavailable(f"feishu tenant token: {type(e).__name__}", retryable=True) from None
     payload = json_object(response)
     if payload.get("code") == 0 and payload.get("tenant_access_token"):
@@ -35,12 +35,12 @@ async def fetch_tenant_token(http: httpx.AsyncClient, app: FeishuApp) -> tuple[s
 
 
 async def post_message(
-    http: httpx.AsyncClient, url: str, token: str, body: dict[str, Any], params: dict[str, str]
+    http: HttpClient, url: str, token: str, body: dict[str, Any], params: dict[str, str]
 ) -> SendResult:
     """One send or reply call; raises ``TokenRejected`` when the token must be refetched."""
     try:
         response = await http.post(url, json=body, params=params, headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as e:
+    except HttpError as e:
         return SendResult.retry(f"feishu send: {type(e).__name__}")
     payload = json_object(response)
     code = payload.get("code")
@@ -54,7 +54,7 @@ async def post_message(
     return SendResult.permanent(error)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: HttpResponse) -> float | None:
     # Feishu's gateway says when the rate-limit window resets.
     reset = response.headers.get("x-ogw-ratelimit-reset", "")
     return float(reset) if reset.isdigit() else None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
+from bot.http import HttpClient
 
 from adapters.robots.webhook import post_json, shorten
 from bot.message import OutboundMessage, SendResult
@@ -29,7 +29,7 @@ def sign(timestamp_ms: str, secret: str) -> str:
 
 class DingtalkRobotSender:
     def __init__(
-        self, http: httpx.AsyncClient, *, access_token: str, secret: str,
+        self, http: HttpClient, *, access_token: str, secret: str,
         api_base: str = "https://oapi.dingtalk.com", at_mobiles: list[str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip

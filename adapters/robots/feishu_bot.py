@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+from bot.http import HttpClient
 
 from adapters.robots.webhook import post_json, shorten
 from bot.message import OutboundMessage, SendResult
@@ -46,7 +46,7 @@ def bot_card(card: dict[str, Any], text: str) -> dict[str, Any]:
 
 class FeishuBotSender:
     def __init__(
-        self, http: httpx.AsyncClient, *, webhook: str, secret: str = "", clock: Callable[[], float] = time.time
+        self, http: HttpClient, *, webhook: str, secret: str = "", clock: Callable[[], float] = time.time
     ) -> None:
         self._http = http
         self._url = webhook

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import json
-
-import httpx
+from bot.http import HttpClient, HttpError
 
 from bot.message import SendResult
 
@@ -23,14 +22,14 @@ def shorten(text: str, max_bytes: int, suffix: str = TRUNCATED) -> str:
 
 
 async def post_json(
-    http: httpx.AsyncClient, url: str, body: dict[str, Any], who: str
+    http: HttpClient, url: str, body: dict[str, Any], who: str
 ) -> tuple[dict[str, Any], SendResult | None]:
     """The platform's JSON answer, or a final result when the HTTP layer already decided it."""
     try:
         # UTF-8 as is: the platforms count bytes, and \u escapes would double a Chinese text.
         data = json.dumps(body, ensure_ascii=False).encode()
         response = await http.post(url, content=data, headers={"content-type": "application/json; charset=utf-8"})
-    except httpx.HTTPError as e:
+    except HttpError as e:
         return {}, SendResult.retry(f"{who}: {type(e).__name__}")
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("retry-after", "")

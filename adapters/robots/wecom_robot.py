@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from bot.http import HttpClient
 
 from adapters.robots.webhook import post_json, shorten
 from bot.message import OutboundMessage, SendResult
@@ -17,7 +17,7 @@ _RATE_LIMITED = 45009  # "api freq out of limit"
 
 class WecomRobotSender:
     def __init__(
-        self, http: httpx.AsyncClient, *, webhook_key: str = "", url: str = "",
+        self, http: HttpClient, *, webhook_key: str = "", url: str = "",
         api_base: str = "https://qyapi.weixin.qq.com", mentioned_list: list[str] | None = None,
     ) -> None:  # fmt: skip
         self._http = http

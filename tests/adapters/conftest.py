@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 import redis.asyncio as aredis
 
 from bot.channel import AdapterDeps, WebhookRequest
+from bot.http import HttpClient
 from bot.redis_store import Keys
 from bot.token_cache import TokenCache
 from tests.fake_platform import FakePlatform
@@ -42,7 +42,7 @@ async def deps(redis_url: str) -> AsyncIterator[AdapterDeps]:
     redis = aredis.Redis.from_url(redis_url)
     await redis.flushdb()
     keys = Keys("test")
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with HttpClient(timeout=5) as http:
         yield AdapterDeps(redis=redis, keys=keys, tokens=TokenCache(redis, keys), http=http, clock=Clock())
     await redis.aclose()
 
