@@ -91,20 +91,29 @@ def raw_request(host: str, path: str, params: dict[str, str], headers: dict[str,
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def blast(base: str, requests: list, concurrency: int) -> tuple[list[float], dict[str, float], float]:
+async def blast(
+    base: str, requests: list, concurrency: int, rate: float = 0.0
+) -> tuple[list[float], dict[str, float], float]:
     """Send every request over ``concurrency`` keep-alive connections (a minimal HTTP/1.1 client on
     raw asyncio streams: httpx would make the generator, not the server, the bottleneck).
+    With ``rate``, request i is sent no earlier than i/rate seconds after the start (an offered
+    load, as platforms deliver it); without, as fast as the server answers.
     Returns the ack latencies, when each was sent, and the duration."""
     host, port = base.removeprefix("http://").split(":")
     prepared = [(raw_request(f"{host}:{port}", *r[:4]), r[4]) for r in requests]
     acks: list[float] = []
     sent_at: dict[str, float] = {}
-    pending = iter(prepared)
+    pending = iter(enumerate(prepared))
+    begun = time.perf_counter()
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
-            for raw, key in pending:
+            for i, (raw, key) in pending:
+                if rate:
+                    delay = begun + i / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 started = time.time()
                 sent_at[key] = started
                 writer.write(raw)
@@ -121,7 +130,6 @@ async def blast(base: str, requests: list, concurrency: int) -> tuple[list[float
         finally:
             writer.close()
 
-    begun = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return acks, sent_at, time.perf_counter() - begun
 
@@ -135,6 +143,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=3000, help="callbacks to send (half WeCom, half Feishu)")
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--rate", type=float, default=0.0, help="offered callbacks per second (0: as fast as acked)")
     args = ap.parse_args()
     procs: list[subprocess.Popen] = []
     try:
@@ -168,8 +177,9 @@ def main() -> None:
         warm = [wecom_request(n + i, crypto) for i in range(50)]
         asyncio.run(blast(kefu, warm, 8))  # warm-up: connections, token fetch, model pages
 
-        hello_acks, _, hello_seconds = asyncio.run(blast(f"http://127.0.0.1:{hello_port}", hello_requests, args.concurrency))
-        acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency))
+        hello = f"http://127.0.0.1:{hello_port}"
+        hello_acks, _, hello_seconds = asyncio.run(blast(hello, hello_requests, args.concurrency))
+        acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency, args.rate))
         deadline = time.monotonic() + 120
         while True:
             got = httpx.get(f"{fake}/__replies", timeout=30).json()
@@ -180,7 +190,9 @@ def main() -> None:
         e2e = [got[k] - sent_at[k] for k in done]
         first, last = min(sent_at.values()), max(got[k] for k in done)
         print(f"machine: {os.cpu_count()} cores; generator, kefu serve, fake platform and hello server all on it")
-        print(f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), concurrency {args.concurrency}")
+        offered = f"offered at {args.rate:.0f}/s" if args.rate else "sent as fast as acked"
+        print(f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), "
+              f"concurrency {args.concurrency}, {offered}")
         print(f"hello-world on uvicorn:  {len(hello_acks) / hello_seconds:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  p99 {pct(hello_acks, .99):.1f} ms")
         print(f"kefu ack path:           {len(acks) / ack_seconds:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  p99 {pct(acks, .99):.1f} ms"
               f"   ({(len(acks) / ack_seconds) / (len(hello_acks) / hello_seconds):.0%} of hello-world)")
