@@ -38,26 +38,26 @@ def train_command(settings: Settings, task: str, data: Path | None, out: Path | 
     except KnowledgeBaseError as e:
         raise ValueError(str(e)) from None
     if kb is None:
-        kb = _answers_kb(settings)
-        unknown = sorted(set(labels) - set(kb.intents)) if kb else []
+        # A labelled CSV: the model keeps no knowledge-base digest, so the server uses it as it is
+        # (never retrains it away); answers still come from the configured knowledge base.
+        unknown = sorted(set(labels) - _answered_intents(settings))
         if unknown:
             yield f"warning: {len(unknown)} intent(s) have no answer in {settings.faq_path}: {', '.join(unknown[:10])}"
     target = out or settings.intent_model_path
     yield f"training on {len(texts)} examples, {len(set(labels))} intents from {source}"
     started = time.perf_counter()
     model = train_intent_model(
-        texts, labels, kb=kb if data is None or source.suffix in (".yaml", ".yml") else None,
-        params=train_params(settings), thresholds=thresholds(settings), verbose=2,
-    )  # fmt: skip
+        texts, labels, kb=kb, params=train_params(settings), thresholds=thresholds(settings), verbose=2
+    )
     model.save(target)
     yield f"saved {target} in {time.perf_counter() - started:.1f}s"
 
 
-def _answers_kb(settings: Settings):  # type: ignore[no-untyped-def]
+def _answered_intents(settings: Settings) -> set[str]:
     try:
-        return load_knowledge_base(settings.faq_path)
+        return set(load_knowledge_base(settings.faq_path).intents)
     except KnowledgeBaseError:
-        return None
+        return set()
 
 
 def eval_command(
