@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
 from bot.message import InboundMessage
 from bot.nlu.decide import Action, Decision
-from bot.nlu.engine import IntentEngine
+from bot.nlu.engine import IntentEngine, LoadedModel
 from bot.nlu.normalize import normalize
 from bot import replies
 from bot.ports import ContactRecorder, Escalation, EscalationSink, RiskAssessor, RiskResult, StaffCommands
@@ -60,7 +60,7 @@ class Pipeline:
             if answer is not None:
                 return Reply(answer, action="command")
         now = self.p.clock()
-        model = self.p.engine.current
+        model = self.p.engine.current  # one model for the whole message, even if a reload lands
         if msg.msg_type != "text":
             if self.p.contacts is not None:
                 await self.p.contacts.record(msg, None, now)
@@ -80,8 +80,10 @@ class Pipeline:
             return Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
 
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
+            if self.p.contacts is not None:
+                await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
-        decision = self._understand(norm.text, state)
+        decision = self._understand(model, norm.text, state)
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
@@ -91,7 +93,7 @@ class Pipeline:
         answered = decision.action is Action.ANSWER and not (intent and intent.handoff)
         state.unanswered = 0 if answered else state.unanswered + 1
         handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
-        reply = self._compose(decision, risk, handoff_reason, state, msg.customer_key)
+        reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
 
         state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, risk.message_score))
         state.last_intent = decision.intent or state.last_intent
@@ -113,9 +115,9 @@ class Pipeline:
         if self.p.contacts is not None:
             await self.p.contacts.record(msg, None, self.p.clock())
 
-    def _understand(self, text: str, state: DialogueState) -> Decision:
+    @staticmethod
+    def _understand(model: LoadedModel, text: str, state: DialogueState) -> Decision:
         """The decision for this turn, reading it with the previous turn in mind."""
-        model = self.p.engine.current
         titles = model.normalized_titles
         if state.suggestions:
             picked = pick_suggestion(text, state.suggestions, titles)
@@ -141,9 +143,9 @@ class Pipeline:
         return ""
 
     def _compose(
-        self, decision: Decision, risk: RiskResult, handoff_reason: str, state: DialogueState, seed: str
-    ) -> Reply:
-        model = self.p.engine.current
+        self, model: LoadedModel, decision: Decision, risk: RiskResult, handoff_reason: str,
+        state: DialogueState, seed: str,
+    ) -> Reply:  # fmt: skip
         opening = self.p.risk.soothing_opening(seed) if (self.p.risk and risk.negative) else ""
         base = Reply(
             None, decision.intent, round(decision.confidence, 4), round(risk.score, 4),
