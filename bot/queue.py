@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -134,6 +135,7 @@ class LeasedConsumer:
         self._release = queue.redis.register_script(_RELEASE)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        self._members_key = queue.keys.of("members", queue.name)
 
     def _lease_key(self, partition: int) -> str:
         return self.q.keys.of("lease", self.q.name, str(partition))
@@ -158,10 +160,22 @@ class LeasedConsumer:
                 await asyncio.wait(self._tasks.values(), timeout=self.block_ms / 1000 + 2)
             await self._release_all()
 
+    async def _fair_share(self) -> int:
+        """How many partitions this process should hold: an even split over the live processes
+        (each announces itself on every round; silent for a lease period means gone)."""
+        redis, now_ms = self.q.redis, int(time.time() * 1000)
+        await redis.zadd(self._members_key, {self.identity: now_ms})
+        await redis.zremrangebyscore(self._members_key, 0, now_ms - self.lease_ms)
+        live = max(await redis.zcard(self._members_key), 1)
+        return -(-self.q.partitions // live)
+
     async def _rebalance(self) -> None:
+        share = await self._fair_share()
         for p in range(self.q.partitions):
-            held = await self._lease(keys=[self._lease_key(p)], args=[self.identity, self.lease_ms])
             task = self._tasks.get(p)
+            if task is None and len(self._tasks) >= share:
+                continue  # leave it to a process with less work
+            held = await self._lease(keys=[self._lease_key(p)], args=[self.identity, self.lease_ms])
             if task is not None and task.done() and not task.cancelled() and task.exception():
                 log.warning("%s partition %d stopped (%s); restarting it", self.q.name, p, task.exception())
             if held and (task is None or task.done()):
@@ -169,8 +183,18 @@ class LeasedConsumer:
             elif not held and task is not None:
                 task.cancel()
                 self._tasks.pop(p)
+        while len(self._tasks) > share:
+            # More than our share (a process joined): hand one over. What it was handling and
+            # had not acknowledged is re-handled by the next owner; handlers are idempotent.
+            p, task = self._tasks.popitem()
+            task.cancel()
+            await self._release(keys=[self._lease_key(p)], args=[self.identity])
 
     async def _release_all(self) -> None:
+        try:
+            await self.q.redis.zrem(self._members_key, self.identity)
+        except RedisError:
+            pass  # our entry ages out by itself
         for p in range(self.q.partitions):
             try:
                 await self._release(keys=[self._lease_key(p)], args=[self.identity])

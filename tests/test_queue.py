@@ -135,3 +135,42 @@ def test_add_once_enqueues_one_per_key(redis_clean: str, times: int) -> None:
         return total
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_clean: str) -> None:
+    async def scenario() -> tuple[dict[str, list[str]], list[int]]:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "split", partitions=8)
+        await q.ensure_groups()
+        handled: dict[str, list[str]] = {"one": [], "two": []}
+
+        def handler_for(name: str):  # type: ignore[no-untyped-def]
+            async def handler(payload: bytes) -> None:
+                handled[name].append(payload.decode())
+
+            return handler
+
+        one = LeasedConsumer(q, handler_for("one"), identity="one", lease_ms=600)
+        two = LeasedConsumer(q, handler_for("two"), identity="two", lease_ms=600)
+        tasks = [asyncio.create_task(one.run())]
+        await asyncio.sleep(0.5)  # "one" alone takes every partition ...
+        tasks.append(asyncio.create_task(two.run()))
+        await asyncio.sleep(2.0)  # ... and hands half over when "two" shows up
+        held = [len(one._tasks), len(two._tasks)]
+        for i in range(200):
+            await q.add(f"customer-{i}", f"m{i}")
+        for _ in range(100):
+            if sum(len(v) for v in handled.values()) >= 200:
+                break
+            await asyncio.sleep(0.05)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await r.aclose()
+        return handled, held
+
+    handled, held = asyncio.run(scenario())
+    assert held == [4, 4]
+    everything = handled["one"] + handled["two"]
+    assert sorted(everything) == sorted(f"m{i}" for i in range(200))  # each once
+    assert handled["one"] and handled["two"]  # both did work
