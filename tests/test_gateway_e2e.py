@@ -197,3 +197,44 @@ def test_no_secret_or_phone_number_reaches_the_log(settings: Settings, fake: Fak
     assert logged  # the run did log
     for secret in ("s3cret", AES_KEY, FS_SECRET, FS_KEY, "13812345678", "13987654321"):
         assert secret not in logged
+
+
+def test_a_second_app_of_a_platform_has_its_own_route(settings: Settings, fake: FakePlatform) -> None:
+    configured = with_channels(settings, fake)
+    data = _unsecret(configured.model_dump())
+    data["channels"]["feishu"]["apps"] = {
+        "shop2": {"app_id": FS_APP, "app_secret": FS_SECRET, "verification_token": FS_TOKEN,
+                  "encrypt_key": FS_KEY, "api_base": fake.base},
+    }  # fmt: skip
+    with served(Settings(**data)) as (base, runtime):
+        assert ("feishu", "shop2") in runtime.adapters
+        headers, body = feishu_callback("发票怎么开", "om_shop2_1")
+        assert httpx.post(f"{base}/webhooks/feishu/shop2", headers=headers, content=body).status_code == 200
+        fake.wait_for("/open-apis/im/v1/messages/om_shop2_1/reply", 1)
+
+
+def test_a_message_too_old_to_answer_still_counts_as_a_contact(settings: Settings) -> None:
+    import asyncio
+
+    from bot.message import InboundMessage
+    from bot.runtime import Runtime
+    from bot.worker import InboxHandler
+
+    async def scenario() -> tuple[int, list]:
+        runtime = Runtime.start(settings)
+        try:
+            handler = InboxHandler(runtime.pipeline, runtime.outbox, runtime.clock, max_answer_age_seconds=600)
+            old = InboundMessage("wecom", "default", "lao", "lao", "在吗", "old-1", time.time() - 3600)
+            await handler(old.to_json().encode())
+            contacts = await runtime.pipeline.p.contacts.store.contacts("wecom:lao", since=0)
+            young = InboundMessage("wecom", "default", "lao", "lao", "我的快递到哪了", "new-1", time.time())
+            await handler(young.to_json().encode())  # the same path does answer a fresh message
+            q = runtime.outbox.queue
+            queued = sum([await runtime.redis.xlen(q.stream(p)) for p in range(q.partitions)])
+            return queued, contacts
+        finally:
+            await runtime.close()
+
+    queued, contacts = asyncio.run(scenario())
+    assert queued == 1  # the fresh message's reply only: none an hour late
+    assert len(contacts) == 1  # but the old message is on record as a contact
