@@ -14,14 +14,13 @@ from dataclasses import asdict
 
 from redis.exceptions import RedisError
 
-from bot.channel import ChannelAdapter, PlatformTask, WebhookError, WebhookRequest, WebhookResult
+from bot.channel import DEDUPE_TTL_SECONDS, ChannelAdapter, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage
 from bot.metrics import ACK_SECONDS, CALLBACKS
 from bot.queue import StreamQueue
 
 log = logging.getLogger(__name__)
 
-DEDUPE_TTL_SECONDS = 12 * 3600
 
 
 class Gateway:

@@ -149,7 +149,9 @@ async def test_feishu_card_clicks(env: dict) -> None:
     assert answer["toast"]["type"] == "success" and "已确认" in answer["card"]["data"]["header"]["title"]["content"]
     after_ack = await snapshot(env)
     again = json.loads((await adapter.handle(ack)).body)  # the same callback replayed in the window
-    assert "无需重复" in again["toast"]["content"] and await snapshot(env) == after_ack
+    assert "已处理" in again["toast"]["content"] and await snapshot(env) == after_ack
+    twice = json.loads((await adapter.handle(feishu_click(env, f"ticket:ack:{tid}", "ou_boss"))).body)
+    assert "无需重复" in twice["toast"]["content"] and await snapshot(env) == after_ack  # a second, real click
     closed = json.loads((await adapter.handle(feishu_click(env, f"ticket:close:{tid}", "ou_boss"))).body)
     assert "已关闭" in closed["card"]["data"]["header"]["title"]["content"]
     buttons = closed["card"]["data"]["elements"][-1]["actions"]

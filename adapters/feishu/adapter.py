@@ -13,6 +13,7 @@ from adapters.feishu.api import fetch_tenant_token, post_message
 from adapters.feishu.cards import render_card
 from adapters.feishu.events import parse_card_action, parse_message
 from bot.channel import (
+    DEDUPE_TTL_SECONDS,
     AdapterDeps,
     CardActionAnswer,
     Emit,
@@ -52,7 +53,7 @@ class FeishuAdapter:
                 message = parse_message(event, self.app)
                 return _json_result({"msg": "success"}, [message] if message else [])
             if header.get("event_type") == "card.action.trigger":
-                return _json_result(await self._card_clicked(event))
+                return _json_result(await self._card_clicked(event, str(header.get("event_id", ""))))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise WebhookError(400, f"malformed {header.get('event_type')} event") from None
         return _json_result({"msg": "success"})  # an event we did not subscribe to: ack, ignore
@@ -64,7 +65,7 @@ class FeishuAdapter:
         signed = auth.SIGNATURE in headers
         if encrypt_key and signed:  # before decrypting: a forgery costs us no AES work
             auth.verify_signature(headers, request.body, encrypt_key)
-        auth.check_freshness(headers, self._deps.clock(), self._settings.replay_window_seconds)
+        auth.check_freshness(headers, self._deps.clock(), self._settings.replay_window_seconds, required=signed)
         outer = _json_object(request.body)
         payload = _json_object(auth.decrypt(outer["encrypt"], encrypt_key)) if "encrypt" in outer else outer
         expected = self._settings.verification_token.get_secret_value()
@@ -79,11 +80,15 @@ class FeishuAdapter:
         auth.check_token(payload["header"].get("token"), expected)
         return payload
 
-    async def _card_clicked(self, event: dict[str, Any]) -> dict[str, Any]:
+    async def _card_clicked(self, event: dict[str, Any], event_id: str) -> dict[str, Any]:
         action = parse_card_action(event, self.app)
         handler = self._deps.card_actions
         if handler is None:
             return {"toast": {"type": "error", "content": "卡片操作未启用"}}
+        seen = self._deps.keys.of("seen", "feishu_card", self.app, event_id)
+        if event_id and not await self._deps.redis.set(seen, b"1", nx=True, ex=DEDUPE_TTL_SECONDS):
+            # A retried or replayed click: it was handled once, it must not act twice.
+            return {"toast": {"type": "info", "content": "该操作已处理"}}
         try:
             answer = await handler(action)
         except Exception:  # the click must get an answer, never a 500 with our internals

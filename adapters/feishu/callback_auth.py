@@ -36,11 +36,17 @@ def verify_signature(headers: Mapping[str, str], raw_body: bytes, encrypt_key: s
         raise WebhookError(403, "bad X-Lark-Signature")
 
 
-def check_freshness(headers: Mapping[str, str], now: float, window_seconds: int) -> None:
+def check_freshness(headers: Mapping[str, str], now: float, window_seconds: int, *, required: bool) -> None:
+    """``required`` for signed callbacks: the signature covers timestamp + nonce as one string, so
+    a missing timestamp could be moved into the nonce to dodge this check."""
     timestamp = headers.get(TIMESTAMP, "")
-    if not window_seconds or not timestamp:
+    if not timestamp:
+        if required:
+            raise WebhookError(403, "missing X-Lark-Request-Timestamp")
         return
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > window_seconds:
+    if not timestamp.isdigit():
+        raise WebhookError(403, "X-Lark-Request-Timestamp is not a number")
+    if window_seconds and abs(now - int(timestamp)) > window_seconds:
         raise WebhookError(403, "X-Lark-Request-Timestamp outside the replay window")
 
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives import padding
@@ -69,7 +70,8 @@ def callback(payload: dict | bytes, now: float, *, key: str = KEY, signed: bool 
 
 
 def event(event_type: str, body: dict, token: str = TOKEN) -> dict:
-    header = {"event_id": "ev1", "event_type": event_type, "create_time": "1700000000000",
+    # Every event Feishu sends has its own id; its retries repeat it.
+    header = {"event_id": f"ev-{uuid.uuid4().hex}", "event_type": event_type, "create_time": "1700000000000",
               "token": token, "app_id": APP_ID, "tenant_key": "tk"}
     return {"schema": "2.0", "header": header, "event": body}
 
