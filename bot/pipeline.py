@@ -22,6 +22,9 @@ from bot.ports import ContactRecorder, Escalation, EscalationSink, RiskAssessor,
 log = logging.getLogger(__name__)
 
 HANDOFF_AFTER_UNANSWERED = 3
+# Where staff work: the company's own WeCom app, DingTalk and Feishu. Customers reach us on
+# 微信客服, the official account and the web channel, where "/close ..." is just text.
+STAFF_CHANNELS = frozenset({"wecom", "dingtalk", "feishu"})
 FOLLOW_UP_MAX_CHARS = 8  # "那退款呢", "多久到账": short turns lean on the previous one
 _YES = {"是", "是的", "对", "对的", "嗯", "好", "好的", "yes", "ok", "1"}
 
@@ -55,7 +58,7 @@ class Pipeline:
         self.p = parts
 
     async def handle(self, msg: InboundMessage) -> Reply:
-        if self.p.staff is not None and msg.text.startswith("/"):
+        if self.p.staff is not None and msg.channel in STAFF_CHANNELS and msg.text.startswith("/"):
             answer = await self.p.staff.handle(msg)
             if answer is not None:
                 return Reply(answer, action="command")

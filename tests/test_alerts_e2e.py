@@ -16,7 +16,8 @@ from bot.settings import Settings
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import FEISHU_HOOK
 from tests.serving import served, wait_until
-from tests.test_gateway_e2e import _unsecret
+from tests.test_gateway_e2e import FS_APP, _unsecret, feishu_callback, with_channels
+from tests.test_gateway_e2e import FS_SECRET as FS_APP_SECRET
 
 FS_TOKEN, FS_SECRET = "fs-e2e-hook", "fs-e2e-secret"
 ANGRY = "你们这什么破服务！！！我要去12315投诉你们"
@@ -41,9 +42,10 @@ def feishu_receiver(fake: FakePlatform, secret: str = FS_SECRET) -> dict:  # typ
 
 
 def test_angry_customer_alerts_the_feishu_bot_once(settings: Settings, fake: FakePlatform) -> None:
-    settings = with_alerts(settings, {
+    fake.state["feishu"]["apps"][FS_APP] = FS_APP_SECRET
+    settings = with_alerts(with_channels(settings, fake), {
         "receivers": {"managers": feishu_receiver(fake)}, "default_receivers": ["managers"],
-        "group_wait_seconds": 0.5, "silencers": ["web:boss"],
+        "group_wait_seconds": 0.5, "silencers": ["feishu:ou_boss"],
     })  # fmt: skip
     with served(settings) as (base, runtime):
         fake.fail_next(FEISHU_HOOK + FS_TOKEN, 1)  # the first try gets a 500: retried
@@ -59,11 +61,14 @@ def test_angry_customer_alerts_the_feishu_bot_once(settings: Settings, fake: Fak
         assert "12315" in content and "请尽快联系客户" in content
         assert body["card"]["header"]["title"]["content"].startswith("【")
         assert len(fake.calls(FEISHU_HOOK + FS_TOKEN)) == 2  # 500, then delivered
-        # A manager silences the customer from chat; the next outburst is recorded, not sent.
-        answer = httpx.post(f"{base}/api/chat", json={"user": "boss", "text": "/silence 2h cu***00"}, timeout=10).json()
-        assert answer["reply"].startswith("已静默 2 小时")
-        denied = httpx.post(f"{base}/api/chat", json={"user": "cust_13800138000", "text": "/silence 2h cu***00"}, timeout=10)
-        assert not (denied.json()["reply"] or "").startswith("已静默")  # customers cannot silence themselves
+        # A manager silences the customer from their Feishu chat; the next outburst is recorded, not sent.
+        headers, body = feishu_callback("/silence 2h cu***00", "om_silence_1", open_id="ou_boss")
+        assert httpx.post(f"{base}/webhooks/feishu", headers=headers, content=body).status_code == 200
+        [sent] = fake.wait_for("/open-apis/im/v1/messages/om_silence_1/reply", 1)
+        assert json.loads(sent.json()["content"])["text"].startswith("已静默 2 小时")
+        for user in ("boss", "cust_13800138000"):  # on the open web channel "/silence" is only text
+            denied = httpx.post(f"{base}/api/chat", json={"user": user, "text": "/silence 2h cu***00"}, timeout=10)
+            assert not (denied.json()["reply"] or "").startswith("已静默")
         httpx.post(f"{base}/api/chat", json={"user": "cust_13800138000", "text": "我要给差评，还要打12345投诉！！"}, timeout=10)
         time.sleep(1.0)
         assert len(fake.state["robots"]["sent"]) == 1

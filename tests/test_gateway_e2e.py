@@ -65,14 +65,14 @@ def wecom_callback(text: str, msg_id: str, sender: str = "zhangsan") -> tuple[di
     return query, body.encode()
 
 
-def feishu_callback(text: str, message_id: str) -> tuple[dict[str, str], bytes]:
+def feishu_callback(text: str, message_id: str, open_id: str = "ou_cust1") -> tuple[dict[str, str], bytes]:
     now = int(time.time())
     event = {
         "schema": "2.0",
         "header": {"event_id": f"ev-{message_id}", "event_type": "im.message.receive_v1",
                    "create_time": str(now * 1000), "token": FS_TOKEN, "app_id": FS_APP, "tenant_key": "t"},
         "event": {
-            "sender": {"sender_id": {"open_id": "ou_cust1", "union_id": "on_1", "user_id": "u1"}, "sender_type": "user"},
+            "sender": {"sender_id": {"open_id": open_id, "union_id": f"on_{open_id}", "user_id": "u1"}, "sender_type": "user"},
             "message": {"message_id": message_id, "chat_id": "oc_1", "chat_type": "p2p", "message_type": "text",
                         "content": json.dumps({"text": text}, ensure_ascii=False), "create_time": str(now * 1000)},
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from adapters.dingtalk.delivery import post_robot_api, post_session_webhook, robot_api_call
 from adapters.dingtalk.inbound import parse
@@ -47,13 +48,21 @@ class DingtalkAdapter:
             body=b"{}", content_type="application/json", messages=[message] if message else []
         )
 
+    def _webhook_trusted(self, url: str) -> bool:
+        """DingTalk's callback signature covers the timestamp only, not the body: a sessionWebhook
+        is trusted only on DingTalk's own hosts (or the configured api_base, for a test platform),
+        so that a forged body cannot make us post anywhere."""
+        parts, base = urlsplit(url), urlsplit(self._settings.api_base)
+        on_dingtalk = parts.scheme == "https" and (parts.hostname or "").endswith(".dingtalk.com")
+        return on_dingtalk or (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
+
     async def run_task(self, task: PlatformTask, emit: Emit) -> None:
         return None  # HTTP mode delivers whole messages: nothing to fetch afterwards
 
     async def send(self, message: OutboundMessage) -> SendResult:
         rendered = render(message)
         webhook = message.route.get("session_webhook", "")
-        if webhook and self._webhook_alive(message.route):
+        if webhook and self._webhook_trusted(webhook) and self._webhook_alive(message.route):
             result = await post_session_webhook(self._deps.http, webhook, rendered)
             if result is not None:
                 return result

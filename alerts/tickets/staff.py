@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from alerts.tickets.model import Actor
 
-STAFF_PLATFORM = {"wecom": "wecom", "wecom_kf": "wecom", "dingtalk": "dingtalk", "feishu": "feishu"}
+STAFF_PLATFORM = {"wecom": "wecom", "dingtalk": "dingtalk", "feishu": "feishu"}
 
 
 @dataclass(frozen=True, slots=True)
