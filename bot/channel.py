@@ -19,6 +19,10 @@ from bot.message import InboundMessage, OutboundMessage, SendResult
 DEDUPE_TTL_SECONDS = 12 * 3600
 
 
+class TaskRetry(Exception):
+    """Raised by ``run_task`` when the work failed for now (platform down): try it again later."""
+
+
 class WebhookError(Exception):
     """A callback we refuse; ``status`` is the HTTP answer (400, 403, 404, 413)."""
 

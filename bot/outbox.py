@@ -92,18 +92,27 @@ class Outbox:
         return int(await self.redis.eval(_MOVE_DUE, 1, self.delayed_key, now))
 
     async def dead_letters(self) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in await self.redis.lrange(self.dead_key, 0, -1)]
+        return [_dead_entry(raw) for raw in await self.redis.lrange(self.dead_key, 0, -1)]
 
     async def replay_dead(self) -> int:
         """Send every dead letter again (after the operator fixed the cause)."""
         count = 0
         while raw := await self.redis.lpop(self.dead_key):
-            entry = json.loads(raw)
+            entry = _dead_entry(raw)
             message = OutboundMessage(**entry["m"])
             await self.queue.add(routing_key(message), json.dumps({"m": entry["m"], "attempts": 0}))
             await self.redis.delete(self.keys.of("sent", message.idempotency_key))
             count += 1
         return count
+
+
+def _dead_entry(raw: bytes) -> dict[str, Any]:
+    """A dead letter as {"m", "attempts", "error", ...}: the sender's own, or an entry the queue
+    parked because handling it raised (then the envelope is inside, under "d")."""
+    entry = json.loads(raw)
+    if "d" in entry:
+        entry = {**json.loads(entry["d"]), "error": entry.get("error", "")}
+    return entry
 
 
 class OutboxSender:

@@ -12,6 +12,7 @@ acknowledged (XAUTOCLAIM), so nothing is lost. Handlers must be idempotent: ``ad
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
+from bot.channel import TaskRetry
 from bot.redis_store import Keys
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,10 @@ return 0
 
 Handler = Callable[[bytes], Awaitable[None]]
 GROUP = "kefu"
-MAX_STREAM_LEN = 100_000  # per partition; handled entries are trimmed, the backlog never is in practice
+# Per partition. Trimming is by length, so a backlog beyond this (hours of outage at full load)
+# would lose its oldest entries: watch `kefu_..._backlog` long before that.
+MAX_STREAM_LEN = 100_000
+TASK_RETRIES = 5  # a TaskRetry is tried again after 2, 4, 8, 16, 32 s, then parked
 
 
 def cancel_requested() -> bool:
@@ -226,6 +231,7 @@ class LeasedConsumer:
                     await self._handle(stream, entry_id, fields)
 
     async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        retries = 0
         while True:
             try:
                 await self.handler(fields[b"d"])
@@ -237,9 +243,21 @@ class LeasedConsumer:
                 # Redis went away mid-message: keep the message and try again when it is back.
                 log.warning("%s: Redis error while handling, retrying: %s", stream, e)
                 await asyncio.sleep(1)
-            except Exception:
+            except TaskRetry as e:
+                retries += 1
+                if retries > TASK_RETRIES:
+                    await self._park(stream, entry_id, fields, f"gave up after {TASK_RETRIES} retries: {e}")
+                    return
+                log.warning("%s: %s; retry %d in %ds", stream, e, retries, 2**retries)
+                await asyncio.sleep(2**retries)
+            except Exception as e:
                 # A bug on one message must not block the customer's queue forever.
-                log.exception("%s: handler failed on %s; parked in the dead letters", stream, entry_id)
-                await self.q.redis.rpush(self.q.keys.of("dead", self.q.name), fields[b"d"])
-                await self.q.redis.xack(stream, GROUP, entry_id)
+                log.exception("%s: handler failed on %s", stream, entry_id)
+                await self._park(stream, entry_id, fields, f"{type(e).__name__}: {e}")
                 return
+
+    async def _park(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
+        """Out of the queue into the dead letters, with the reason, for `kefu dead-letters`."""
+        entry = json.dumps({"queue": self.q.name, "d": fields[b"d"].decode(), "error": error}, ensure_ascii=False)
+        await self.q.redis.rpush(self.q.keys.of("dead", self.q.name), entry)
+        await self.q.redis.xack(stream, GROUP, entry_id)

@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from adapters.wxbiz import ApiFailure, WxApi, card_as_text, platform_id
-from bot.channel import Emit
+from bot.channel import Emit, TaskRetry
 from bot.message import InboundMessage, OutboundMessage, SendResult
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,8 @@ _PERMANENT = {
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-class KfSyncFailed(Exception):
-    """The pull failed before it brought anything; the task should be retried."""
+class KfSyncFailed(TaskRetry):
+    """The pull failed before it brought anything; the queue tries the task again later."""
 
 
 class KfChannel:
@@ -60,13 +60,20 @@ class KfChannel:
             owner = uuid.uuid4().hex
             if not await self._redis.set(lock_key, owner, nx=True, ex=_LOCK_SECONDS):
                 return  # the holder pulls for us once it sees the pending token
+            pending = None
             try:
                 pending = await self._redis.getdel(pending_key)
-                if pending is None:
-                    return
-                pulled += await self._pull(open_kfid, pending.decode(), emit, partial_ok=pulled > 0)
+                if pending is not None:
+                    pulled += await self._pull(open_kfid, pending.decode(), emit, partial_ok=pulled > 0)
+            except KfSyncFailed:
+                # Keep the token for the retry, unless a newer one arrived meanwhile.
+                await self._redis.set(pending_key, pending or token, nx=True, ex=_PENDING_SECONDS)
+                raise
             finally:
                 await self._redis.eval(_RELEASE, 1, lock_key, owner)
+            # A token that arrived while we held the lock found it taken and was left to us.
+            if not await self._redis.exists(pending_key):
+                return
 
     async def _pull(self, open_kfid: str, token: str, emit: Emit, partial_ok: bool) -> int:
         """Pull every page from the saved cursor; returns how many pages were pulled."""

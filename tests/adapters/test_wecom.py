@@ -295,11 +295,14 @@ async def test_concurrent_kf_syncs_never_pull_twice(deps: AdapterDeps, fake) -> 
     assert sorted(p for p in pages if p != "6") == ["", "1", "2", "3", "4", "5"]
 
 
-async def test_kf_sync_failure_before_any_page_raises(deps: AdapterDeps, fake) -> None:
+async def test_kf_sync_failure_before_any_page_raises_and_the_retry_pulls(deps: AdapterDeps, fake) -> None:
+    fake.state["kf_messages"] = {"wkABC": [kf_msg(1)]}
     fake.fail_next("/cgi-bin/kf/sync_msg", 1)
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
     with pytest.raises(KfSyncFailed, match="HTTP 500"):
         await pull(adapter, kf_task())
+    # The queue retries the task (KfSyncFailed is a TaskRetry): the token was kept for it.
+    assert [m.message_id for m in await pull(adapter, kf_task())] == ["msg1"]
 
 
 # -- sending ----------------------------------------------------------------------------------------
