@@ -23,12 +23,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-from bot.http import HttpClient, HttpError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from bot.channel import WebhookError
+from bot.http import HttpClient, HttpError
 from bot.message import InboundMessage, SendResult
+from bot.token_cache import json_object
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +237,13 @@ class WxApi:
             raise ApiFailure(SendResult.retry(f"{path}: HTTP {resp.status_code}"))
         if resp.status_code >= 400:
             raise ApiFailure(SendResult.permanent(f"{path}: HTTP {resp.status_code}"))
+        data = json_object(resp)
+        if not data:
+            raise ApiFailure(SendResult.retry(f"{path}: answer is not a JSON object"))
         try:
-            data = resp.json()
-        except ValueError:
-            raise ApiFailure(SendResult.retry(f"{path}: answer is not JSON")) from None
-        code = int(data.get("errcode", 0) or 0)
+            code = int(data.get("errcode", 0) or 0)
+        except (TypeError, ValueError):
+            raise ApiFailure(SendResult.retry(f"{path}: errcode is not a number")) from None
         if code == 0:
             return data
         errmsg = str(data.get("errmsg", ""))

@@ -193,6 +193,9 @@ class LeasedConsumer:
             # had not acknowledged is re-handled by the next owner; handlers are idempotent.
             p, task = self._tasks.popitem()
             task.cancel()
+            # Let it finish stopping before the lease goes: the next owner must not re-handle a
+            # message this task may be sending right now.
+            await asyncio.wait([task], timeout=self.block_ms / 1000 + 2)
             await self._release(keys=[self._lease_key(p)], args=[self.identity])
 
     async def _release_all(self) -> None:

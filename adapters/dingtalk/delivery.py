@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.http import HttpClient, HttpError
-
 from adapters.dingtalk.render import Rendered
+from bot.http import HttpClient, HttpError
 from bot.message import SendResult
 from bot.token_cache import TokenRejected, json_object
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.http import HttpClient, HttpError
-
 from bot.settings.channels import DingtalkApp
 from bot.token_cache import TokenUnavailable, json_object
 

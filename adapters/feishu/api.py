@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.http import HttpClient, HttpError, HttpResponse
-
 from bot.message import SendResult
-from bot.token_cache import TokenRejected, TokenUnavailable, json_object
 from bot.settings.channels import FeishuApp
+from bot.token_cache import TokenRejected, TokenUnavailable, json_object
 
 RATE_LIMITED = 99991400
 TOKEN_INVALID = {99991661, 99991663, 99991664}

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
-from bot.http import HttpClient
-
 from adapters.robots.webhook import post_json, shorten
+from bot.http import HttpClient
 from bot.message import OutboundMessage, SendResult
 
 MAX_BYTES = 20000

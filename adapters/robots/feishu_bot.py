@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.http import HttpClient
-
 from adapters.robots.webhook import post_json, shorten
+from bot.http import HttpClient
 from bot.message import OutboundMessage, SendResult
 
 MAX_BODY_BYTES = 30 * 1024

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from bot.http import HttpClient, HttpError
-
 from bot.message import SendResult
 
 TRUNCATED = "\n…（内容过长，已截断）"

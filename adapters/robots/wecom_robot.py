@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.http import HttpClient
-
 from adapters.robots.webhook import post_json, shorten
+from bot.http import HttpClient
 from bot.message import OutboundMessage, SendResult
 
 TEXT_MAX_BYTES = 2048

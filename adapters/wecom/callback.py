@@ -75,7 +75,9 @@ class WecomCallback:
         if handler is None:
             return WebhookResult()
         user = fields.get("FromUserName", "")
-        event_id = f"{user}:{fields.get('CreateTime', '')}"
+        # Two clicks in one second (two cards, or two buttons) are two events: TaskId and
+        # EventKey tell them apart, while a retry of the same click repeats all three.
+        event_id = f"{user}:{fields.get('CreateTime', '')}:{fields.get('TaskId', '')}:{fields.get('EventKey', '')}"
         seen_key = self._deps.keys.of("wecom_event", self._app, event_id)
         if not await self._deps.redis.set(seen_key, b"1", nx=True, ex=_EVENT_DEDUPE_SECONDS):
             return WebhookResult()  # a retry of a click we already handled
