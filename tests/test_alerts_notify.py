@@ -33,6 +33,7 @@ ROUTED = AlertsSettings(
         {"match": {"channel": ["wecom", "wecom_kf"], "category": "售后"}, "receivers": ["ops"]},
         {"match": {"shop": "旗舰店"}, "receivers": ["dd", "ops"]},
         {"match": {"app": "b2b", "severity": "warning"}, "receivers": ["leads"]},
+        {"match": {"kind": "ticket_escalation", "audience": "managers"}, "receivers": ["mgr"]},
     ],
     default_receivers=["ops"],
 )
@@ -48,6 +49,10 @@ ROUTED = AlertsSettings(
         ({"channel": "web", "app": "b2b"}, "info", ["ops"]),  # below the route's severity: default
         ({"channel": "web"}, "critical", ["mgr"]),  # matched (continue) but nothing after: no default
         ({}, "info", ["ops"]),
+        ({"kind": "ticket_escalation", "audience": "managers"}, "info", ["mgr"]),
+        ({"kind": "ticket_escalation", "audience": "team"}, "info", ["ops"]),
+        ({"team": "logistics", "receivers": "dd,leads"}, "info", ["dd", "leads"]),  # a team's own
+        ({"team": "logistics", "receivers": "gone"}, "info", ["ops"]),  # unknown names: routes
     ],
 )
 def test_routing_table(labels: dict[str, str], severity: str, expected: list[str]) -> None:

@@ -56,4 +56,8 @@ class ContactRecorder:
         if rule is None:
             return
         window = [c for c in contacts if c.at > now - rule.seconds]
-        await self.sink.repeat_contacts(person, message, rule, window, now)
+        try:
+            await self.sink.repeat_contacts(person, message, rule, window, now)
+        except Exception:
+            # The customer still gets an answer; the ticket opens at the next contact.
+            log.exception("repeat-contact ticket for %s not opened", mask_for_log(person))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aredis
+from redis.exceptions import RedisError
 
 from alerts.notify.decide import Outcome, decide, group_due_at, is_due
 from alerts.notify.notice import Notice, mask_id
@@ -23,6 +24,7 @@ from alerts.notify.render import merge, messages_for
 from alerts.notify.routing import route_receivers
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
+
 from bot.outbox import Outbox
 from bot.queue import cancel_requested
 from bot.redis_store import Keys
@@ -72,7 +74,14 @@ class Notifier:
         """Send every group whose wait is over; the number of alerts flushed."""
         members = await self.groups.due(self.clock())
         for member in members:
-            await self._flush(member)
+            try:
+                await self._flush(member)
+            except RedisError:
+                raise  # Redis away: the group waits for the next round
+            except Exception:
+                # One group that cannot be rendered must not hold up every alert behind it.
+                log.exception("alert group %s could not be sent; dropped from the queue", member[:80])
+                await self.groups.done(member)
         return len(members)
 
     async def _flush(self, member: str) -> None:

@@ -18,7 +18,7 @@ def matches(route: Route, labels: Mapping[str, str], severity: str) -> bool:
     m = route.match
     if m.severity and SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK[m.severity]:
         return False
-    for name in ("channel", "app", "shop", "category", "team", "kind"):
+    for name in ("channel", "app", "shop", "category", "team", "kind", "audience"):
         wanted = getattr(m, name)
         if wanted is None:
             continue
@@ -29,7 +29,11 @@ def matches(route: Route, labels: Mapping[str, str], severity: str) -> bool:
 
 
 def route_receivers(settings: AlertsSettings, labels: Mapping[str, str], severity: str) -> list[str]:
-    """Receiver names, each once, in route order; the default receivers when no route matched."""
+    """Receiver names, each once, in route order; the default receivers when no route matched.
+    A notice that names its receivers (a team's own, ``tickets.teams.X.receivers``) goes there."""
+    named = [r for r in labels.get("receivers", "").split(",") if r in settings.receivers]
+    if named:
+        return named
     chosen: list[str] = []
     matched = False
     for route in settings.routes:

@@ -193,15 +193,17 @@ class TicketService:
             by_team.setdefault(t.team, []).append(t)
         sent = []
         for team, tickets in sorted(by_team.items()):
-            if not await self.store.redis.set(self.store.keys.of("tickets", "digest", date, team), b"1", nx=True, ex=3 * 86400):
+            marker = self.store.keys.of("tickets", "digest", date, team)
+            if not await self.store.redis.set(marker, b"1", nx=True, ex=3 * 86400):
                 continue
             tickets.sort(key=lambda t: t.created_at)
             unacked = sum(1 for t in tickets if t.state != m.ACKNOWLEDGED)
             text = "\n".join([f"未关闭 {len(tickets)} 单，其中未确认 {unacked} 单："] + [ticket_line(t, self.tz) for t in tickets])
-            await self.notifier.send(TicketNotice(
+            notice = TicketNotice(
                 kind="ticket_digest", team=team, title=f"每日工单摘要 {date}（{team}）", text=text,
                 dedupe_key=f"digest:{date}:{team}", severity="info",
-            ))  # fmt: skip
+            )  # fmt: skip
+            await self._send_once(marker, notice)
             sent.append(team)
         return sent
 
@@ -217,15 +219,24 @@ class TicketService:
                   "top_reasons": [{"reason": r, "count": n} for r, n in top],
                   "closed": sum(1 for t in this if t.state == m.CLOSED)}  # fmt: skip
         week_id = datetime.fromtimestamp(now, self.tz).strftime("%G-W%V")
-        if not force and not await self.store.redis.set(self.store.keys.of("tickets", "weekly", week_id), b"1", nx=True, ex=30 * 86400):
+        marker = self.store.keys.of("tickets", "weekly", week_id)
+        if not force and not await self.store.redis.set(marker, b"1", nx=True, ex=30 * 86400):
             return review
         lines = [f"本周新工单 {len(this)} 单（已关闭 {review['closed']}），上周 {len(last)} 单，变化 {trend}", "主要原因："]
         lines += [f"  {i}. {r} × {n}" for i, (r, n) in enumerate(top, 1)] or ["  （无）"]
-        await self.notifier.send(TicketNotice(
+        await self._send_once(marker, TicketNotice(
             kind="ticket_weekly", team=self.settings.default_team, title=f"重复进线周报 {week_id}",
             text="\n".join(lines), dedupe_key=f"weekly:{week_id}", audience="managers", severity="info",
         ))  # fmt: skip
         return review
+
+    async def _send_once(self, marker: str, notice: TicketNotice) -> None:
+        """Send what ``marker`` claimed; if sending fails, give the claim back for the next run."""
+        try:
+            await self.notifier.send(notice)
+        except BaseException:
+            await self.store.redis.delete(marker)
+            raise
 
     def describe_time(self, ts: float | None) -> str:
         return clock_time(ts, self.tz)

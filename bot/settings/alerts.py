@@ -127,6 +127,7 @@ class RouteMatch(_Strict):
     category: str | list[str] | None = None
     team: str | list[str] | None = None
     kind: str | list[str] | None = None
+    audience: str | list[str] | None = None  # tickets: "team" (cards) or "managers" (escalations)
     severity: Literal["info", "warning", "critical"] | None = None
 
 
