@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from dataclasses import asdict
 
@@ -89,7 +88,7 @@ def create_app(runtime: Runtime, lifespan=None) -> Starlette:  # type: ignore[no
             query=dict(request.query_params),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
-            received_at=time.time(),
+            received_at=runtime.clock(),
         )
         assert runtime.gateway is not None
         try:

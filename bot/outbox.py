@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import redis.asyncio as aredis
 
 from bot.message import OutboundMessage, SendResult
+from bot.metrics import SENDS
 from bot.queue import StreamQueue
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys
@@ -78,7 +79,7 @@ class Outbox:
 
     async def put(self, message: OutboundMessage) -> bool:
         """Enqueue once per idempotency key; False when it was already enqueued."""
-        envelope = json.dumps({"m": json.loads(message.to_json()), "attempts": 0}, ensure_ascii=False)
+        envelope = f'{{"m":{message.to_json()},"attempts":0}}'
         return await self.queue.add_once(
             f"out:{message.idempotency_key}", SENT_TTL_SECONDS, routing_key(message), envelope
         )
@@ -151,6 +152,7 @@ class OutboxSender:
             await self.outbox.schedule(message, envelope, now + wait_ms / 1000)
             return
         result = await sender.send(message)
+        SENDS.labels(message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
         attempts = envelope["attempts"] + 1
         if result.ok:
             await redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
