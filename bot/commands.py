@@ -105,16 +105,10 @@ async def ask_command(settings: Settings, text: str, user: str) -> dict[str, Any
 async def dead_letters_command(settings: Settings, action: str) -> list[dict[str, Any]] | int:
     """``kefu dead-letters list`` (the entries) or ``replay`` (how many were queued again)."""
     from bot.outbox import Outbox  # noqa: PLC0415
-    from bot.redis_store import Keys, RedisHandle  # noqa: PLC0415
+    from bot.redis_store import Keys, connected  # noqa: PLC0415
 
     if action not in ("list", "replay"):
         raise ValueError(f"expected list or replay, got {action!r}")
-    handle = RedisHandle(settings.redis_url, settings.data_dir)
-    handle.start()
-    redis = handle.async_client()
-    try:
+    async with connected(settings.redis_url, settings.data_dir) as redis:
         outbox = Outbox(redis, Keys(settings.key_prefix), settings.server.partitions)
         return await outbox.dead_letters() if action == "list" else await outbox.replay_dead()
-    finally:
-        await redis.aclose()
-        handle.stop()

@@ -25,7 +25,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from bot.channel import TaskRetry
-from bot.redis_store import Keys
+from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,6 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return false
 """
-# Renew our lease, or take it if free.
-_LEASE = """
-local owner = redis.call('GET', KEYS[1])
-if owner == false or owner == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 Handler = Callable[[bytes], Awaitable[None]]
 GROUP = "kefu"
 # Per partition. Trimming is by length, so a backlog beyond this (hours of outage at full load)
@@ -136,14 +122,12 @@ class LeasedConsumer:
         self.lease_ms = lease_ms
         self.batch = batch
         self.block_ms = block_ms
-        self._lease = queue.redis.register_script(_LEASE)
-        self._release = queue.redis.register_script(_RELEASE)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
         self._members_key = queue.keys.of("members", queue.name)
 
-    def _lease_key(self, partition: int) -> str:
-        return self.q.keys.of("lease", self.q.name, str(partition))
+    def _lease(self, partition: int) -> Lease:
+        return Lease(self.q.redis, self.q.keys.of("lease", self.q.name, str(partition)), self.identity, self.lease_ms)
 
     async def run(self) -> None:
         """Keep leases renewed and one consumer task per leased partition, until cancelled."""
@@ -180,7 +164,7 @@ class LeasedConsumer:
             task = self._tasks.get(p)
             if task is None and len(self._tasks) >= share:
                 continue  # leave it to a process with less work
-            held = await self._lease(keys=[self._lease_key(p)], args=[self.identity, self.lease_ms])
+            held = await self._lease(p).hold()
             if task is not None and task.done() and not task.cancelled() and task.exception():
                 log.warning("%s partition %d stopped (%s); restarting it", self.q.name, p, task.exception())
             if held and (task is None or task.done()):
@@ -196,7 +180,7 @@ class LeasedConsumer:
             # Let it finish stopping before the lease goes: the next owner must not re-handle a
             # message this task may be sending right now.
             await asyncio.wait([task], timeout=self.block_ms / 1000 + 2)
-            await self._release(keys=[self._lease_key(p)], args=[self.identity])
+            await self._lease(p).release()
 
     async def _release_all(self) -> None:
         try:
@@ -205,7 +189,7 @@ class LeasedConsumer:
             pass  # our entry ages out by itself
         for p in range(self.q.partitions):
             try:
-                await self._release(keys=[self._lease_key(p)], args=[self.identity])
+                await self._lease(p).release()
             except RedisError:
                 return  # the lease expires by itself
 

@@ -6,11 +6,13 @@ All keys live under one prefix. Keys of one customer carry the customer in a has
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +144,51 @@ class RedisHandle:
             return redis.Redis.from_url(self._url, decode_responses=False)
         except ValueError as e:
             raise RedisUnavailable(f"redis_url is not usable: {e}") from None
+
+
+# Take the key if free, or renew it if it is already ours; returns 1 when we hold it.
+_HOLD = """
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Lease:
+    """A key one owner holds for a while: a lock, the scheduler's leadership, a queue partition.
+
+    The owner keeps it by calling ``hold`` again before it runs out; if the owner dies, it runs
+    out and someone else can take it. Only the owner can release it.
+    """
+
+    def __init__(self, redis: aredis.Redis, key: str, owner: str, ttl_ms: int) -> None:
+        self.redis = redis
+        self.key = key
+        self.owner = owner
+        self.ttl_ms = ttl_ms
+
+    async def hold(self) -> bool:
+        return bool(await self.redis.eval(_HOLD, 1, self.key, self.owner, self.ttl_ms))
+
+    async def release(self) -> None:
+        await self.redis.eval(_RELEASE, 1, self.key, self.owner)
+
+
+@contextlib.asynccontextmanager
+async def connected(redis_url: str, data_dir: Path) -> AsyncIterator[aredis.Redis]:
+    """A client for one command-line action (starting the embedded server if that is the setup)."""
+    handle = RedisHandle(redis_url, data_dir)
+    handle.start()
+    client = handle.async_client()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        handle.stop()

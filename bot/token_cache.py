@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.http import HttpResponse
 import redis.asyncio as aredis
 
+from bot.http import HttpResponse
 from bot.message import SendResult
-from bot.redis_store import Keys
+from bot.redis_store import Keys, Lease
 
 # A fetcher returns the token and its lifetime in seconds, as the platform reported them.
 TokenFetcher = Callable[[], Awaitable[tuple[str, int]]]
@@ -41,7 +42,8 @@ class TokenCache:
             if value is not None and ttl > 0:
                 self._remember(name, value.decode(), ttl)
                 return value.decode()
-            if await self._redis.set(key + ":lock", b"1", nx=True, ex=_LOCK_SECONDS):
+            lock = Lease(self._redis, key + ":lock", uuid.uuid4().hex, _LOCK_SECONDS * 1000)
+            if await lock.hold():
                 try:
                     token, lifetime = await fetch()
                     keep = max(lifetime - REFRESH_MARGIN_SECONDS, min(lifetime, 60))
@@ -49,7 +51,7 @@ class TokenCache:
                     self._remember(name, token, keep)
                     return token
                 finally:
-                    await self._redis.delete(key + ":lock")
+                    await lock.release()  # ours only: a slow fetch may have outlived its lock
             await asyncio.sleep(0.05)
         raise TimeoutError(f"no access token for {name}: another process holds the refresh lock")
 

@@ -18,6 +18,7 @@ from typing import Any
 from adapters.wxbiz import ApiFailure, WxApi, card_as_text, platform_id
 from bot.channel import Emit, TaskRetry
 from bot.message import InboundMessage, OutboundMessage, SendResult
+from bot.redis_store import Lease
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,6 @@ _PERMANENT = {
 }
 
 # Release the lock only if it is still ours (it may have expired and been taken by another).
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class KfSyncFailed(TaskRetry):
@@ -57,8 +57,8 @@ class KfChannel:
         await self._redis.set(pending_key, token, ex=_PENDING_SECONDS)
         pulled = 0
         while True:
-            owner = uuid.uuid4().hex
-            if not await self._redis.set(lock_key, owner, nx=True, ex=_LOCK_SECONDS):
+            lock = Lease(self._redis, lock_key, uuid.uuid4().hex, _LOCK_SECONDS * 1000)
+            if not await lock.hold():
                 return  # the holder pulls for us once it sees the pending token
             pending = None
             try:
@@ -70,7 +70,7 @@ class KfChannel:
                 await self._redis.set(pending_key, pending or token, nx=True, ex=_PENDING_SECONDS)
                 raise
             finally:
-                await self._redis.eval(_RELEASE, 1, lock_key, owner)
+                await lock.release()
             # A token that arrived while we held the lock found it taken and was left to us.
             if not await self._redis.exists(pending_key):
                 return

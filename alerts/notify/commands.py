@@ -13,27 +13,18 @@ import redis.asyncio as aredis
 
 from alerts.notify.notifier import recent_key
 from alerts.notify.silences import SilenceStore, parse_duration
-from bot.redis_store import Keys, RedisHandle
+from bot.redis_store import Keys, connected
 from bot.settings import Settings
 
 T = TypeVar("T")
 
 
 def _with_redis(settings: Settings, work: Callable[[aredis.Redis, Keys], Awaitable[T]]) -> T:
-    handle = RedisHandle(settings.redis_url, settings.data_dir)
-    handle.start()
-
     async def run() -> T:
-        client = handle.async_client()
-        try:
+        async with connected(settings.redis_url, settings.data_dir) as client:
             return await work(client, Keys(settings.key_prefix))
-        finally:
-            await client.aclose()
 
-    try:
-        return asyncio.run(run())
-    finally:
-        handle.stop()
+    return asyncio.run(run())
 
 
 def silence_add(settings: Settings, duration: str, matcher: str, by: str = "cli") -> dict[str, Any]:

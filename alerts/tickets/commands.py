@@ -13,7 +13,7 @@ from alerts.tickets import model as m
 from alerts.tickets.notify import LoggingNotifier
 from alerts.tickets.service import TicketService
 from alerts.tickets.store import TicketNotFound
-from bot.redis_store import Keys, RedisHandle
+from bot.redis_store import Keys, connected
 from bot.settings import Settings
 
 T = TypeVar("T")
@@ -25,15 +25,9 @@ class TicketCommandError(Exception):
 
 def _run(settings: Settings, work: Callable[[TicketService], Awaitable[T]]) -> T:
     async def main() -> T:
-        handle = RedisHandle(settings.redis_url, settings.data_dir)
-        handle.start()
-        redis = handle.async_client()
-        try:
+        async with connected(settings.redis_url, settings.data_dir) as redis:
             service = build_service(redis, Keys(settings.key_prefix), settings.tickets, LoggingNotifier(), time.time)
             return await work(service)
-        finally:
-            await redis.aclose()
-            handle.stop()
 
     return asyncio.run(main())
 

@@ -20,12 +20,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alerts.tickets.service import TicketService
 from bot.queue import cancel_requested
+from bot.redis_store import Lease
 
 log = logging.getLogger(__name__)
 _SERVICES: dict[str, TicketService] = {}  # job functions find their service here by name
 
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
 _DAYS = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 
@@ -47,25 +46,9 @@ async def run_weekly(name: str) -> None:
         await service.weekly(service.clock())
 
 
-class LeaderLock:
-    def __init__(self, redis: Any, key: str, ttl_seconds: float, identity: str | None = None) -> None:
-        self.redis = redis
-        self.key = key
-        self.ttl_ms = int(ttl_seconds * 1000)
-        self.identity = identity or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-    async def acquire(self) -> bool:
-        return bool(await self.redis.set(self.key, self.identity, nx=True, px=self.ttl_ms))
-
-    async def renew(self) -> bool:
-        return bool(await self.redis.eval(_RENEW, 1, self.key, self.identity, self.ttl_ms))
-
-    async def release(self) -> None:
-        await self.redis.eval(_RELEASE, 1, self.key, self.identity)
-
-    async def holder(self) -> str | None:
-        raw = await self.redis.get(self.key)
-        return raw.decode() if raw else None
+def leader_lock(redis: Any, key: str, ttl_seconds: float) -> Lease:
+    """Leadership is a lease: kept by renewing it, moving on when the leader stops renewing."""
+    return Lease(redis, key, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", int(ttl_seconds * 1000))
 
 
 def job_store(redis_url: str, keys: Any) -> RedisJobStore:
@@ -83,7 +66,7 @@ class TicketScheduler:
         self.keys = keys
         self.name = name or keys.prefix
         settings = service.settings
-        self.lock = LeaderLock(redis, keys.of("scheduler", "leader"), settings.schedules.leader_ttl_seconds)
+        self.lock = leader_lock(redis, keys.of("scheduler", "leader"), settings.schedules.leader_ttl_seconds)
         self.scheduler: AsyncIOScheduler | None = None
         _SERVICES[self.name] = service
 
@@ -104,7 +87,7 @@ class TicketScheduler:
         weekly = s.schedules.weekly.split() if s.schedules.weekly else []
         self._cron(scheduler, "tickets.weekly", run_weekly, weekly[1] if weekly else "", weekly[0] if weekly else None)
         self.scheduler = scheduler
-        log.info("ticket scheduler: this process (%s) leads", self.lock.identity)
+        log.info("ticket scheduler: this process (%s) leads", self.lock.owner)
 
     def _cron(self, scheduler: AsyncIOScheduler, job_id: str, func: Any, hhmm: str, day: str | None) -> None:
         if not hhmm:
@@ -123,15 +106,15 @@ class TicketScheduler:
             except Exception:  # already stopped
                 pass
             self.scheduler = None
-            log.info("ticket scheduler: this process (%s) no longer leads", self.lock.identity)
+            log.info("ticket scheduler: this process (%s) no longer leads", self.lock.owner)
 
     async def step(self) -> bool:
         """One round of the election: take the lock, keep it, or notice it is lost."""
         try:
-            if self.scheduler is None:
-                if await self.lock.acquire():
-                    self._start()
-            elif not await self.lock.renew():
+            held = await self.lock.hold()
+            if held and self.scheduler is None:
+                self._start()
+            elif not held:
                 self._stop()
         except Exception as e:  # Redis away: stop leading, keep trying
             log.warning("ticket scheduler election failed: %s", e)
