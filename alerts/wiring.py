@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from alerts.risk.assessor import ScorerAssessor, watch_config
+from alerts.risk.emotion import model_path_for
 from alerts.risk.scorer import RiskScorer
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ def install(runtime: "Runtime") -> None:
     if settings.risk.enabled:
         scorer = RiskScorer.from_settings(settings.risk, settings.data_dir)
         runtime.pipeline.p.risk = ScorerAssessor(scorer)
-        runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path))
+        model_path = model_path_for(settings.risk.emotion, settings.data_dir)
+        runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path, model_path))
     from adapters.robots import create_sender  # noqa: PLC0415 (robot receivers' webhook senders)
     from alerts.notify import install as install_notify, install_chat  # noqa: PLC0415
 

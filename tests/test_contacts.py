@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aredis
 
-from alerts.contacts.rules import Rule, fired_rules, is_new_contact, strongest
+from alerts.contacts.rules import Rule, fired_rules, strongest
 from tests.tickets_helpers import (  # noqa: F401 (fixtures)
     anyio_backend, client, DAY, HOUR, MIN, T0, Clock, build, msg, tickets_settings
 )
@@ -18,10 +17,24 @@ from tests.tickets_helpers import (  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.anyio
 
 
-def test_a_contact_is_a_first_message_after_the_silence() -> None:
-    assert is_new_contact(None, T0, 30 * MIN)
-    assert not is_new_contact(T0, T0 + 30 * MIN, 30 * MIN)
-    assert is_new_contact(T0, T0 + 30 * MIN + 1, 30 * MIN)
+async def test_a_contact_is_a_first_message_after_the_silence(client: aredis.Redis) -> None:
+    from alerts.contacts.store import ContactStore
+    from bot.redis_store import Keys
+
+    store = ContactStore(client, Keys("gap"))
+
+    async def new_contact(at: float, message_id: str) -> bool:
+        recorded = await store.record(
+            "wecom:c1", now=at, gap_seconds=30 * MIN, keep_seconds=DAY, channel="wecom",
+            intent=None, excerpt="在吗", message_id=message_id,
+        )  # fmt: skip
+        return recorded.new_contact
+
+    assert await new_contact(T0, "a")  # the first message
+    assert not await new_contact(T0 + 30 * MIN, "b")  # within the silence: the same contact
+    assert not await new_contact(T0 + 60 * MIN, "c")  # the gap counts from the last message
+    assert await new_contact(T0 + 90 * MIN + 1, "d")  # 30 minutes of silence: a new contact
+    assert not await new_contact(T0 + 90 * MIN + 1, "d")  # the same message again counts nothing
 
 
 def test_rules_count_contacts_inside_their_window() -> None:

@@ -15,7 +15,7 @@ from adapters import dingtalk, feishu, wecom
 from alerts.tickets.chat import StaffChat
 from bot.channel import AdapterDeps, WebhookError
 from bot.redis_store import Keys
-from bot.settings.channels import DingtalkApp, FeishuApp
+from bot.settings.channels import DingtalkApp
 from bot.token_cache import TokenCache
 from tests.adapters import test_dingtalk as dt
 from tests.adapters import test_feishu as fs

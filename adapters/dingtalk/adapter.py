@@ -11,7 +11,7 @@ from adapters.dingtalk.render import Rendered, render
 from adapters.dingtalk.signing import verify_callback
 from adapters.dingtalk.token import fetch_access_token
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
-from bot.message import InboundMessage, OutboundMessage, SendResult
+from bot.message import OutboundMessage, SendResult
 from bot.settings.channels import DingtalkApp
 from bot.token_cache import send_with_token
 

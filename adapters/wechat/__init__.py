@@ -12,7 +12,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
-from bot.message import InboundMessage, OutboundMessage, SendResult
+from bot.message import OutboundMessage, SendResult
 from bot.settings.channels import WechatApp
 
 CHANNEL = "wechat"

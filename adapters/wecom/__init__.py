@@ -14,7 +14,7 @@ from adapters.wecom.kf import KfChannel
 from adapters.wecom.sender import AppSender
 from adapters.wxbiz import Envelope, WxApi, make_crypto
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookRequest, WebhookResult
-from bot.message import InboundMessage, OutboundMessage, SendResult
+from bot.message import OutboundMessage, SendResult
 from bot.settings.channels import WecomApp
 
 

@@ -25,11 +25,6 @@ class Rule:
         return f"{span}内进线{self.contacts}次"
 
 
-def is_new_contact(last_message_at: float | None, now: float, gap_seconds: float) -> bool:
-    """A message starts a new contact unless the customer wrote within the last ``gap_seconds``."""
-    return last_message_at is None or now - last_message_at > gap_seconds
-
-
 def fired_rules(contact_times: Sequence[float], now: float, rules: Sequence[Rule]) -> list[Rule]:
     """The rules that hold at ``now``: at least ``contacts`` contacts in the last ``within_hours``
     (the window includes ``now`` and is open at its far end)."""

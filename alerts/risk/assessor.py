@@ -7,8 +7,10 @@ import logging
 import os
 from pathlib import Path
 
+from alerts.risk.emotion import EmotionModel
 from alerts.risk.scorer import RiskScorer, Turn
 from bot.dialogue import Turn as DialogueTurn
+from bot.nlu.classifier import ModelFileError
 from bot.ports import RiskResult
 from bot.settings import ConfigError, load_settings
 
@@ -38,24 +40,33 @@ class ScorerAssessor:
         return self.scorer.soothing_opening(seed)
 
 
-async def watch_config(scorer: RiskScorer, config_path: Path | None, interval: float = 2.0) -> None:
-    """Word lists and thresholds take effect when the config file changes, without a restart."""
-    if config_path is None:
-        return
-    stamp = _mtime(config_path)
+async def watch_config(
+    scorer: RiskScorer, config_path: Path | None, model_path: Path, interval: float = 2.0
+) -> None:
+    """Without a restart: word lists and thresholds when the config file changes, the emotion
+    model when ``kefu train --task risk`` writes a new one."""
+    config_stamp, model_stamp = _mtime(config_path), _mtime(model_path)
     while True:
         await asyncio.sleep(interval)
-        if _mtime(config_path) == stamp:
-            continue
-        stamp = _mtime(config_path)
-        try:
-            scorer.update(load_settings(config_path).risk)
-            log.info("risk settings reloaded from %s", config_path)
-        except ConfigError as e:
-            log.error("risk settings not reloaded, keeping the previous ones: %s", e)
+        if config_path is not None and _mtime(config_path) != config_stamp:
+            config_stamp = _mtime(config_path)
+            try:
+                scorer.update(load_settings(config_path).risk)
+                log.info("risk settings reloaded from %s", config_path)
+            except ConfigError as e:
+                log.error("risk settings not reloaded, keeping the previous ones: %s", e)
+        if _mtime(model_path) != model_stamp:
+            model_stamp = _mtime(model_path)
+            try:
+                scorer.set_emotion_model(EmotionModel.load(model_path))
+                log.info("risk emotion model reloaded from %s", model_path)
+            except ModelFileError as e:
+                log.error("risk emotion model not reloaded, keeping the previous one: %s", e)
 
 
-def _mtime(path: Path) -> float:
+def _mtime(path: Path | None) -> float:
+    if path is None:
+        return 0.0
     try:
         return os.stat(path).st_mtime
     except FileNotFoundError:

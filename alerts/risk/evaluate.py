@@ -105,7 +105,7 @@ def train_from_csv(
     """``kefu train --task risk --data FILE [--out FILE]``: the shop's lines plus the shipped corpus.
 
     Without ``out`` the model goes where the server loads it from (``emotion.model_path`` or
-    ``<data_dir>/risk_emotion.bin``); a running server picks it up via ``set_emotion_model``.
+    ``<data_dir>/risk_emotion.bin``); a running server reloads it (``alerts.risk.assessor.watch_config``).
     """
     rows = load_risk_csv(data)
     if len({row.label for row in rows}) < 2:

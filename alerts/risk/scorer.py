@@ -136,10 +136,6 @@ class RiskScorer:
             handoff=total >= settings.handoff_threshold,
         )
 
-    def message_score(self, text: str) -> float:
-        """The message alone, no history: what ``kefu eval --task risk`` measures."""
-        return self.score(text).score
-
     def _message(
         self, state: _Compiled, text: str, earlier: Sequence[tuple[str, bool]]
     ) -> tuple[float, list[RuleHit], float | None]:

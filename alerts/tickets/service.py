@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from alerts.contacts.rules import Rule
 from alerts.contacts.store import Contact
 from alerts.tickets import model as m
-from alerts.tickets.cards import clock_time, ticket_card, ticket_line
-from alerts.tickets.model import Actor, Outcome, Refused, Ticket
+from alerts.tickets.cards import ticket_card, ticket_line
+from alerts.tickets.model import Outcome, Refused, Ticket
 from alerts.tickets.notify import TicketNotice, TicketNotifier
 from alerts.tickets.staff import Staff, StaffDirectory
 from alerts.tickets.store import TicketNotFound, TicketStore
@@ -238,5 +238,3 @@ class TicketService:
             await self.store.redis.delete(marker)
             raise
 
-    def describe_time(self, ts: float | None) -> str:
-        return clock_time(ts, self.tz)

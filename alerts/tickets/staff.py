@@ -52,5 +52,3 @@ class StaffDirectory:
         named = [s for s in members.values() if s.name == who]
         return named[0] if len(named) == 1 else None
 
-    def managers(self) -> list[Staff]:
-        return [s for members in self._by_platform.values() for s in members.values() if s.is_manager]

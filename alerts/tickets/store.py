@@ -79,10 +79,6 @@ class TicketStore:
     async def audit(self, tid: str) -> list[dict[str, Any]]:
         return [json.loads(r) for r in await self.redis.lrange(self.audit_key(tid), 0, -1)]
 
-    async def latest_of(self, person: str) -> Ticket | None:
-        tid = await self.redis.get(self.pointer_key(person))
-        return await self.get(tid.decode()) if tid else None
-
     # -- writing ----------------------------------------------------------------------------
     async def new_id(self, now: float) -> str:
         date = datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d")
