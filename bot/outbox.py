@@ -4,7 +4,8 @@ put() enqueues once per idempotency key. The sender handles entries with rate li
 destination, retries retryable failures with exponential backoff through a delayed set, and
 parks permanent failures (or exhausted retries) in a dead-letter list that ``kefu dead-letters``
 shows and replays. A message already delivered is never sent again, even when its entry is
-handled twice after a crash.
+handled twice after a crash. Messages to one destination go in order until one has to wait (rate
+limit, retry): the waiting one then goes after those that did not have to.
 """
 
 from __future__ import annotations

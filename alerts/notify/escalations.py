@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from alerts.notify.notice import Notice, mask_id
+from alerts.notify.notice import Notice
 from alerts.notify.notifier import Notifier
 from alerts.notify.routing import severity_of
-from bot.nlu.normalize import mask_for_log
+from bot.nlu.normalize import mask_for_log, mask_id
 from bot.ports import Escalation
 from bot.settings.alerts import AlertsSettings
 

@@ -38,8 +38,3 @@ class Notice:
         return cls(**data)
 
 
-def mask_id(value: str) -> str:
-    """A customer id shown to staff: ``ab***yz`` (enough to tell customers apart, not to copy)."""
-    if len(value) <= 4:
-        return value[:1] + "***"
-    return f"{value[:2]}***{value[-2:]}"

@@ -19,12 +19,12 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from alerts.notify.decide import Outcome, decide, group_due_at, is_due
-from alerts.notify.notice import Notice, mask_id
+from alerts.notify.notice import Notice
 from alerts.notify.render import merge, messages_for
 from alerts.notify.routing import route_receivers
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
-
+from bot.nlu.normalize import mask_id
 from bot.outbox import Outbox
 from bot.queue import cancel_requested
 from bot.redis_store import Keys

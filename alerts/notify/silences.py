@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 
 import redis.asyncio as aredis
 
-from alerts.notify.notice import Notice, mask_id
+from alerts.notify.notice import Notice
+from bot.nlu.normalize import mask_id
 from bot.redis_store import Keys
 
 _UNITS = {"s": 1, "秒": 1, "m": 60, "min": 60, "分": 60, "分钟": 60, "h": 3600, "小时": 3600, "时": 3600,

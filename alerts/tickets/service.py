@@ -20,6 +20,7 @@ from alerts.tickets.notify import TicketNotice, TicketNotifier
 from alerts.tickets.staff import Staff, StaffDirectory
 from alerts.tickets.store import TicketNotFound, TicketStore
 from bot.message import InboundMessage
+from bot.nlu.normalize import mask_id
 from bot.settings.tickets import TicketsSettings
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,9 @@ MANAGERS_ONLY = {"close": "只有主管可以关闭工单", "reopen": "只有主
 
 
 def mask_customer(person: str, name: str = "") -> str:
-    """``wecom_kf:wm1234abcd`` -> ``wecom_kf:wm1***cd``; a name keeps its first character."""
+    """``wecom_kf:wm1234abcd`` -> ``wecom_kf:wm***cd``; a name keeps its first character."""
     prefix, _, ident = person.rpartition(":")
-    shown = ident if len(ident) <= 4 else ident[:3] + "***" + ident[-2:]
-    masked = f"{prefix}:{shown}" if prefix else shown
+    masked = f"{prefix}:{mask_id(ident)}" if prefix else mask_id(ident)
     if name:
         masked = f"{name[0]}{'*' * min(len(name) - 1, 2) or '*'} ({masked})"
     return masked

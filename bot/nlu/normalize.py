@@ -76,6 +76,14 @@ def normalize(text: str) -> Normalized:
     return Normalized(text=text, order_numbers=orders, has_phone=has_phone, amounts=amounts)
 
 
+def mask_id(value: str) -> str:
+    """A customer id as staff see it: ``ab***yz`` (enough to tell customers apart, not to copy).
+    The one masking of ids: alerts, tickets and silences show and match the same form."""
+    if len(value) <= 4:
+        return value[:1] + "***"
+    return f"{value[:2]}***{value[-2:]}"
+
+
 def mask_for_log(text: str) -> str:
     """Phone numbers hidden but for the last four digits: safe to log or show in an alert."""
     return _PHONE_RE.sub(lambda m: "1**-****-" + re.sub(r"\D", "", m.group())[-4:], text)
