@@ -14,7 +14,12 @@ import redis.asyncio as aredis
 from alerts.notify import Notice, Notifier
 from alerts.notify.decide import Outcome, decide
 from alerts.notify.routing import route_receivers, severity_of
-from alerts.notify.silences import Silence, SilenceError, parse_duration, parse_silence_command
+from alerts.notify.silences import (
+    Silence,
+    SilenceError,
+    parse_duration,
+    parse_silence_command,
+)
 from bot.message import OutboundMessage
 from bot.outbox import Outbox
 from bot.redis_store import Keys
@@ -37,6 +42,7 @@ ROUTED = AlertsSettings(
     ],
     default_receivers=["ops"],
 )
+from tests.clock import Clock
 
 
 @pytest.mark.parametrize(
@@ -104,14 +110,6 @@ def test_decide_is_pure() -> None:
     assert decide(n, 150, [Silence("s3", "wx_other", 0, 1e9)], None, 3600) is Outcome.SEND
     assert decide(n, 1000, [], 500, 3600) is Outcome.REPEAT
     assert decide(n, 4100, [], 500, 3600) is Outcome.SEND
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def outbox_messages(outbox: Outbox) -> list[OutboundMessage]:

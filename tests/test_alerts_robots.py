@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from adapters.robots import DingtalkRobotSender, FeishuBotSender, WecomRobotSender, create_sender
+from adapters.robots import (
+    DingtalkRobotSender,
+    FeishuBotSender,
+    WecomRobotSender,
+    create_sender,
+)
 from adapters.robots.dingtalk_robot import sign as dingtalk_sign
 from bot.http import HttpClient
 from bot.message import OutboundMessage
@@ -20,6 +25,7 @@ from bot.outbox import Outbox, OutboxSender, RetryPolicy, routing_key
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys
 from bot.settings.alerts import AlertsSettings
+from tests.clock import Clock
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import FEISHU_HOOK, WECOM_ROBOT
 
@@ -170,14 +176,6 @@ def test_over_long_alerts_are_shortened_not_rejected(fake: FakePlatform) -> None
 
 
 # -- through the outbox -------------------------------------------------------------------------
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def drain(outbox: Outbox, handler: OutboxSender) -> None:
     """Handle every entry now in the streams (as the outbox consumer would)."""
     await outbox.move_due(handler.clock())

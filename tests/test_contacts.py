@@ -11,7 +11,16 @@ import redis.asyncio as aredis
 
 from alerts.contacts.rules import Rule, fired_rules, strongest
 from tests.tickets_helpers import (  # noqa: F401 (fixtures)
-    anyio_backend, client, DAY, HOUR, MIN, T0, Clock, build, msg, tickets_settings
+    DAY,
+    HOUR,
+    MIN,
+    T0,
+    Clock,
+    anyio_backend,
+    build,
+    client,
+    msg,
+    tickets_settings,
 )
 
 pytestmark = pytest.mark.anyio
@@ -49,7 +58,7 @@ def test_rules_count_contacts_inside_their_window() -> None:
 
 
 async def test_ticket_opens_on_the_third_contact_not_before(client: aredis.Redis) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     service, recorder, notifier = build(client, clock)
     timeline = [
         (T0, "我的快递到哪了"),                    # contact 1
@@ -76,7 +85,7 @@ async def test_ticket_opens_on_the_third_contact_not_before(client: aredis.Redis
 
 
 async def test_further_contacts_add_to_the_open_ticket_then_reopen_after_close(client: aredis.Redis) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     service, recorder, notifier = build(client, clock, tickets_settings(reopen_within_days=2))
     for i in range(4):
         await recorder.record(msg("在吗", T0 + i * HOUR, n=i), None, T0 + i * HOUR)
@@ -101,7 +110,7 @@ async def test_further_contacts_add_to_the_open_ticket_then_reopen_after_close(c
 
 async def test_linked_channels_count_as_one_customer(client: aredis.Redis) -> None:
     settings = tickets_settings(identity_map={"alice": ["wecom_kf:wmA", "wechat:oA"]})
-    service, recorder, _ = build(client, Clock(), settings)
+    service, recorder, _ = build(client, Clock(T0), settings)
     await recorder.record(msg("a", T0, sender="wmA", n=1), None, T0)
     await recorder.record(msg("b", T0 + HOUR, sender="oA", channel="wechat", n=2), None, T0 + HOUR)
     await recorder.record(msg("c", T0 + 2 * HOUR, sender="wmA", n=3), None, T0 + 2 * HOUR)
@@ -115,7 +124,7 @@ async def test_linked_channels_count_as_one_customer(client: aredis.Redis) -> No
 
 
 async def test_two_workers_firing_at_the_same_moment_make_one_ticket(client: aredis.Redis, redis_clean: str) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     settings = tickets_settings(identity_map={"bob": ["wecom_kf:wmB", "wechat:oB"]})
     # Two workers: separate services and recorders (separate connections) on one Redis.
     other = aredis.Redis.from_url(redis_clean)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.knowledge import CATEGORIES, KnowledgeBaseError, load_knowledge_base, load_labelled, load_training_data
+from bot.nlu.knowledge import (
+    CATEGORIES,
+    KnowledgeBaseError,
+    load_knowledge_base,
+    load_labelled,
+    load_training_data,
+)
 from bot.nlu.normalize import normalize
 from bot.settings import SHIPPED_FAQ
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bot.nlu.normalize import AMOUNT, MAX_TEXT_CHARS, ORDER_NO, PHONE, mask_for_log, normalize, to_simplified
+from bot.nlu.normalize import (
+    AMOUNT,
+    MAX_TEXT_CHARS,
+    ORDER_NO,
+    PHONE,
+    mask_for_log,
+    normalize,
+    to_simplified,
+)
 from bot.nlu.tokenize import is_han_free, tokens
 
 

@@ -22,14 +22,7 @@ from bot.settings import Settings
 
 pytestmark = pytest.mark.anyio
 _ids = itertools.count()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 @pytest.fixture
@@ -39,7 +32,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(time.time())
 
 
 @pytest.fixture

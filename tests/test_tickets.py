@@ -22,7 +22,15 @@ from tests.adapters import test_feishu as fs
 from tests.adapters import test_wecom as wc
 from tests.adapters.conftest import encrypted_post
 from tests.tickets_helpers import (  # noqa: F401 (fixtures)
-    anyio_backend, client, HOUR, STAFF, T0, Clock, build, msg, tickets_settings
+    HOUR,
+    STAFF,
+    T0,
+    Clock,
+    anyio_backend,
+    build,
+    client,
+    msg,
+    tickets_settings,
 )
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,17 @@ import redis.asyncio as aredis
 
 from alerts.tickets.scheduler import TicketScheduler
 from tests.tickets_helpers import (  # noqa: F401 (fixtures)
-    anyio_backend, client, DAY, HOUR, MIN, T0, Clock, RecordingNotifier, build, msg, tickets_settings
+    DAY,
+    HOUR,
+    MIN,
+    T0,
+    Clock,
+    RecordingNotifier,
+    anyio_backend,
+    build,
+    client,
+    msg,
+    tickets_settings,
 )
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +41,7 @@ async def open_ticket(client: aredis.Redis, clock: Clock, notifier: RecordingNot
 
 
 async def test_escalations_survive_a_restart_without_repeats(client: aredis.Redis) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = Clock(T0), RecordingNotifier()
     tid = await open_ticket(client, clock, notifier)
     created = T0 + 2 * HOUR
     first, _, _ = build(client, clock, notifier=notifier)
@@ -53,7 +63,7 @@ async def test_escalations_survive_a_restart_without_repeats(client: aredis.Redi
 
 
 async def test_an_escalation_interrupted_while_sending_is_sent_again(client: aredis.Redis) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = Clock(T0), RecordingNotifier()
     tid = await open_ticket(client, clock, notifier)
 
     class Dying(RecordingNotifier):
@@ -68,7 +78,7 @@ async def test_an_escalation_interrupted_while_sending_is_sent_again(client: are
 
 
 async def test_acknowledged_in_time_means_no_unacked_escalation(client: aredis.Redis) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = Clock(T0), RecordingNotifier()
     tid = await open_ticket(client, clock, notifier)
     service, _, _ = build(client, clock, notifier=notifier)
     clock.now = T0 + 2 * HOUR + 10 * MIN
@@ -77,7 +87,7 @@ async def test_acknowledged_in_time_means_no_unacked_escalation(client: aredis.R
 
 
 async def test_digest_and_weekly_review(client: aredis.Redis) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = Clock(T0), RecordingNotifier()
     tid = await open_ticket(client, clock, notifier)
     service, _, _ = build(client, clock, notifier=notifier)
     assert await service.digest(T0 + DAY) == ["kefu"]
@@ -93,14 +103,14 @@ _CHILD = """
 import asyncio, sys
 import redis.asyncio as aredis
 from alerts.tickets.scheduler import TicketScheduler
-from tests.tickets_helpers import Clock, build, tickets_settings
+from tests.tickets_helpers import T0, Clock, build, tickets_settings
 from bot.settings.tickets import ScheduleSettings
 
 async def main():
     url = sys.argv[1]
     client = aredis.Redis.from_url(url)
     settings = tickets_settings(schedules=ScheduleSettings(leader_ttl_seconds=2))
-    service, _, _ = build(client, Clock(), settings)
+    service, _, _ = build(client, Clock(T0), settings)
     sched = TicketScheduler(service, client, url, service.store.keys)
     while True:
         await sched.step()
@@ -148,8 +158,8 @@ async def test_scheduler_in_process_leads_and_lets_go(client: aredis.Redis, redi
     from bot.settings.tickets import ScheduleSettings
 
     settings = tickets_settings(schedules=ScheduleSettings(leader_ttl_seconds=2))
-    a, _, _ = build(client, Clock(), settings)
-    b, _, _ = build(client, Clock(), settings)
+    a, _, _ = build(client, Clock(T0), settings)
+    b, _, _ = build(client, Clock(T0), settings)
     sa = TicketScheduler(a, client, redis_clean, a.store.keys)
     sb = TicketScheduler(b, client, redis_clean, b.store.keys)
     assert await sa.step() and not await sb.step()

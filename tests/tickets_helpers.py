@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
 import redis.asyncio as aredis
 
 from alerts.tickets import build_recorder, build_service
@@ -26,14 +25,7 @@ STAFF = {
     "dingtalk": {"staff_boss": {"name": "周主管", "role": "manager", "team": "kefu"},
                  "staff_agent": {"name": "小吴", "role": "agent", "team": "kefu"}},
 }
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 class RecordingNotifier:

@@ -11,19 +11,10 @@ from bot.channel import AdapterDeps, WebhookRequest
 from bot.http import HttpClient
 from bot.redis_store import Keys
 from bot.token_cache import TokenCache
+from tests.clock import Clock
 from tests.fake_platform import FakePlatform
 
 NOW = 1_700_000_000.0
-
-
-class Clock:
-    """The injected clock; tests move ``now`` by hand."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -53,7 +44,9 @@ def request(method: str, query: dict[str, str], body: bytes = b"") -> WebhookReq
 
 def encrypted_post(crypto: object, plaintext: str, now: float, nonce: str = "nonce123") -> WebhookRequest:
     """A callback as the platform sends it, sealed by the SDK's own crypto at time ``now``."""
-    from xml.etree.ElementTree import fromstring  # our own trusted output, no defusing needed
+    from xml.etree.ElementTree import (
+        fromstring,  # our own trusted output, no defusing needed
+    )
 
     sealed = fromstring(crypto.encrypt_message(plaintext, nonce, str(int(now))))  # type: ignore[attr-defined]
     body = f"<xml><ToUserName><![CDATA[ww1]]></ToUserName><Encrypt><![CDATA[{sealed.findtext('Encrypt')}]]></Encrypt></xml>"

@@ -18,7 +18,13 @@ from adapters.feishu import create
 from adapters.feishu.adapter import idempotency_uuid
 from adapters.feishu.callback_auth import decrypt
 from adapters.feishu.cards import render_card
-from bot.channel import AdapterDeps, CardAction, CardActionAnswer, WebhookError, WebhookRequest
+from bot.channel import (
+    AdapterDeps,
+    CardAction,
+    CardActionAnswer,
+    WebhookError,
+    WebhookRequest,
+)
 from bot.message import OutboundMessage
 from bot.settings.channels import FeishuApp
 from tests.fake_platform import FakePlatform

@@ -12,7 +12,13 @@ from wechatpy.enterprise import WeChatCrypto
 
 from adapters import wecom
 from adapters.wecom.kf import KfSyncFailed
-from bot.channel import AdapterDeps, CardAction, CardActionAnswer, PlatformTask, WebhookError
+from bot.channel import (
+    AdapterDeps,
+    CardAction,
+    CardActionAnswer,
+    PlatformTask,
+    WebhookError,
+)
 from bot.message import OutboundMessage
 from bot.settings.channels import WecomApp
 from tests.adapters.conftest import encrypted_post, request
