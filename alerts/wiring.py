@@ -23,7 +23,8 @@ def install(runtime: "Runtime") -> None:
         model_path = model_path_for(settings.risk.emotion, settings.data_dir)
         runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path, model_path))
     from adapters.robots import create_sender  # noqa: PLC0415 (robot receivers' webhook senders)
-    from alerts.notify import install as install_notify, install_chat  # noqa: PLC0415
+    from alerts.notify import install as install_notify  # noqa: PLC0415
+    from alerts.notify import install_chat
 
     install_notify(runtime, create_sender)
     from alerts.tickets import install as install_tickets  # noqa: PLC0415

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.nlu.engine import LoadedModel
 from bot.nlu.intent_model import IntentModel, train_intent_model
 from bot.nlu.knowledge import load_knowledge_base
 from bot.nlu.normalize import normalize
-from bot.nlu.engine import LoadedModel
-from bot.settings import load_settings
 from bot.runtime import thresholds, train_params
+from bot.settings import load_settings
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

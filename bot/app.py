@@ -90,7 +90,6 @@ def create_app(runtime: Runtime, lifespan=None) -> Starlette:  # type: ignore[no
             body=body,
             received_at=runtime.clock(),
         )
-        assert runtime.gateway is not None
         try:
             result = await runtime.gateway.accept(adapter, hook)
         except WebhookError as e:

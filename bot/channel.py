@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 from bot.message import InboundMessage, OutboundMessage, SendResult
 
-
 # Platforms retry a callback for hours (Feishu: about 7 h); an id is remembered longer than that.
 DEDUPE_TTL_SECONDS = 12 * 3600
 

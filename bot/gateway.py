@@ -22,7 +22,6 @@ from bot.queue import StreamQueue
 log = logging.getLogger(__name__)
 
 
-
 class Gateway:
     def __init__(self, inbox: StreamQueue, tasks: StreamQueue) -> None:
         self.inbox = inbox

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot import replies
 from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
 from bot.message import InboundMessage
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
 from bot.nlu.normalize import normalize
-from bot import replies
 from bot.ports import ContactRecorder, Escalation, EscalationSink, RiskAssessor, RiskResult, StaffCommands
 
 log = logging.getLogger(__name__)

@@ -62,14 +62,14 @@ class Runtime:
     pipeline: Pipeline
     clock: Callable[[], float]
     http: HttpClient
+    gateway: Gateway
+    outbox: Outbox
+    adapter_deps: AdapterDeps  # shared by every adapter; the tickets feature sets card_actions
+    config_path: Path | None = None  # watched for settings that reload without a restart
     adapters: dict[tuple[str, str], ChannelAdapter] = field(default_factory=dict)
-    gateway: Gateway | None = None
-    outbox: Outbox | None = None
-    tasks: StreamQueue | None = None
     senders: dict[tuple[str, str], object] = field(default_factory=dict)  # channel, app -> sender
     # Further background jobs (the alerts scheduler...), each a coroutine function run until cancelled.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    config_path: Path | None = None  # watched for settings that reload without a restart
     notifier: Any = None  # alerts.notify.Notifier once the alerts feature is installed
 
     @classmethod
@@ -88,12 +88,14 @@ class Runtime:
             handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         )
         http = HttpClient(timeout=10.0, connect_timeout=5.0)
-        rt = cls(settings, handle, redis, keys, engine, Pipeline(parts), clock, http)
         partitions = settings.server.partitions
-        rt.gateway = Gateway(StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", 4))
-        rt.tasks = rt.gateway.tasks
-        rt.outbox = Outbox(redis, keys, partitions)
-        rt.config_path = config_path
+        rt = cls(
+            settings, handle, redis, keys, engine, Pipeline(parts), clock, http,
+            gateway=Gateway(StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", 4)),
+            outbox=Outbox(redis, keys, partitions),
+            adapter_deps=AdapterDeps(redis=redis, keys=keys, tokens=TokenCache(redis, keys), http=http, clock=clock),
+            config_path=config_path,
+        )  # fmt: skip
         rt._build_adapters()
         from alerts.wiring import install  # noqa: PLC0415 (the composition root plugs alerts in)
 
@@ -101,17 +103,13 @@ class Runtime:
         return rt
 
     def _build_adapters(self) -> None:
-        deps = AdapterDeps(
-            redis=self.redis, keys=self.keys, tokens=TokenCache(self.redis, self.keys), http=self.http, clock=self.clock
-        )
-        self.adapter_deps = deps
         for platform in PLATFORMS:
             apps = self.settings.channels.apps_of(platform)
             if not apps:
                 continue
             module = importlib.import_module(f"adapters.{platform}")
             for name, app_settings in apps.items():
-                adapter = module.create(name, app_settings, deps)
+                adapter = module.create(name, app_settings, self.adapter_deps)
                 self.adapters[(platform, name)] = adapter
                 self.senders[(platform, name)] = adapter
                 log.info("channel %s/%s on", platform, name)
@@ -129,7 +127,6 @@ class Runtime:
         return Rate(self.settings.server.reply_rate_per_minute, burst=20)
 
     def outbox_sender(self) -> OutboxSender:
-        assert self.outbox is not None
         o = self.settings.outbox
         return OutboxSender(
             self.outbox, self.sender_for, RateLimiter(self.redis, self.keys), self.rate_for, self.clock,  # type: ignore[arg-type]

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 
 async def _move_delayed(runtime: Runtime) -> None:
-    assert runtime.outbox is not None
     while not cancel_requested():
         try:
             await runtime.outbox.move_due(runtime.clock())
@@ -35,14 +34,13 @@ async def _move_delayed(runtime: Runtime) -> None:
 
 def background_jobs(runtime: Runtime) -> list:  # type: ignore[type-arg]
     """The coroutines that make up a worker; each runs until cancelled."""
-    assert runtime.gateway is not None and runtime.outbox is not None and runtime.tasks is not None
     identity = process_identity()
     inbox_handler = InboxHandler(
         runtime.pipeline, runtime.outbox, runtime.clock, runtime.settings.server.max_answer_age_seconds
     )
     return [
         LeasedConsumer(runtime.gateway.inbox, inbox_handler, identity=identity).run(),
-        LeasedConsumer(runtime.tasks, TaskHandler(runtime.adapter, runtime.gateway), identity=identity).run(),
+        LeasedConsumer(runtime.gateway.tasks, TaskHandler(runtime.adapter, runtime.gateway), identity=identity).run(),
         LeasedConsumer(runtime.outbox.queue, runtime.outbox_sender(), identity=identity).run(),
         _move_delayed(runtime),
         runtime.engine.watch(),

@@ -30,7 +30,6 @@ __all__ = ["Notice", "Notifier", "install", "install_chat"]
 def install(runtime: "Runtime", robot_sender: Callable[[Any, Any, Callable[[], float]], Any]) -> Notifier:
     """Plug notifications into a runtime. ``robot_sender(receiver, http, clock)`` builds the
     sender of a robot receiver (adapters.robots.create_sender, passed in by the wiring)."""
-    assert runtime.outbox is not None
     settings = runtime.settings.alerts
     notifier = Notifier(settings, runtime.redis, runtime.keys, runtime.outbox, runtime.clock)
     for name, receiver in settings.receivers.items():

@@ -25,14 +25,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
 from pathlib import Path
 
+from alerts.risk.dataset import LabelledText, load_risk_csv
 from bot.nlu.classifier import ModelFileError, TextClassifier, model_input, train_fasttext
 from bot.settings import PACKAGE_CONFIG_DIR
 from bot.settings.risk import EmotionSettings, EmotionTrainSettings
-
-from alerts.risk.dataset import LabelledText, load_risk_csv
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.settings.risk import RiskSettings
-
 from alerts.risk.dataset import LabelledText, RiskDataError, load_risk_csv
 from alerts.risk.emotion import EmotionModel, build_emotion_model, ensure_emotion_model, model_path_for
 from alerts.risk.scorer import RiskScorer
+from bot.settings.risk import RiskSettings
 
 __all__ = [
     "RiskDataError",

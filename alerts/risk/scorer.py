@@ -21,19 +21,18 @@ swapped in one assignment, so a concurrent ``score`` sees either the old or the 
 from __future__ import annotations
 
 import logging
+import re
 import zlib
 from collections.abc import Sequence
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
+from alerts.risk.rules import RuleHit, RuleSet, compile_rules, noisy_or, punctuation_hits, repeat_hits, word_hits
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.normalize import normalize
 from bot.nlu.tokenize import tokens
 from bot.settings.risk import RiskSettings
-
-from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
-from alerts.risk.rules import RuleHit, RuleSet, compile_rules, noisy_or, punctuation_hits, repeat_hits, word_hits
 
 log = logging.getLogger(__name__)
 

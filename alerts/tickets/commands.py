@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from alerts.tickets import build_service
-from alerts.tickets.model import Actor, Refused
 from alerts.tickets import model as m
+from alerts.tickets.model import Actor, Refused
 from alerts.tickets.notify import LoggingNotifier
 from alerts.tickets.service import TicketService
 from alerts.tickets.store import TicketNotFound

@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsError, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from bot.settings.alerts import AlertsSettings
 from bot.settings.channels import Channels
 from bot.settings.risk import RiskSettings
-from bot.settings.alerts import AlertsSettings
 from bot.settings.tickets import TicketsSettings
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
