@@ -25,16 +25,25 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from bot.channel import TaskRetry
+from bot.coalesce import Coalescer
 from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
 
-# SET NX the dedupe key, and only if it was new, XADD: one atomic round trip.
+# For each (dedupe key, stream) pair: SET NX the dedupe key, and only if it was new, XADD.
+# KEYS = seen_1, stream_1, seen_2, stream_2, ...; ARGV = maxlen, ttl_1, payload_1, ttl_2, ...
+# Returns 1 (enqueued) or 0 (seen before) per pair. Atomic per batch, one round trip.
 _ADD_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[2])
+local added = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[2 * i]) then
+    redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[2 * i + 1])
+    added[i] = 1
+  else
+    added[i] = 0
+  end
 end
-return false
+return added
 """
 Handler = Callable[[bytes], Awaitable[None]]
 GROUP = "kefu"
@@ -61,7 +70,8 @@ class StreamQueue:
         self.keys = keys
         self.name = name
         self.partitions = partitions
-        self._add_once = redis.register_script(_ADD_ONCE)
+        self._add_once_script = redis.register_script(_ADD_ONCE)
+        self._add_once = Coalescer(self._add_once_batch)
 
     def partition_of(self, routing_key: str) -> int:
         return zlib.crc32(routing_key.encode()) % self.partitions
@@ -76,11 +86,15 @@ class StreamQueue:
 
     async def add_once(self, dedupe_key: str, ttl_seconds: int, routing_key: str, payload: str) -> bool:
         """Enqueue unless ``dedupe_key`` was seen within the TTL; True when enqueued now."""
-        stream = self.stream(self.partition_of(routing_key))
-        added = await self._add_once(
-            keys=[self.keys.of("seen", dedupe_key), stream], args=[ttl_seconds, payload, MAX_STREAM_LEN]
-        )
-        return added is not None
+        return await self._add_once.submit((dedupe_key, ttl_seconds, routing_key, payload))
+
+    async def _add_once_batch(self, batch: list[tuple[str, int, str, str]]) -> list[bool]:
+        keys: list[str] = []
+        args: list[str | int] = [MAX_STREAM_LEN]
+        for dedupe_key, ttl_seconds, routing_key, payload in batch:
+            keys += [self.keys.of("seen", dedupe_key), self.stream(self.partition_of(routing_key))]
+            args += [ttl_seconds, payload]
+        return [bool(added) for added in await self._add_once_script(keys=keys, args=args)]
 
     async def ensure_groups(self) -> None:
         for p in range(self.partitions):

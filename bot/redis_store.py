@@ -19,6 +19,8 @@ from pathlib import Path
 import redis
 import redis.asyncio as aredis
 
+from bot.redis_pipelining import PipeliningRedis
+
 log = logging.getLogger(__name__)
 
 
@@ -135,7 +137,7 @@ class RedisHandle:
 
     def async_client(self) -> aredis.Redis:
         try:
-            return aredis.Redis.from_url(self._url, decode_responses=False, health_check_interval=10)
+            return PipeliningRedis.from_url(self._url, decode_responses=False, health_check_interval=10)
         except ValueError as e:
             raise RedisUnavailable(f"redis_url is not usable: {e}") from None
 

@@ -1,0 +1,106 @@
+"""Auto-pipelining against a real Redis: concurrent commands share round trips, and every
+caller still gets its own result or its own error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ConnectionError, ResponseError
+
+from bot.coalesce import Coalescer
+from bot.redis_pipelining import PipeliningRedis
+
+
+class CountingRedis(PipeliningRedis):
+    batches: list[int]
+
+    async def _send_batch(self, batch):  # type: ignore[no-untyped-def]
+        self.batches.append(len(batch))
+        return await super()._send_batch(batch)
+
+
+def test_concurrent_commands_go_out_together_and_each_caller_gets_its_result(redis_clean: str) -> None:
+    async def scenario() -> tuple[list[object], list[int]]:
+        r = CountingRedis.from_url(redis_clean)
+        r.batches = []
+        await r.set("n", 0)
+        r.batches.clear()
+        results = await asyncio.gather(*(r.incr("n") for _ in range(50)), r.get("n"))
+        await r.aclose()
+        return results, r.batches
+
+    results, batches = asyncio.run(scenario())
+    assert sorted(results[:50]) == list(range(1, 51))  # in order, once each
+    assert results[50] == b"50"  # submitted last, runs after every INCR
+    assert sum(batches) == 51 and len(batches) < 5  # one round trip for many commands
+
+
+def test_a_failing_command_fails_only_its_own_caller(redis_clean: str) -> None:
+    async def scenario() -> list[object]:
+        r = PipeliningRedis.from_url(redis_clean)
+        await r.set("text", "not a number")
+        out = await asyncio.gather(r.incr("text"), r.set("k", "v"), r.get("k"), return_exceptions=True)
+        await r.aclose()
+        return out
+
+    failed, set_ok, value = asyncio.run(scenario())
+    assert isinstance(failed, ResponseError)
+    assert set_ok is True and value == b"v"
+
+
+def test_scripts_load_themselves_through_the_batches(redis_clean: str) -> None:
+    async def scenario() -> list[int]:
+        r = PipeliningRedis.from_url(redis_clean)
+        await r.script_flush()
+        double = r.register_script("return tonumber(ARGV[1]) * 2")
+        out = await asyncio.gather(*(double(args=[i]) for i in range(5)))  # NOSCRIPT, then loaded
+        await r.aclose()
+        return out
+
+    assert asyncio.run(scenario()) == [0, 2, 4, 6, 8]
+
+
+def test_a_blocking_read_does_not_hold_up_other_commands(redis_clean: str) -> None:
+    async def scenario() -> tuple[object, float]:
+        r = PipeliningRedis.from_url(redis_clean)
+        loop = asyncio.get_running_loop()
+        blocked = asyncio.create_task(r.blpop(["nothing-here"], timeout=2))
+        await asyncio.sleep(0.05)
+        started = loop.time()
+        value = await r.ping()
+        elapsed = loop.time() - started
+        blocked.cancel()
+        await r.aclose()
+        return value, elapsed
+
+    value, elapsed = asyncio.run(scenario())
+    assert value is True and elapsed < 1.0
+
+
+def test_a_lost_connection_fails_every_command_of_the_batch() -> None:
+    async def scenario() -> list[object]:
+        r = PipeliningRedis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5, retry=None)
+        out = await asyncio.gather(r.get("a"), r.get("b"), return_exceptions=True)
+        await r.aclose()
+        return out
+
+    assert all(isinstance(e, ConnectionError) for e in asyncio.run(scenario()))
+
+
+@pytest.mark.parametrize("max_batch", [1, 3])
+def test_coalescer_keeps_submission_order_across_batches(max_batch: int) -> None:
+    seen: list[list[int]] = []
+
+    async def call_batch(items: list[int]) -> list[int]:
+        seen.append(items)
+        await asyncio.sleep(0)
+        return [i * 10 for i in items]
+
+    async def scenario() -> list[int]:
+        coalescer: Coalescer[int, int] = Coalescer(call_batch, max_batch=max_batch)
+        return await asyncio.gather(*(coalescer.submit(i) for i in range(7)))
+
+    assert asyncio.run(scenario()) == [i * 10 for i in range(7)]
+    assert [i for batch in seen for i in batch] == list(range(7))
+    assert max(len(batch) for batch in seen) == max_batch
