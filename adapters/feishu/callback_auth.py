@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -57,6 +58,11 @@ def check_token(token: object, expected: str) -> None:
         raise WebhookError(403, "bad verification token")
 
 
+@functools.lru_cache(maxsize=64)
+def _cipher(encrypt_key: str) -> AESCipher:
+    return AESCipher(encrypt_key)  # its constructor hashes the key: once per app, not per callback
+
+
 def decrypt(encrypted: object, encrypt_key: str) -> bytes:
     """The plaintext of an ``{"encrypt": ...}`` body (AES-256-CBC, key = sha256(Encrypt Key))."""
     if not encrypt_key:
@@ -64,6 +70,6 @@ def decrypt(encrypted: object, encrypt_key: str) -> bytes:
     if not isinstance(encrypted, str):
         raise WebhookError(400, "encrypt is not a string")
     try:
-        return AESCipher(encrypt_key).decrypt(base64.b64decode(encrypted, validate=True))
+        return _cipher(encrypt_key).decrypt(base64.b64decode(encrypted, validate=True))
     except (ValueError, binascii.Error):
         raise WebhookError(400, "encrypt does not decrypt with the configured key") from None
