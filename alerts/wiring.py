@@ -21,7 +21,7 @@ def install(runtime: "Runtime") -> None:
         scorer = RiskScorer.from_settings(settings.risk, settings.data_dir)
         runtime.pipeline.p.risk = ScorerAssessor(scorer)
         model_path = model_path_for(settings.risk.emotion, settings.data_dir)
-        runtime.jobs.append(lambda: watch_config(scorer, runtime.config_path, model_path))
+        runtime.watchers.append(lambda: watch_config(scorer, runtime.config_path, model_path))
     from adapters.robots import create_sender  # noqa: PLC0415 (robot receivers' webhook senders)
     from alerts.notify import install as install_notify  # noqa: PLC0415
     from alerts.notify import install_chat

@@ -66,24 +66,33 @@ def serve(
     config: Optional[Path] = ConfigOpt,
     host: Optional[str] = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
     port: Optional[int] = typer.Option(None, help="listen port (default from config: 8080)"),
+    parent_pid: Optional[int] = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
 ) -> None:
-    """Webhook server, workers and scheduler in one process."""
+    """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
+    settings = settings_or_exit(config)
+    from bot.processes import Layout, share_metrics
+
+    layout = Layout(settings.server.http_processes, settings.server.worker_processes)
+    if parent_pid is None and not layout.single_process:
+        share_metrics(settings.data_dir)  # before anything imports prometheus_client
     from bot.server import run_server
 
-    settings = settings_or_exit(config)
     run_server(
         settings, host or settings.server.host, port or settings.server.port,
-        with_http=True, config_path=resolve_config_path(config),
+        with_http=True, config_path=resolve_config_path(config), parent_pid=parent_pid,
     )  # fmt: skip
 
 
 @app.command()
-def worker(config: Optional[Path] = ConfigOpt) -> None:
+def worker(
+    config: Optional[Path] = ConfigOpt,
+    parent_pid: Optional[int] = typer.Option(None, hidden=True, help="stop when this process is gone"),
+) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
     from bot.server import run_server
 
     settings = settings_or_exit(config)
-    run_server(settings, "", 0, with_http=False, config_path=resolve_config_path(config))
+    run_server(settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid)
 
 
 @app.command()

@@ -68,8 +68,10 @@ class Runtime:
     config_path: Path | None = None  # watched for settings that reload without a restart
     adapters: dict[tuple[str, str], ChannelAdapter] = field(default_factory=dict)
     senders: dict[tuple[str, str], object] = field(default_factory=dict)  # channel, app -> sender
-    # Further background jobs (the alerts scheduler...), each a coroutine function run until cancelled.
+    # Further background work (the alerts scheduler...), each a coroutine function run until
+    # cancelled by the processes that work; watchers (reloads of settings) run in every process.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    watchers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     notifier: Any = None  # alerts.notify.Notifier once the alerts feature is installed
 
     @classmethod

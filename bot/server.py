@@ -1,7 +1,10 @@
-"""Running kefu: the HTTP server (uvicorn) and the background work in one asyncio loop.
+"""Running kefu: the HTTP server (uvicorn) and the background work.
 
-Background work: inbox and task consumers, the outbox sender, the delayed-retry mover, and the
-model reloader. ``kefu worker`` runs the same without HTTP, for scale-out.
+Background work: inbox and task consumers, the outbox sender, the delayed-retry mover, the
+runtime's jobs (notifier, scheduler). ``kefu worker`` runs it without HTTP, for scale-out.
+``kefu serve`` runs it in worker processes beside its HTTP processes (bot/processes.py), or in
+its own event loop when it is a single process. Every process that answers keeps its model and
+reloadable settings fresh.
 """
 
 from __future__ import annotations
@@ -9,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+import uvloop
 
 from bot.app import create_app
+from bot.processes import ChildProcesses, Layout, child_commands, listening_socket, until_orphaned
 from bot.queue import LeasedConsumer, cancel_requested, process_identity
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -32,8 +39,12 @@ async def _move_delayed(runtime: Runtime) -> None:
         await asyncio.sleep(0.2)
 
 
-def background_jobs(runtime: Runtime) -> list:  # type: ignore[type-arg]
-    """The coroutines that make up a worker; each runs until cancelled."""
+def background_jobs(runtime: Runtime, *, work: bool) -> list:  # type: ignore[type-arg]
+    """The coroutines a process runs until cancelled: the reloads, and with ``work`` the
+    queue consumers and the runtime's jobs."""
+    reloads = [runtime.engine.watch(), *(watch() for watch in runtime.watchers)]
+    if not work:
+        return reloads
     identity = process_identity()
     inbox_handler = InboxHandler(
         runtime.pipeline, runtime.outbox, runtime.clock, runtime.settings.server.max_answer_age_seconds
@@ -43,14 +54,17 @@ def background_jobs(runtime: Runtime) -> list:  # type: ignore[type-arg]
         LeasedConsumer(runtime.gateway.tasks, TaskHandler(runtime.adapter, runtime.gateway), identity=identity).run(),
         LeasedConsumer(runtime.outbox.queue, runtime.outbox_sender(), identity=identity).run(),
         _move_delayed(runtime),
-        runtime.engine.watch(),
+        *reloads,
         *(job() for job in runtime.jobs),
     ]
 
 
 @contextlib.asynccontextmanager
-async def running(runtime: Runtime) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(job) for job in background_jobs(runtime)]
+async def running(
+    runtime: Runtime, *, work: bool = True, also: Sequence[Coroutine[Any, Any, None]] = ()
+) -> AsyncIterator[None]:
+    """The background jobs (and ``also``) run while inside; cancelled and awaited on the way out."""
+    tasks = [asyncio.create_task(job) for job in [*background_jobs(runtime, work=work), *also]]
     try:
         yield
     finally:
@@ -60,25 +74,66 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
 
 
 def run_server(
-    settings: Settings, host: str, port: int, *, with_http: bool, config_path: Path | None = None
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    with_http: bool,
+    config_path: Path | None = None,
+    parent_pid: int | None = None,
 ) -> None:
+    """``kefu serve`` (``with_http``) or ``kefu worker``. With ``parent_pid`` this is a child of
+    that ``kefu serve`` (bot/processes.py): it starts no children and stops when the parent is gone."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = Runtime.start(settings, config_path=config_path)
     try:
         if with_http:
-            @contextlib.asynccontextmanager
-            async def lifespan(_app: object) -> AsyncIterator[None]:
-                async with running(runtime):
-                    yield
-
-            uvicorn.run(create_app(runtime, lifespan), host=host, port=port, log_level="warning", access_log=False)
+            _serve_http(runtime, host, port, config_path, parent_pid)
         else:
-            async def work() -> None:
-                async with running(runtime):
-                    await asyncio.Event().wait()
-
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(work())
+                # uvloop, as under uvicorn: the workers are all network round trips.
+                uvloop.run(_work(runtime, parent_pid))
     finally:
         # The async clients died with their loop; what is left to stop is the embedded server.
         runtime.redis_handle.stop()
+
+
+def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None, parent_pid: int | None) -> None:
+    layout = Layout(runtime.settings.server.http_processes, runtime.settings.server.worker_processes)
+    children = [] if parent_pid else child_commands(layout, host, port, config_path)
+    server: uvicorn.Server
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        # Children start once this process has trained the model and started Redis.
+        also = [ChildProcesses(children, runtime.redis_handle.url).run()] if children else []
+        if parent_pid:
+            also.append(_exit_when_orphaned(server, parent_pid))
+        async with running(runtime, work=layout.single_process and not parent_pid, also=also):
+            yield
+        # Here, not after server.run: on SIGTERM uvicorn ends by re-raising the signal, which
+        # kills the process before any code after server.run could stop the embedded Redis.
+        await asyncio.to_thread(runtime.redis_handle.stop)
+
+    config = uvicorn.Config(create_app(runtime, lifespan), log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening_socket(host, port)])
+
+
+async def _exit_when_orphaned(server: uvicorn.Server, parent_pid: int) -> None:
+    await until_orphaned(parent_pid)
+    server.should_exit = True
+
+
+async def _work(runtime: Runtime, parent_pid: int | None) -> None:
+    stop = asyncio.Event()
+    # SIGTERM (from kefu serve, systemd, docker stop): finish the message in hand, hand over.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with running(runtime):
+        waits = [asyncio.create_task(stop.wait())]
+        if parent_pid is not None:
+            waits.append(asyncio.create_task(until_orphaned(parent_pid)))
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+    await runtime.http.aclose()

@@ -65,6 +65,10 @@ class ServerSettings(_Strict):
     # Replies older than this when a worker gets to them are recorded, not answered.
     max_answer_age_seconds: int = Field(default=600, ge=10)
     reply_rate_per_minute: float = Field(default=6000, gt=0)  # per app, towards the platform
+    # `kefu serve`'s processes (bot/processes.py): HTTP processes only acknowledge callbacks,
+    # worker processes answer them. 1 and 0: all in one process (least memory, slowest acks).
+    http_processes: int = Field(default=1, ge=1, le=64)
+    worker_processes: int = Field(default=1, ge=0, le=64)
 
 
 class OutboxSettings(_Strict):

@@ -1,0 +1,142 @@
+"""The processes of ``kefu serve``: HTTP processes that only acknowledge, and worker processes.
+
+An acknowledgement must go back within the platform's 3-5 s deadline whatever else is going on,
+and one Python process runs on one core. So ``kefu serve`` (the first HTTP process) starts
+``server.http_processes - 1`` more HTTP processes on the same port (SO_REUSEPORT: the kernel
+spreads connections over them) and ``server.worker_processes`` copies of ``kefu worker``,
+restarts one that dies, and stops them when it stops. A child whose parent vanished (SIGKILL)
+notices and stops by itself. With one HTTP process and no worker processes, everything runs in
+one process.
+
+Metrics: with more than one process, each writes its counters to files under
+``<data_dir>/metrics`` (prometheus_client's multiprocess mode) and /metrics adds them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 10.0
+# When the CPU is short, acknowledgements (a platform deadline; a late one is delivered again)
+# go before answers (they wait in the queue, in order, and lose nothing by waiting).
+WORKER_NICENESS = 5
+_QUICK_DEATH_SECONDS = 10.0  # a child dying sooner than this after start is likely to again
+_MAX_RESTART_DELAY_SECONDS = 60.0
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    http_processes: int
+    worker_processes: int
+
+    @property
+    def single_process(self) -> bool:
+        return self.http_processes == 1 and self.worker_processes == 0
+
+
+def share_metrics(data_dir: Path) -> None:
+    """Switch prometheus_client to multiprocess mode for this process and its children; must
+    run before prometheus_client is first imported. Files of an earlier run are removed."""
+    directory = Path(data_dir).resolve() / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[METRICS_ENV] = str(directory)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening socket every HTTP process of one ``kefu serve`` can bind at once."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def child_commands(layout: Layout, host: str, port: int, config_path: Path | None) -> list[list[str]]:
+    base = [sys.executable, "-m", "bot.cli"]
+    tail = ["--parent-pid", str(os.getpid())] + (["--config", str(config_path)] if config_path else [])
+    http = [*base, "serve", "--host", host, "--port", str(port), *tail]
+    worker = [*base, "worker", *tail]
+    return [http] * (layout.http_processes - 1) + [worker] * layout.worker_processes
+
+
+class ChildProcesses:
+    def __init__(self, commands: list[list[str]], redis_url: str) -> None:
+        self.commands = commands
+        # Children use the Redis this process uses, embedded or not: they must never start an
+        # embedded server of their own.
+        self._env = dict(os.environ, KEFU_REDIS_URL=redis_url)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+        worker = command[3] == "worker"
+        proc = subprocess.Popen(command, env=self._env, preexec_fn=_lower_priority if worker else None)
+        log.info("%s process %d started", command[3], proc.pid)
+        return proc
+
+    async def run(self) -> None:
+        """Keep every child alive until cancelled; then stop them."""
+        self.processes = [self._spawn(command) for command in self.commands]
+        count = len(self.commands)
+        started = [time.monotonic()] * count
+        delays = [1.0] * count
+        restart_at: list[float | None] = [None] * count
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                now = time.monotonic()
+                for i, proc in enumerate(self.processes):
+                    if proc.poll() is None:
+                        continue
+                    due = restart_at[i]
+                    if due is None:
+                        quick = now - started[i] < _QUICK_DEATH_SECONDS
+                        delays[i] = min(delays[i] * 2, _MAX_RESTART_DELAY_SECONDS) if quick else 1.0
+                        restart_at[i] = now + delays[i]
+                        log.error("%s process %d exited (code %s); restarting it in %.0fs", self.commands[i][3],
+                                  proc.pid, proc.returncode, delays[i])  # fmt: skip
+                    elif now >= due:
+                        self.processes[i], started[i], restart_at[i] = self._spawn(self.commands[i]), now, None
+        finally:
+            await asyncio.shield(asyncio.to_thread(self.stop))
+
+    def stop(self) -> None:
+        """SIGTERM (they finish what is in hand and hand their partitions over), then SIGKILL."""
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("process %d did not stop in time; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+
+
+def _lower_priority() -> None:
+    os.nice(WORKER_NICENESS)
+
+
+async def until_orphaned(parent_pid: int) -> None:
+    """Return once the parent ``kefu serve`` is gone (a SIGKILL gives it no time to stop us)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1)
+    log.warning("kefu serve (pid %d) is gone; this process stops", parent_pid)

@@ -1,0 +1,97 @@
+"""`kefu serve` as operators run it: HTTP processes that acknowledge, worker processes that
+answer, restarted when they die, all stopped (embedded Redis included) on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fake_platform import FakePlatform
+from tests.serving import free_port, wait_until
+from tests.test_gateway_e2e import AES_KEY, CORP, SEND, TOKEN, wecom_callback
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """pid -> command line of the live child processes of ``pid`` (Linux /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = cmdline
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from Linux /proc")
+def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained_model_dir, data_dir)
+    port = free_port()
+    with FakePlatform() as fake:
+        env = dict(
+            os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="WARNING",
+            KEFU_SERVER__HTTP_PROCESSES="2", KEFU_SERVER__WORKER_PROCESSES="1",
+            KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__SECRET="s3cret",
+            KEFU_CHANNELS__WECOM__TOKEN=TOKEN, KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY,
+            KEFU_CHANNELS__WECOM__API_BASE=fake.base,
+        )  # fmt: skip
+        env.pop("KEFU_REDIS_URL", None)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: len(children_of(serve.pid)) == 3, timeout=60)  # redis, http, worker
+            kids = children_of(serve.pid)
+            http_pid = next(p for p, cmd in kids.items() if " serve " in cmd)
+            worker_pid = next(p for p, cmd in kids.items() if " worker " in cmd)
+
+            def answered(n: int) -> bool:
+                try:
+                    return httpx.get(f"{base}/readyz", timeout=2).status_code == 200 and len(fake.calls(SEND)) >= n
+                except httpx.HTTPError:
+                    return False
+
+            query, body = wecom_callback("我的快递到哪了", "9001")
+            wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, timeout=60)
+            assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+            wait_until(lambda: answered(1), timeout=30)
+
+            os.kill(worker_pid, signal.SIGKILL)  # a worker dies: it is replaced, nothing is lost
+            query, body = wecom_callback("退款多久到账", "9002")
+            assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+            wait_until(lambda: answered(2), timeout=60)
+            replacement = [p for p, cmd in children_of(serve.pid).items() if " worker " in cmd]
+            assert replacement and worker_pid not in replacement
+
+            # /metrics adds up every process: the answers were counted by the worker processes.
+            metrics = httpx.get(f"{base}/metrics").text
+            assert 'kefu_decisions_total{action="answer"} 2.0' in metrics
+            assert len(fake.calls(SEND)) == 2
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=30)
+        for pid in (http_pid, worker_pid):
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not (data_dir / "redis" / "redis.sock").exists() or not _redis_answers(data_dir)
+
+
+def _redis_answers(data_dir: Path) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
