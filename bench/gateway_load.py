@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from xml.etree.ElementTree import fromstring
 
 import httpx
+import redis
 from wechatpy.enterprise import WeChatCrypto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +134,24 @@ async def blast(
     return acks, sent_at, time.perf_counter() - begun
 
 
+def http_cpu_seconds(root: int) -> float:
+    """User + system CPU time used so far by a server's HTTP processes: ``root`` and those of its
+    children that serve HTTP (not kefu's worker processes). Linux /proc."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        fields = tail.split()
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        argv = cmdline.split(b"\0")
+        if (pid == root or ppid == root) and b"worker" not in argv and b"redis" not in argv[0]:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] * 1000
@@ -143,6 +162,9 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=3000, help="callbacks to send (half WeCom, half Feishu)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--rate", type=float, default=0.0, help="offered callbacks per second (0: as fast as acked)")
+    ap.add_argument("--http-processes", type=int, default=os.cpu_count() or 1,
+                    help="kefu's server.http_processes, and the hello-world server's uvicorn --workers")
+    ap.add_argument("--worker-processes", type=int, default=1, help="kefu's server.worker_processes")
     args = ap.parse_args()
     procs: list[subprocess.Popen] = []
     try:
@@ -159,12 +181,14 @@ def main() -> None:
             KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
             KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
             KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
+            KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
+            KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
         )  # fmt: skip
         procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
                                        "--port", str(kefu_port)], cwd=ROOT, env=env))
         procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.hello_app:app", "--host",
                                        "127.0.0.1", "--port", str(hello_port), "--log-level", "warning",
-                                       "--no-access-log"], cwd=ROOT))
+                                       "--no-access-log", "--workers", str(args.http_processes)], cwd=ROOT))
         kefu = f"http://127.0.0.1:{kefu_port}"
         for url in (f"{fake}/__replies", f"{kefu}/readyz", f"http://127.0.0.1:{hello_port}/"):
             wait_http(url)
@@ -177,8 +201,12 @@ def main() -> None:
         asyncio.run(blast(kefu, warm, 8))  # warm-up: connections, token fetch, model pages
 
         hello = f"http://127.0.0.1:{hello_port}"
+        hello_cpu = http_cpu_seconds(procs[2].pid)
         hello_acks, _, hello_seconds = asyncio.run(blast(hello, hello_requests, args.concurrency))
+        hello_cpu = http_cpu_seconds(procs[2].pid) - hello_cpu
+        kefu_cpu = http_cpu_seconds(procs[1].pid)
         acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency, args.rate))
+        kefu_cpu = http_cpu_seconds(procs[1].pid) - kefu_cpu
         deadline = time.monotonic() + 120
         while True:
             got = httpx.get(f"{fake}/__replies", timeout=30).json()
@@ -188,12 +216,17 @@ def main() -> None:
             time.sleep(0.5)
         e2e = [got[k] - sent_at[k] for k in done]
         first, last = min(sent_at.values()), max(got[k] for k in done)
+        stats = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock").info("commandstats")
+        per_message = sorted(((k.removeprefix("cmdstat_"), v["calls"] / n) for k, v in stats.items()), key=lambda kv: -kv[1])
+        print("Redis commands per callback: " + ", ".join(f"{name} {calls:.1f}" for name, calls in per_message if calls >= 0.05))
         print(f"machine: {os.cpu_count()} cores; generator, kefu serve, fake platform and hello server all on it")
         offered = f"offered at {args.rate:.0f}/s" if args.rate else "sent as fast as acked"
         print(f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), "
               f"concurrency {args.concurrency}, {offered}")
-        print(f"hello-world on uvicorn:  {len(hello_acks) / hello_seconds:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  p99 {pct(hello_acks, .99):.1f} ms")
+        print(f"hello-world on uvicorn:  {len(hello_acks) / hello_seconds:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  p99 {pct(hello_acks, .99):.1f} ms"
+              f"   server CPU {hello_cpu / len(hello_acks) * 1e6:.0f} us/request")
         print(f"kefu ack path:           {len(acks) / ack_seconds:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  p99 {pct(acks, .99):.1f} ms"
+              f"   server CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request (HTTP process)"
               f"   ({(len(acks) / ack_seconds) / (len(hello_acks) / hello_seconds):.0%} of hello-world)")
         print(f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
               f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms")
