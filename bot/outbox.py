@@ -10,6 +10,7 @@ limit, retry): the waiting one then goes after those that did not have to.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -141,14 +142,17 @@ class OutboxSender:
         message = OutboundMessage(**envelope["m"])
         redis, keys = self.outbox.redis, self.outbox.keys
         sent_key = keys.of("sent", message.idempotency_key)
-        if await redis.exists(sent_key):
+        now = self.clock()
+        # One round trip for both; a duplicate of a delivered message (rare) thereby spends a slot.
+        delivered, wait_ms = await asyncio.gather(
+            redis.exists(sent_key), self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
+        )
+        if delivered:
             return  # delivered before a crash or a duplicate hand-over: never twice
         sender = self.senders(message)
         if sender is None:
             await self._dead(envelope, f"no sender for channel {message.channel}/{message.app}")
             return
-        now = self.clock()
-        wait_ms = await self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
         if wait_ms > 0:
             await self.outbox.schedule(message, envelope, now + wait_ms / 1000)
             return
