@@ -162,7 +162,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=3000, help="callbacks to send (half WeCom, half Feishu)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--rate", type=float, default=0.0, help="offered callbacks per second (0: as fast as acked)")
-    ap.add_argument("--http-processes", type=int, default=os.cpu_count() or 1,
+    ap.add_argument("--http-processes", type=int, default=1,
                     help="kefu's server.http_processes, and the hello-world server's uvicorn --workers")
     ap.add_argument("--worker-processes", type=int, default=1, help="kefu's server.worker_processes")
     args = ap.parse_args()
