@@ -8,9 +8,11 @@ knowledge base or decision settings unnoticed.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +29,28 @@ FORMAT_VERSION = 1
 
 # fastText prints a warning on load of every model; it is noise for our users.
 fasttext.FastText.eprint = lambda *args, **kwargs: None
+
+
+def _large_blocks_from_fresh_memory() -> None:
+    """Make fastText's untouched embeddings start at zero rather than at leftover bytes.
+
+    fastText 0.9.3 fills only ``thread / 10`` of a new input matrix with random values
+    (``DenseMatrix::uniform`` does one tenth per thread) and leaves the rest as the memory held:
+    with our single thread, nine tenths of the rows. Memory fresh from the OS is zero, but glibc
+    reuses freed blocks below its mmap threshold, and raises that threshold (up to 32 MB) each
+    time a large block is freed. A model of a few MB then starts from another object's bytes:
+    it trains differently depending on what the process did before, or stops with "Encountered
+    NaN". Pinning the threshold at glibc's initial 128 KiB keeps every large block fresh.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (musl has neither the file nor mallopt)
+        return
+
+
+_large_blocks_from_fresh_memory()
 
 
 @dataclass(frozen=True, slots=True)
