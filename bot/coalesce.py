@@ -1,10 +1,11 @@
 """Coalescing of concurrent calls into one batch call (one Redis round trip for many callers).
 
 Thirty-two webhook requests in flight, or sixteen partition consumers, each used to pay a whole
-Redis round trip, and redis-py's per-call overhead, for a two-command script. Coalesced, what is
-submitted while one batch is in flight goes out together in the next: under load the batches
-grow by themselves, at low load a batch carries one item and costs what a direct call did. One
-batch at a time also keeps the items in submission order.
+Redis round trip, and redis-py's per-call overhead, for every command. Coalesced, what is
+submitted while a batch is in flight goes out together in the next batch: under load the
+batches grow by themselves. When nothing is in flight a call goes straight out, costing what a
+direct call did. Calls of one task keep their order (each awaits the one before); calls of
+different tasks have none to keep.
 """
 
 from __future__ import annotations
@@ -23,17 +24,33 @@ class Coalescer(Generic[T, R]):
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._direct_in_flight = False
 
     async def submit(self, item: T) -> R:
         """The result for ``item``; raises the exception its batch raised, or the exception
         ``call_batch`` returned as the item's result."""
         loop = asyncio.get_running_loop()
+        drainer = self._drainer
+        draining = drainer is not None and not drainer.done() and drainer.get_loop() is loop
+        if not (draining or self._pending or self._direct_in_flight):
+            return await self._direct(item)
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
-        drainer = self._drainer
-        if drainer is None or drainer.done() or drainer.get_loop() is not loop:
+        if not draining:
             self._drainer = loop.create_task(self._drain())
         return await future
+
+    async def _direct(self, item: T) -> R:
+        """Nothing to join: out now, without a task or a future. Whatever comes meanwhile is
+        batched by the drainer."""
+        self._direct_in_flight = True
+        try:
+            (result,) = await self._call_batch([item])
+        finally:
+            self._direct_in_flight = False
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def _drain(self) -> None:
         while self._pending:

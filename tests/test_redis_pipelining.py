@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from redis.exceptions import ConnectionError, ResponseError
+from redis.exceptions import ConnectionError, DataError, ResponseError
 
 from bot.coalesce import Coalescer
 from bot.redis_pipelining import PipeliningRedis
@@ -47,6 +47,17 @@ def test_a_failing_command_fails_only_its_own_caller(redis_clean: str) -> None:
     failed, set_ok, value = asyncio.run(scenario())
     assert isinstance(failed, ResponseError)
     assert set_ok is True and value == b"v"
+
+
+def test_an_argument_that_cannot_be_sent_fails_only_its_caller(redis_clean: str) -> None:
+    async def scenario() -> list[object]:
+        r = PipeliningRedis.from_url(redis_clean)
+        out = await asyncio.gather(r.set("a", "中文"), r.set("b", None), r.get("a"), return_exceptions=True)
+        await r.aclose()
+        return out
+
+    ok, refused, value = asyncio.run(scenario())
+    assert ok is True and isinstance(refused, DataError) and value == "中文".encode()
 
 
 def test_scripts_load_themselves_through_the_batches(redis_clean: str) -> None:

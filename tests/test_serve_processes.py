@@ -41,16 +41,18 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir:
     port = free_port()
     with FakePlatform() as fake:
         env = dict(
-            os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="WARNING",
+            os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="INFO",
             KEFU_SERVER__HTTP_PROCESSES="2", KEFU_SERVER__WORKER_PROCESSES="1",
             KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__SECRET="s3cret",
             KEFU_CHANNELS__WECOM__TOKEN=TOKEN, KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY,
             KEFU_CHANNELS__WECOM__API_BASE=fake.base,
         )  # fmt: skip
         env.pop("KEFU_REDIS_URL", None)
+        log = tmp_path / "serve.log"
         serve = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env
-        )
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until(lambda: len(children_of(serve.pid)) == 3, timeout=60)  # redis, http, worker
@@ -83,6 +85,7 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir:
         finally:
             serve.send_signal(signal.SIGTERM)
             serve.wait(timeout=30)
+            print(log.read_text(errors="replace"))  # shown by pytest when the test failed
         for pid in (http_pid, worker_pid):
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         assert not (data_dir / "redis" / "redis.sock").exists() or not _redis_answers(data_dir)
