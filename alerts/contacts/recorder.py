@@ -51,11 +51,10 @@ class ContactRecorder:
         )  # fmt: skip
         if not recorded.new_contact:
             return
-        contacts = await self.store.contacts(person, since=now - self.keep_seconds)
-        rule = strongest(fired_rules([c.at for c in contacts], now, self.rules))
+        rule = strongest(fired_rules(list(recorded.starts), now, self.rules))
         if rule is None:
             return
-        window = [c for c in contacts if c.at > now - rule.seconds]
+        window = await self.store.contacts(person, since=now - rule.seconds)
         try:
             await self.sink.repeat_contacts(person, message, rule, window, now)
         except Exception:

@@ -57,7 +57,13 @@ local old = redis.call('ZRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep))
 for _, id in ipairs(old) do redis.call('HDEL', contacts, id) end
 if #old > 0 then redis.call('ZREMRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep)) end
 for _, k in ipairs({session, contacts, by_time}) do redis.call('EXPIRE', k, keep) end
-return {new, current}
+-- a new contact is when rules may fire: hand back the start times they look at
+local reply = {new, current}
+if new == 1 then
+  local starts = redis.call('ZRANGEBYSCORE', by_time, '(' .. (now - keep), '+inf', 'WITHSCORES')
+  for i = 2, #starts, 2 do table.insert(reply, starts[i]) end
+end
+return reply
 """
 
 
@@ -96,6 +102,7 @@ class Recorded:
     new_contact: bool  # this message started a contact
     duplicate: bool  # this message was counted before (a redelivery)
     contact_id: str
+    starts: tuple[float, ...] = ()  # with a new contact: when each kept contact started
 
 
 class ContactStore:
@@ -117,9 +124,12 @@ class ContactStore:
         ]  # fmt: skip
         contact_id = f"{int(now * 1000)}-{message_id}"[:120]
         args = [repr(float(now)), repr(float(gap_seconds)), int(keep_seconds) + 1, channel, intent or "", excerpt, contact_id]
-        new, current = await self._script(keys=keys, args=args)
+        new, current, *starts = await self._script(keys=keys, args=args)
         current = current.decode() if isinstance(current, bytes) else str(current)
-        return Recorded(new_contact=int(new) == 1, duplicate=int(new) == -1, contact_id=current)
+        return Recorded(
+            new_contact=int(new) == 1, duplicate=int(new) == -1, contact_id=current,
+            starts=tuple(float(at) for at in starts),
+        )  # fmt: skip
 
     async def contacts(self, person: str, since: float = float("-inf")) -> list[Contact]:
         """The person's contacts that started after ``since``, oldest first."""
