@@ -135,9 +135,13 @@ class RedisHandle:
         if self._embedded is not None:
             self._embedded.stop()
 
-    def async_client(self) -> aredis.Redis:
+    def async_client(self, max_connections: int = 100) -> aredis.Redis:
+        """``max_connections``: each queue partition a process consumes holds one connection in a
+        blocking read, on top of what the process's other commands use."""
         try:
-            return PipeliningRedis.from_url(self._url, decode_responses=False, health_check_interval=10)
+            return PipeliningRedis.from_url(
+                self._url, decode_responses=False, health_check_interval=10, max_connections=max_connections
+            )
         except ValueError as e:
             raise RedisUnavailable(f"redis_url is not usable: {e}") from None
 

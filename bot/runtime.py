@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PLATFORMS = ("wecom", "wechat", "dingtalk", "feishu")
 # Channels whose messages another platform's adapter sends (微信客服 lives in the WeCom app).
 _SENT_BY = {"wecom_kf": "wecom"}
+TASK_PARTITIONS = 4  # platform follow-up work (微信客服 pulls): little of it
 
 
 def train_params(settings: Settings) -> TrainParams:
@@ -81,7 +82,9 @@ class Runtime:
         """Start Redis (embedded when no URL), load or train the model, wire everything."""
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
-        redis = handle.async_client()
+        # Blocking reads: every inbox and outbox partition, and the task queue's 4, in the worst
+        # case that this process holds them all; then room for everything else.
+        redis = handle.async_client(max_connections=2 * settings.server.partitions + TASK_PARTITIONS + 64)
         keys = Keys(settings.key_prefix)
         engine = build_engine(settings)
         engine.load()
@@ -93,7 +96,9 @@ class Runtime:
         partitions = settings.server.partitions
         rt = cls(
             settings, handle, redis, keys, engine, Pipeline(parts), clock, http,
-            gateway=Gateway(StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", 4)),
+            gateway=Gateway(
+                StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", TASK_PARTITIONS)
+            ),
             outbox=Outbox(redis, keys, partitions),
             adapter_deps=AdapterDeps(redis=redis, keys=keys, tokens=TokenCache(redis, keys), http=http, clock=clock),
             config_path=config_path,

@@ -199,6 +199,16 @@ def test_no_secret_or_phone_number_reaches_the_log(settings: Settings, fake: Fak
         assert secret not in logged
 
 
+def test_many_partitions_each_get_a_reader(settings: Settings, fake: FakePlatform) -> None:
+    """64 partitions: one process reads 2 x 64 streams at once, more than redis-py's default pool."""
+    many = with_channels(settings, fake).model_copy(update={"server": settings.server.model_copy(update={"partitions": 64})})
+    with served(many) as (base, _):
+        for i in range(8):
+            query, body = wecom_callback("我的快递到哪了", f"88{i}", sender=f"user{i}")
+            assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+        fake.wait_for(SEND, 8)
+
+
 def test_a_second_app_of_a_platform_has_its_own_route(settings: Settings, fake: FakePlatform) -> None:
     configured = with_channels(settings, fake)
     data = _unsecret(configured.model_dump())
