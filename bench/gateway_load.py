@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--http-processes", type=int, default=1,
                     help="kefu's server.http_processes, and the hello-world server's uvicorn --workers")
     ap.add_argument("--worker-processes", type=int, default=1, help="kefu's server.worker_processes")
+    ap.add_argument("--partitions", type=int, default=32, help="kefu's server.partitions")
     args = ap.parse_args()
     procs: list[subprocess.Popen] = []
     try:
@@ -183,6 +184,7 @@ def main() -> None:
             KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
             KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
             KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
+            KEFU_SERVER__PARTITIONS=str(args.partitions),
         )  # fmt: skip
         procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
                                        "--port", str(kefu_port)], cwd=ROOT, env=env))
@@ -224,19 +226,28 @@ def main() -> None:
         e2e = [got[k] - sent_at[k] for k in done]
         first, last = min(sent_at.values()), max(got[k] for k in done)
         stats = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock").info("commandstats")
-        per_message = sorted(((k.removeprefix("cmdstat_"), v["calls"] / n) for k, v in stats.items()), key=lambda kv: -kv[1])
-        print("Redis commands per callback: " + ", ".join(f"{name} {calls:.1f}" for name, calls in per_message if calls >= 0.05))
-        print(f"machine: {os.cpu_count()} cores; generator, kefu serve, fake platform and hello server all on it")
+        per_message = sorted(((k.removeprefix("cmdstat_"), v["calls"] / n) for k, v in stats.items()),
+                             key=lambda kv: -kv[1])  # fmt: skip
+        hello_rate, ack_rate = len(hello_acks) / hello_seconds, len(acks) / ack_seconds
         offered = f"offered at {args.rate:.0f}/s" if args.rate else "sent as fast as acked"
-        print(f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), "
-              f"concurrency {args.concurrency}, {offered}")
-        print(f"hello-world on uvicorn:  {len(hello_acks) / hello_seconds:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  p99 {pct(hello_acks, .99):.1f} ms"
-              f"   server CPU {hello_cpu / len(hello_acks) * 1e6:.0f} us/request")
-        print(f"kefu ack path:           {len(acks) / ack_seconds:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  p99 {pct(acks, .99):.1f} ms"
-              f"   server CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request (HTTP process)"
-              f"   ({(len(acks) / ack_seconds) / (len(hello_acks) / hello_seconds):.0%} of hello-world)")
-        print(f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
-              f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms")
+        http_role = "acks only" if args.worker_processes else "acks and all the work"
+        lines = [
+            f"machine: {os.cpu_count()} cores; generator, kefu serve, fake platform and hello server all on it",
+            f"kefu serve: {args.http_processes} HTTP process(es) ({http_role}), "
+            f"{args.worker_processes} worker process(es), {args.partitions} partitions",
+            f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), "
+            f"concurrency {args.concurrency}, {offered}",
+            f"hello-world on uvicorn:  {hello_rate:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  "
+            f"p99 {pct(hello_acks, .99):.1f} ms   server CPU {hello_cpu / len(hello_acks) * 1e6:.0f} us/request",
+            f"kefu ack path:           {ack_rate:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  "
+            f"p99 {pct(acks, .99):.1f} ms   HTTP process CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request   "
+            f"({ack_rate / hello_rate:.0%} of hello-world)",
+            f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
+            f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms",
+            "Redis commands per callback (Lua's included): "
+            + ", ".join(f"{name} {calls:.1f}" for name, calls in per_message if calls >= 0.05),
+        ]
+        print("\n".join(lines))
     finally:
         for p in procs:
             p.terminate()

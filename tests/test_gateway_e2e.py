@@ -201,7 +201,8 @@ def test_no_secret_or_phone_number_reaches_the_log(settings: Settings, fake: Fak
 
 def test_many_partitions_each_get_a_reader(settings: Settings, fake: FakePlatform) -> None:
     """64 partitions: one process reads 2 x 64 streams at once, more than redis-py's default pool."""
-    many = with_channels(settings, fake).model_copy(update={"server": settings.server.model_copy(update={"partitions": 64})})
+    server = settings.server.model_copy(update={"partitions": 64})
+    many = with_channels(settings, fake).model_copy(update={"server": server})
     with served(many) as (base, _):
         for i in range(8):
             query, body = wecom_callback("我的快递到哪了", f"88{i}", sender=f"user{i}")

@@ -60,8 +60,9 @@ class ServerSettings(_Strict):
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Queues are split in partitions: one customer's messages stay in order in one partition,
-    # partitions are handled in parallel (and spread over processes).
-    partitions: int = Field(default=16, ge=1, le=256)
+    # partitions are handled in parallel (and spread over processes). More partitions, less
+    # waiting behind another customer's message. Change it only with the queues drained.
+    partitions: int = Field(default=32, ge=1, le=256)
     # Replies older than this when a worker gets to them are recorded, not answered.
     max_answer_age_seconds: int = Field(default=600, ge=10)
     reply_rate_per_minute: float = Field(default=6000, gt=0)  # per app, towards the platform
