@@ -68,32 +68,40 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def child_commands(layout: Layout, host: str, port: int, config_path: Path | None) -> list[list[str]]:
+@dataclass(frozen=True, slots=True)
+class Child:
+    role: str  # "serve" (an extra HTTP process) or "worker"
+    argv: list[str]
+
+
+def children_for(layout: Layout, host: str, port: int, config_path: Path | None) -> list[Child]:
     base = [sys.executable, "-m", "bot.cli"]
     tail = ["--parent-pid", str(os.getpid())] + (["--config", str(config_path)] if config_path else [])
-    http = [*base, "serve", "--host", host, "--port", str(port), *tail]
-    worker = [*base, "worker", *tail]
+    http = Child("serve", [*base, "serve", "--host", host, "--port", str(port), *tail])
+    worker = Child("worker", [*base, "worker", *tail])
     return [http] * (layout.http_processes - 1) + [worker] * layout.worker_processes
 
 
 class ChildProcesses:
-    def __init__(self, commands: list[list[str]], redis_url: str) -> None:
-        self.commands = commands
+    """Starts the children, restarts one that exits (backing off when it keeps dying young)."""
+
+    def __init__(self, children: list[Child], redis_url: str) -> None:
+        self.children = children
         # Children use the Redis this process uses, embedded or not: they must never start an
         # embedded server of their own.
         self._env = dict(os.environ, KEFU_REDIS_URL=redis_url)
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
-        worker = command[3] == "worker"
-        proc = subprocess.Popen(command, env=self._env, preexec_fn=_lower_priority if worker else None)
-        log.info("%s process %d started", command[3], proc.pid)
+    def _spawn(self, child: Child) -> subprocess.Popen[bytes]:
+        lower = _lower_priority if child.role == "worker" else None
+        proc = subprocess.Popen(child.argv, env=self._env, preexec_fn=lower)
+        log.info("%s process %d started", child.role, proc.pid)
         return proc
 
     async def run(self) -> None:
         """Keep every child alive until cancelled; then stop them."""
-        self.processes = [self._spawn(command) for command in self.commands]
-        count = len(self.commands)
+        self.processes = [self._spawn(child) for child in self.children]
+        count = len(self.children)
         started = [time.monotonic()] * count
         delays = [1.0] * count
         restart_at: list[float | None] = [None] * count
@@ -109,10 +117,10 @@ class ChildProcesses:
                         quick = now - started[i] < _QUICK_DEATH_SECONDS
                         delays[i] = min(delays[i] * 2, _MAX_RESTART_DELAY_SECONDS) if quick else 1.0
                         restart_at[i] = now + delays[i]
-                        log.error("%s process %d exited (code %s); restarting it in %.0fs", self.commands[i][3],
+                        log.error("%s process %d exited (code %s); restarting it in %.0fs", self.children[i].role,
                                   proc.pid, proc.returncode, delays[i])  # fmt: skip
                     elif now >= due:
-                        self.processes[i], started[i], restart_at[i] = self._spawn(self.commands[i]), now, None
+                        self.processes[i], started[i], restart_at[i] = self._spawn(self.children[i]), now, None
         finally:
             await asyncio.shield(asyncio.to_thread(self.stop))
 

@@ -22,7 +22,7 @@ import uvicorn
 import uvloop
 
 from bot.app import create_app
-from bot.processes import ChildProcesses, Layout, child_commands, listening_socket, until_orphaned
+from bot.processes import ChildProcesses, Layout, children_for, listening_socket, until_orphaned
 from bot.queue import LeasedConsumer, cancel_requested, process_identity
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -105,7 +105,7 @@ def run_server(
 
 def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None, parent_pid: int | None) -> None:
     layout = Layout(runtime.settings.server.http_processes, runtime.settings.server.worker_processes)
-    children = [] if parent_pid else child_commands(layout, host, port, config_path)
+    children = [] if parent_pid else children_for(layout, host, port, config_path)
     server: uvicorn.Server
 
     @contextlib.asynccontextmanager
