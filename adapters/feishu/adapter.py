@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -9,9 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 from adapters.feishu import callback_auth as auth
-from adapters.feishu.api import fetch_tenant_token, post_message
+from adapters.feishu.api import BotUnknown, fetch_bot_open_id, fetch_tenant_token, post_message
 from adapters.feishu.cards import render_card
-from adapters.feishu.events import parse_card_action, parse_message
+from adapters.feishu.events import mentions_in_group, parse_card_action, parse_message
 from bot.channel import (
     DEDUPE_TTL_SECONDS,
     AdapterDeps,
@@ -24,10 +25,12 @@ from bot.channel import (
 )
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.settings.channels import FeishuApp
-from bot.token_cache import send_with_token
+from bot.token_cache import TokenUnavailable, send_with_token
 
 log = logging.getLogger(__name__)
 _JSON = "application/json; charset=utf-8"
+BOT_LOOKUP_SECONDS = 1.5  # well inside Feishu's 3 s callback deadline
+BOT_LOOKUP_RETRY_SECONDS = 60
 _IDEMPOTENCY_NS = uuid.UUID("3f0c5a52-9b7e-4d0e-8a55-6f1c2b7d9e10")  # ours; any fixed value works
 
 
@@ -39,6 +42,8 @@ class FeishuAdapter:
         self._settings = settings
         self._deps = deps
         self._token_name = f"feishu:{app}"
+        self._bot: str | None = None  # the bot's open_id, learnt at the first group mention
+        self._bot_lookup_after = 0.0
 
     # -- callbacks ----------------------------------------------------------------------------
     async def handle(self, request: WebhookRequest) -> WebhookResult:
@@ -50,13 +55,30 @@ class FeishuAdapter:
             raise WebhookError(400, "event is not an object")
         try:
             if header.get("event_type") == "im.message.receive_v1":
-                message = parse_message(event, self.app)
+                bot = await self._bot_open_id() if mentions_in_group(event) else None
+                message = parse_message(event, self.app, bot)
                 return _json_result({"msg": "success"}, [message] if message else [])
             if header.get("event_type") == "card.action.trigger":
                 return _json_result(await self._card_clicked(event, str(header.get("event_id", ""))))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise WebhookError(400, f"malformed {header.get('event_type')} event") from None
         return _json_result({"msg": "success"})  # an event we did not subscribe to: ack, ignore
+
+    async def _bot_open_id(self) -> str | None:
+        """The bot's open_id, looked up once per process; ``None`` while unknown (then any
+        mention in a group counts). The lookup runs inside a callback: it gets a short bound,
+        and after a failure it waits a minute before trying again."""
+        if self._bot is None and self._deps.clock() >= self._bot_lookup_after:
+            try:
+                self._bot = await asyncio.wait_for(self._look_up_bot(), BOT_LOOKUP_SECONDS)
+            except (asyncio.TimeoutError, TokenUnavailable, BotUnknown) as e:
+                self._bot_lookup_after = self._deps.clock() + BOT_LOOKUP_RETRY_SECONDS
+                log.warning("feishu/%s: bot identity unknown (%s); any group @-mention counts", self.app, e)
+        return self._bot
+
+    async def _look_up_bot(self) -> str:
+        token = await self._deps.tokens.get(self._token_name, self._fetch_token)
+        return await fetch_bot_open_id(self._deps.http, self._settings, token)
 
     def _authenticated_payload(self, request: WebhookRequest) -> dict[str, Any]:
         """The callback's JSON once signature, freshness, decryption and token have passed."""

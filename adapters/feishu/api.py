@@ -33,6 +33,23 @@ async def fetch_tenant_token(http: HttpClient, app: FeishuApp) -> tuple[str, int
     raise TokenUnavailable(reason, retryable=response.status_code == 429 or response.status_code >= 500)
 
 
+async def fetch_bot_open_id(http: HttpClient, app: FeishuApp, token: str) -> str:
+    """The bot's own open_id: a group message is for us only when it mentions that id."""
+    try:
+        response = await http.get(f"{app.api_base}/open-apis/bot/v3/info", headers={"Authorization": f"Bearer {token}"})
+    except HttpError as e:
+        raise BotUnknown(f"feishu bot info: {type(e).__name__}") from None
+    payload = json_object(response)
+    open_id = (payload.get("bot") or {}).get("open_id") if payload.get("code") == 0 else None
+    if not open_id:
+        raise BotUnknown(f"feishu bot info HTTP {response.status_code} code {payload.get('code')}")
+    return str(open_id)
+
+
+class BotUnknown(Exception):
+    pass
+
+
 async def post_message(
     http: HttpClient, url: str, token: str, body: dict[str, Any], params: dict[str, str]
 ) -> SendResult:

@@ -9,13 +9,21 @@ from bot.channel import CardAction
 from bot.message import InboundMessage
 
 
-def parse_message(event: dict[str, Any], app: str) -> InboundMessage | None:
-    """The customer's message, or ``None`` for a group message that does not mention the bot."""
+def mentions_in_group(event: dict[str, Any]) -> bool:
+    """A group message that mentions someone: whether it is the bot needs the bot's open_id."""
+    message = event["message"]
+    return str(message.get("chat_type", "")) != "p2p" and bool(message.get("mentions"))
+
+
+def parse_message(event: dict[str, Any], app: str, bot_open_id: str | None = None) -> InboundMessage | None:
+    """The customer's message, or ``None`` for a group message that does not mention the bot.
+
+    With the "read all group messages" scope Feishu sends every group message: only those that
+    mention ``bot_open_id`` are for us. While the bot's id is unknown (``None``), any mention is.
+    """
     message, sender = event["message"], event["sender"]["sender_id"]
     chat_type, mentions = str(message.get("chat_type", "")), message.get("mentions") or []
-    # Without the "read all group messages" scope Feishu sends only mentions; with it, stay quiet
-    # unless spoken to.
-    if chat_type != "p2p" and not mentions:
+    if chat_type != "p2p" and not _addressed(mentions, bot_open_id):
         return None
     msg_type = str(message.get("message_type", ""))
     text = _text(message.get("content", ""), mentions) if msg_type == "text" else ""
@@ -36,6 +44,12 @@ def parse_message(event: dict[str, Any], app: str) -> InboundMessage | None:
             "open_id": str(sender["open_id"]),
         },
     )
+
+
+def _addressed(mentions: list[dict[str, Any]], bot_open_id: str | None) -> bool:
+    if bot_open_id is None:
+        return bool(mentions)
+    return any((mention.get("id") or {}).get("open_id") == bot_open_id for mention in mentions)
 
 
 def _text(content: str, mentions: list[dict[str, Any]]) -> str:

@@ -121,12 +121,26 @@ async def test_mixed_case_headers_are_accepted(deps: AdapterDeps) -> None:
 
 
 async def test_group_messages_need_a_mention(deps: AdapterDeps) -> None:
+    """The bot's own id cannot be looked up here (no API): then any mention counts."""
     adapter = create("default", settings(), deps)
     assert (await adapter.handle(callback(message_event("group"), deps.clock()))).messages == []
     mention = [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "客服"}]
     mentioned = message_event("group", text="@_user_1 发票怎么开", mentions=mention)
     [m] = (await adapter.handle(callback(mentioned, deps.clock()))).messages
     assert m.text == "发票怎么开" and m.reply_route["chat_type"] == "group"
+
+
+async def test_a_group_message_is_ours_only_when_it_mentions_the_bot(fake: FakePlatform, deps: AdapterDeps) -> None:
+    adapter = create("default", settings(fake.base), deps)
+    colleague = [{"key": "@_user_1", "id": {"open_id": "ou_colleague"}, "name": "王经理"}]
+    bot = [{"key": "@_user_2", "id": {"open_id": "ou_bot"}, "name": "客服"}]
+    to_colleague = message_event("group", text="@_user_1 发票怎么开", mentions=colleague)
+    assert (await adapter.handle(callback(to_colleague, deps.clock()))).messages == []
+    to_both = message_event("group", text="@_user_1 @_user_2 发票怎么开", mentions=colleague + bot)
+    [m] = (await adapter.handle(callback(to_both, deps.clock()))).messages
+    assert m.text == "发票怎么开"
+    assert (await adapter.handle(callback(message_event(), deps.clock()))).messages  # p2p: no lookup
+    assert len(fake.calls("/open-apis/bot/v3/info")) == 1  # looked up once, then known
 
 
 async def test_image_sets_msg_type(deps: AdapterDeps) -> None:

@@ -1,6 +1,7 @@
-"""Fake Feishu open API: tenant token, send message, reply to a message.
+"""Fake Feishu open API: tenant token, bot info, send message, reply to a message.
 
 State under ``fake.state["feishu"]``: ``apps`` {app_id: app_secret} the token endpoint accepts,
+``bot_open_id`` the bot info endpoint answers with,
 ``tokens`` issued, ``uuids`` {uuid: message_id} (a repeated uuid returns the first message id and
 sends nothing), and ``sent``: every delivered message body (a reply has ``reply_to``).
 """
@@ -76,9 +77,18 @@ async def _reply(fake: "FakePlatform", request: Request, body: bytes) -> Respons
     return await _deliver(fake, request, {**json.loads(body or b"{}"), "reply_to": message_id})
 
 
+async def _bot_info(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+    if request.headers.get("authorization", "").removeprefix("Bearer ") not in _state(fake)["tokens"]:
+        return _error(99991663, "Invalid access token for authorization.")
+    return JSONResponse({"code": 0, "msg": "ok", "bot": {
+        "activate_status": 2, "app_name": "客服助手", "open_id": _state(fake)["bot_open_id"],
+    }})  # fmt: skip
+
+
 def register(fake: "FakePlatform") -> None:
     """Add this platform's routes to the fake server."""
-    fake.state["feishu"] = {"apps": {}, "tokens": set(), "uuids": {}, "sent": []}
+    fake.state["feishu"] = {"apps": {}, "tokens": set(), "uuids": {}, "sent": [], "bot_open_id": "ou_bot"}
     fake.route("/open-apis/auth/v3/tenant_access_token/internal", _tenant_token)
+    fake.route("/open-apis/bot/v3/info", _bot_info)
     fake.route(MESSAGES, _send)
     fake.route_prefix(MESSAGES + "/", _reply)
