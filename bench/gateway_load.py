@@ -1,12 +1,14 @@
 """Load on the webhook path: signed, encrypted WeCom and Feishu callbacks sent to a running
 ``kefu serve`` on loopback, replies received by the fake platform API in its own process.
 
-    python bench/gateway_load.py [--messages 3000] [--concurrency 32]
+    python bench/gateway_load.py [--messages 3000] [--concurrency 32] [--rate 1000]
+                                 [--http-processes 1] [--worker-processes 1] [--partitions 32]
 
 Prints, in one run: sustained messages per second end to end, ack latency p50/p99, end-to-end
-latency (callback sent -> reply received by the fake platform) p50/p99, and the same load on a
-bare hello-world endpoint served by the same ASGI server (uvicorn) for the ratio. Everything,
-the generator included, shares this machine's cores.
+latency (callback sent -> reply received by the fake platform) p50/p99, the same load on a bare
+hello-world endpoint served by the same ASGI server (uvicorn, as many processes) for the ratio,
+the CPU each side's HTTP processes spent per request, and the Redis commands per callback.
+Everything, the generator included, shares this machine's cores.
 """
 
 from __future__ import annotations
