@@ -71,6 +71,8 @@ class StreamQueue:
         self.name = name
         self.partitions = partitions
         self._add_once_script = redis.register_script(_ADD_ONCE)
+        # On top of the client's auto-pipelining: one script call for many enqueues rather than
+        # one each saves about a third of an enqueue's CPU on the ack path (measured 22 vs 34 µs).
         self._add_once = Coalescer(self._add_once_batch)
 
     def partition_of(self, routing_key: str) -> int:

@@ -62,19 +62,25 @@ class PipeliningRedis(aredis.Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if _blocks(args):
             return await super().execute_command(*args, **options)
-        _pack(args)  # an argument that cannot be sent fails its caller here, not its whole batch
         return await self._batches.submit((args, options))
 
     async def _send_batch(self, batch: list[Command]) -> list[Any]:
-        """One result per command; a command's own error (a ResponseError) is its result, and
-        raised to its caller alone. A connection error fails the whole batch."""
+        """One result per command; a command's own error (a ResponseError, or a DataError for an
+        argument that cannot be sent) is its result, raised to its caller alone. A connection
+        error fails the whole batch."""
         if len(batch) == 1:  # a pipeline of one costs twice a plain call
-            args, options = batch[0]
-            try:
-                return [await super().execute_command(*args, **options)]
-            except ResponseError as e:
-                return [e]
-        async with self.pipeline(transaction=False) as pipe:
-            for args, options in batch:
-                pipe.execute_command(*args, **options)
-            return await pipe.execute(raise_on_error=False)
+            return [await self._send_one(*batch[0])]
+        try:
+            async with self.pipeline(transaction=False) as pipe:
+                for args, options in batch:
+                    pipe.execute_command(*args, **options)
+                return await pipe.execute(raise_on_error=False)
+        except DataError:
+            # Packing failed before anything was sent: one by one, only the culprit fails.
+            return [await self._send_one(args, options) for args, options in batch]
+
+    async def _send_one(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        try:
+            return await super().execute_command(*args, **options)
+        except (ResponseError, DataError) as e:
+            return e
