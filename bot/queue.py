@@ -147,10 +147,14 @@ class LeasedConsumer:
 
     async def run(self) -> None:
         """Keep leases renewed and one consumer task per leased partition, until cancelled."""
-        await self.q.ensure_groups()
+        groups_ready = False
         try:
             while not cancel_requested():
                 try:
+                    # In the loop: Redis may be away at start, and a consumer must not die of it.
+                    if not groups_ready:
+                        await self.q.ensure_groups()
+                        groups_ready = True
                     await self._rebalance()
                 except RedisError as e:
                     log.warning("%s: Redis unavailable, retrying: %s", self.q.name, e)

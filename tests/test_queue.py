@@ -174,3 +174,35 @@ def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_c
     everything = handled["one"] + handled["two"]
     assert sorted(everything) == sorted(f"m{i}" for i in range(200))  # each once
     assert handled["one"] and handled["two"]  # both did work
+
+
+def test_a_consumer_started_while_redis_is_away_works_once_it_is_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.redis_store import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path)
+
+    async def scenario() -> list[bytes]:
+        r = aredis.Redis.from_url(server.url)  # nothing listens there yet
+        q = StreamQueue(r, KEYS, "late", partitions=8)
+        handled: list[bytes] = []
+
+        async def handler(payload: bytes) -> None:
+            handled.append(payload)
+
+        task = asyncio.create_task(LeasedConsumer(q, handler, identity="early", lease_ms=600).run())
+        await asyncio.sleep(0.5)  # its first attempts fail
+        await asyncio.to_thread(server.start)
+        await q.add("customer-1", "hello")
+        for _ in range(100):
+            if handled:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await r.aclose()
+        return handled
+
+    try:
+        assert asyncio.run(scenario()) == [b"hello"]
+    finally:
+        server.stop()
