@@ -9,6 +9,7 @@ import pytest
 from bot.nlu.knowledge import (
     CATEGORIES,
     KnowledgeBaseError,
+    Synonyms,
     load_knowledge_base,
     load_labelled,
     load_training_data,
@@ -62,6 +63,15 @@ def test_shipped_synonyms_apply_to_normalised_text() -> None:
     kb = load_knowledge_base(SHIPPED_FAQ)
     assert kb.synonyms.apply(normalize("ＡＪ１多少钱").text) == "airjordan1多少钱"
     assert kb.synonyms.apply("没有别名的句子") == "没有别名的句子"
+    assert kb.synonyms.apply(normalize("Cash on delivery 可以吗").text) == "货到付款 可以吗"
+
+
+def test_latin_aliases_match_whole_words_only() -> None:
+    synonyms = Synonyms.of({"order": "订单", "aj1": "airjordan1", "退huo": "退货"})
+    assert synonyms.apply("cancel order") == "cancel 订单"
+    assert synonyms.apply("border reorder orders") == "border reorder orders"
+    assert synonyms.apply("aj1有货么 aj13呢") == "airjordan1有货么 aj13呢"
+    assert synonyms.apply("我要退huo") == "我要退货"
 
 
 def test_small_knowledge_base_loads(tmp_path: Path) -> None:

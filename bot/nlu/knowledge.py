@@ -38,9 +38,23 @@ class Intent:
     handoff: bool = False  # answering it means handing over to a human
 
 
+def _whole_word_at_latin_edges(alias: str) -> str:
+    pattern = re.escape(alias)
+    if alias[:1].isascii() and alias[:1].isalnum():
+        pattern = r"(?<![a-z0-9])" + pattern
+    if alias[-1:].isascii() and alias[-1:].isalnum():
+        pattern += r"(?![a-z0-9])"
+    return pattern
+
+
 @dataclass(frozen=True, slots=True)
 class Synonyms:
-    """Alias -> canonical replacements, longest alias first, applied to normalised text."""
+    """Alias -> canonical replacements, longest alias first, applied to normalised text.
+
+    An alias that starts or ends with a Latin letter or digit only matches there as a whole
+    word, so that ``order -> 订单`` leaves "border" alone while ``aj1 -> airjordan1`` still
+    matches in "aj1有货么" (Han characters are not word characters for this purpose).
+    """
 
     table: dict[str, str] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
@@ -50,7 +64,7 @@ class Synonyms:
         if not table:
             return cls()
         alts = sorted(table, key=len, reverse=True)
-        return cls(table, re.compile("|".join(map(re.escape, alts))))
+        return cls(table, re.compile("|".join(map(_whole_word_at_latin_edges, alts))))
 
     def apply(self, text: str) -> str:
         if self._pattern is None:
