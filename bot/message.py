@@ -10,12 +10,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+# One encoder for all: json.dumps with options builds a new JSONEncoder on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 def _to_json(obj: object) -> str:
     # Not dataclasses.asdict: it deep-copies every field and costs more than the rest of the ack.
-    return json.dumps(
-        {name: getattr(obj, name) for name in obj.__slots__}, ensure_ascii=False, separators=(",", ":")  # type: ignore[attr-defined]
-    )
+    return _ENCODE({name: getattr(obj, name) for name in obj.__slots__})  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
