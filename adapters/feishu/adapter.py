@@ -57,12 +57,12 @@ class FeishuAdapter:
             if header.get("event_type") == "im.message.receive_v1":
                 bot = await self._bot_open_id() if mentions_in_group(event) else None
                 message = parse_message(event, self.app, bot)
-                return _json_result({"msg": "success"}, [message] if message else [])
+                return WebhookResult(body=_SUCCESS, content_type=_JSON, messages=[message] if message else [])
             if header.get("event_type") == "card.action.trigger":
                 return _json_result(await self._card_clicked(event, str(header.get("event_id", ""))))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise WebhookError(400, f"malformed {header.get('event_type')} event") from None
-        return _json_result({"msg": "success"})  # an event we did not subscribe to: ack, ignore
+        return WebhookResult(body=_SUCCESS, content_type=_JSON)  # an event we did not subscribe to: ack, ignore
 
     async def _bot_open_id(self) -> str | None:
         """The bot's open_id, looked up once per process; ``None`` while unknown (then any
@@ -178,3 +178,7 @@ def _json_result(body: dict[str, Any], messages: list[InboundMessage] | None = N
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# Every message callback's answer: serialised once, not per callback.
+_SUCCESS = _dumps({"msg": "success"}).encode()

@@ -130,7 +130,8 @@ async def test_url_verification(deps: AdapterDeps) -> None:
 
 async def test_p2p_text_message(deps: AdapterDeps) -> None:
     result = await create("default", settings(), deps).handle(callback(message_event(), deps.clock()))
-    assert result.status == 200
+    assert (result.status, json.loads(result.body)) == (200, {"msg": "success"})
+    assert result.content_type == "application/json; charset=utf-8"
     [m] = result.messages
     assert (m.channel, m.app, m.conversation_id, m.sender_id, m.union_id) == ("feishu", "default", "oc_chat1", "ou_user1", "on_union1")
     assert (m.text, m.message_id, m.sent_at, m.msg_type) == ("我要退货", INBOUND_ID, 1700000000.456, "text")
