@@ -76,7 +76,7 @@ class WebhookEndpoint:
             return _refused(400, "client went away")
         hook = WebhookRequest(
             method=scope["method"],
-            query=dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)),
+            query=parse_query(scope["query_string"]),
             headers=headers,
             body=body,
             received_at=self.runtime.clock(),
@@ -89,6 +89,15 @@ class WebhookEndpoint:
             # The platform retries a non-2xx callback: nothing is lost while Redis is away.
             return _refused(503, "storage unavailable, retry later")
         return result.status, result.body, result.content_type
+
+
+def parse_query(query_string: bytes) -> dict[str, str]:
+    """``dict(parse_qsl(query, keep_blank_values=True))``. Without '%' or '+' there is nothing to
+    unquote, and splitting costs a third of parse_qsl: signed WeCom queries never need it."""
+    query = query_string.decode("latin-1")
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    return dict(field.partition("=")[::2] for field in query.split("&") if field)
 
 
 def _refused(status: int, message: str) -> tuple[int, bytes, str]:
