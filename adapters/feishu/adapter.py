@@ -9,6 +9,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from adapters.feishu import callback_auth as auth
 from adapters.feishu.api import BotUnknown, fetch_bot_open_id, fetch_tenant_token, post_message
 from adapters.feishu.cards import render_card
@@ -164,7 +166,9 @@ def _content(message: OutboundMessage) -> tuple[str, str]:
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        # orjson: about a fifth of json.loads' cost, on two documents per callback. Stricter only
+        # on what Feishu never sends (NaN, lone surrogates, a BOM): refused as malformed.
+        value = orjson.loads(raw)
     except ValueError:
         raise WebhookError(400, "body is not JSON") from None
     if not isinstance(value, dict):
