@@ -23,6 +23,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from xml.parsers import expat
 
+from wechatpy.crypto import PrpCrypto as AppPrpCrypto
+from wechatpy.crypto import WeChatCrypto as AppCrypto
+from wechatpy.enterprise.crypto import PrpCrypto as CorpPrpCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as CorpCrypto
+
 from bot.channel import WebhookError
 from bot.http import HttpClient, HttpError
 from bot.message import InboundMessage, SendResult
@@ -90,6 +95,10 @@ def parse_xml(raw: bytes | str) -> dict[str, str]:
     return fields
 
 
+# Each SDK crypto class with the PrpCrypto its decrypt_message uses (which id it checks).
+_PRP_CRYPTO = {AppCrypto: AppPrpCrypto, CorpCrypto: CorpPrpCrypto}
+
+
 def make_crypto(crypto_class: type, token: str, encoding_aes_key: str, owner_id: str) -> Any:
     """The SDK's crypto for one app; a clear error instead of the SDK's bare assert on a bad key."""
     if len(encoding_aes_key) != 43:
@@ -113,6 +122,9 @@ class Envelope:
         self._token = token
         self._crypto = crypto
         self._window = replay_window_seconds
+        # The SDK's decrypt_message builds a PrpCrypto (an AES cipher) on every call; built once
+        # here, its decrypt keeps the SDK's own checks (padding, corp id / app id).
+        self._prp = _PRP_CRYPTO[type(crypto)](crypto.key) if crypto is not None else None
 
     def verify(self, query: Mapping[str, str], now: float, signature_param: str, *signed: str) -> None:
         """Raise 403 unless ``query[signature_param]`` signs token, timestamp, nonce and ``signed``."""
@@ -136,15 +148,16 @@ class Envelope:
         if age > self._window:
             raise WebhookError(403, "stale timestamp")
 
-    def decrypt(self, query: Mapping[str, str], ciphertext: str) -> str:
-        """Decrypt a ``ciphertext`` (``Encrypt`` or echostr) whose signature ``verify`` accepted."""
-        if self._crypto is None:
+    def open_verified(self, query: Mapping[str, str], now: float, ciphertext: str) -> str:
+        """Verify ``msg_signature`` over a ``ciphertext`` (``Encrypt`` or echostr), then decrypt it.
+
+        One method, so that nothing is decrypted unverified: the SDK's ``decrypt_message``
+        re-checked the signature (with ``!=``), which is skipped here as ``verify`` did it."""
+        self.verify(query, now, "msg_signature", ciphertext)
+        if self._prp is None:
             raise WebhookError(400, "encrypted callback but no EncodingAESKey configured")
         try:
-            # The SDK re-checks the signature (with ``!=``, harmless now) before decrypting.
-            return self._crypto.decrypt_message(
-                {"Encrypt": ciphertext}, query["msg_signature"], query["timestamp"], query["nonce"]
-            )
+            return self._prp.decrypt(ciphertext, self._crypto._id)  # type: ignore[union-attr]
         except Exception as e:  # noqa: BLE001 - the SDK raises assorted types on garbage input
             raise WebhookError(400, f"cannot decrypt: {type(e).__name__}") from None
 
@@ -154,8 +167,7 @@ class Envelope:
         encrypted = outer.get("Encrypt", "")
         if not encrypted:
             raise WebhookError(400, "no Encrypt element")
-        self.verify(query, now, "msg_signature", encrypted)
-        return parse_xml(self.decrypt(query, encrypted))
+        return parse_xml(self.open_verified(query, now, encrypted))
 
     def seal(self, reply_xml: str, nonce: str, now: float) -> bytes:
         """Encrypt and sign a passive reply."""

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from bot.channel import DEDUPE_TTL_SECONDS, ChannelAdapter, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage
-from bot.metrics import ACK_SECONDS, CALLBACKS
+from bot.metrics import ack_seconds, callbacks
 from bot.queue import StreamQueue
 
 log = logging.getLogger(__name__)
@@ -50,17 +50,17 @@ class Gateway:
         try:
             result = await adapter.handle(request)
         except WebhookError as e:
-            CALLBACKS.labels(adapter.platform, f"refused_{e.status}").inc()
+            callbacks(adapter.platform, f"refused_{e.status}").inc()
             log.info("%s/%s callback refused (%d): %s", adapter.platform, adapter.app, e.status, e.reason)
             raise
         try:
             for message in result.messages:
                 added = await self.enqueue(message)
-                CALLBACKS.labels(adapter.platform, "accepted" if added else "duplicate").inc()
+                callbacks(adapter.platform, "accepted" if added else "duplicate").inc()
             for task in result.tasks:
                 await self.enqueue_task(task)
         except RedisError:
-            CALLBACKS.labels(adapter.platform, "redis_down").inc()
+            callbacks(adapter.platform, "redis_down").inc()
             raise
-        ACK_SECONDS.labels(adapter.platform).observe(time.perf_counter() - started)
+        ack_seconds(adapter.platform).observe(time.perf_counter() - started)
         return result

@@ -7,15 +7,19 @@ into an ``InboundMessage`` and an ``OutboundMessage`` back into an API call.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+# One encoder for all: json.dumps with options builds a new JSONEncoder on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _to_json(obj: object) -> str:
     # Not dataclasses.asdict: it deep-copies every field and costs more than the rest of the ack.
-    return json.dumps(
-        {name: getattr(obj, name) for name in obj.__slots__}, ensure_ascii=False, separators=(",", ":")  # type: ignore[attr-defined]
-    )
+    return _ENCODE({name: getattr(obj, name) for name in obj.__slots__})  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,11 @@ class InboundMessage:
         return f"u:{self.union_id}" if self.union_id else f"{self.channel}:{self.sender_id}"
 
     def to_json(self) -> str:
-        return _to_json(self)
+        # Every callback's message goes through here: orjson costs a third of the stdlib encoder
+        # for the same JSON, except that it writes an infinite or NaN float as null.
+        if not math.isfinite(self.sent_at):
+            return _to_json(self)
+        return orjson.dumps({name: getattr(self, name) for name in self.__slots__}).decode()
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "InboundMessage":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 CALLBACKS = Counter("kefu_callbacks_total", "Platform callbacks by outcome", ["platform", "outcome"])
@@ -11,3 +14,16 @@ ACK_SECONDS = Histogram(
 )  # fmt: skip
 DECISIONS = Counter("kefu_decisions_total", "Pipeline decisions by action", ["action"])
 SENDS = Counter("kefu_sends_total", "Outbound sends by channel and outcome", ["channel", "outcome"])
+
+
+# The ack path's children, bound once per label set: ``.labels()`` validates, locks and looks
+# up on every call, about twice what the increment itself costs. The label sets are few
+# (platforms times outcomes), so the caches stay small.
+@functools.cache
+def callbacks(platform: str, outcome: str) -> Any:
+    return CALLBACKS.labels(platform, outcome)
+
+
+@functools.cache
+def ack_seconds(platform: str) -> Any:
+    return ACK_SECONDS.labels(platform)

@@ -115,6 +115,15 @@ async def test_unknown_webhook_platform_or_app_is_404(client: httpx.AsyncClient)
 async def test_wrong_method_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/chat")
     assert r.status_code == 405
+    r = await client.put("/webhooks/wecom", content=b"<xml/>")  # left to Starlette's routes
+    assert r.status_code == 405
+
+
+async def test_webhook_paths_outside_the_two_shapes_are_not_webhooks(client: httpx.AsyncClient) -> None:
+    for path in ("/webhooks/", "/webhooks//x", "/webhooks/wecom/default/extra"):
+        r = await client.post(path, content=b"<xml/>")
+        assert r.status_code == 404, path
+        assert r.text == "Not Found", path  # Starlette's own 404, not a webhook refusal
 
 
 def _free_port() -> int:

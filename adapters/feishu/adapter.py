@@ -9,6 +9,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from adapters.feishu import callback_auth as auth
 from adapters.feishu.api import BotUnknown, fetch_bot_open_id, fetch_tenant_token, post_message
 from adapters.feishu.cards import render_card
@@ -57,12 +59,12 @@ class FeishuAdapter:
             if header.get("event_type") == "im.message.receive_v1":
                 bot = await self._bot_open_id() if mentions_in_group(event) else None
                 message = parse_message(event, self.app, bot)
-                return _json_result({"msg": "success"}, [message] if message else [])
+                return WebhookResult(body=_SUCCESS, content_type=_JSON, messages=[message] if message else [])
             if header.get("event_type") == "card.action.trigger":
                 return _json_result(await self._card_clicked(event, str(header.get("event_id", ""))))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise WebhookError(400, f"malformed {header.get('event_type')} event") from None
-        return _json_result({"msg": "success"})  # an event we did not subscribe to: ack, ignore
+        return WebhookResult(body=_SUCCESS, content_type=_JSON)  # an event we did not subscribe to: ack, ignore
 
     async def _bot_open_id(self) -> str | None:
         """The bot's open_id, looked up once per process; ``None`` while unknown (then any
@@ -164,7 +166,9 @@ def _content(message: OutboundMessage) -> tuple[str, str]:
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        # orjson: about a fifth of json.loads' cost, on two documents per callback. Stricter only
+        # on what Feishu never sends (NaN, lone surrogates, a BOM): refused as malformed.
+        value = orjson.loads(raw)
     except ValueError:
         raise WebhookError(400, "body is not JSON") from None
     if not isinstance(value, dict):
@@ -178,3 +182,7 @@ def _json_result(body: dict[str, Any], messages: list[InboundMessage] | None = N
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# Every message callback's answer: serialised once, not per callback.
+_SUCCESS = _dumps({"msg": "success"}).encode()

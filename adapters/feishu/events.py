@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from bot.channel import CardAction
 from bot.message import InboundMessage
@@ -54,7 +55,7 @@ def _addressed(mentions: list[dict[str, Any]], bot_open_id: str | None) -> bool:
 
 def _text(content: str, mentions: list[dict[str, Any]]) -> str:
     """``content`` is a JSON string ``{"text": ...}`` where mentions appear as ``@_user_N`` keys."""
-    text = str(json.loads(content).get("text", ""))
+    text = str(orjson.loads(content).get("text", ""))
     for mention in mentions:
         if mention.get("key"):
             text = text.replace(str(mention["key"]), "")

@@ -50,9 +50,8 @@ class WecomCallback:
         echostr = request.query.get("echostr", "")
         if not echostr:
             raise WebhookError(400, "no echostr")
-        self._envelope.verify(request.query, now, "msg_signature", echostr)
         # WeCom compares the body byte for byte: no quotes, BOM or newline.
-        return WebhookResult(body=self._envelope.decrypt(request.query, echostr).encode())
+        return WebhookResult(body=self._envelope.open_verified(request.query, now, echostr).encode())
 
     def _message(self, fields: dict[str, str]) -> Any:
         agent = fields.get("AgentID") or str(self._agent_id or "")

@@ -7,16 +7,18 @@ import base64
 import hashlib
 import json
 import os
+import random
 import uuid
 
 import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from lark_oapi.core.utils import AESCipher
 from pydantic import SecretStr
 
 from adapters.feishu import create
 from adapters.feishu.adapter import idempotency_uuid
-from adapters.feishu.callback_auth import decrypt
+from adapters.feishu.callback_auth import aes_cbc_decrypt, decrypt
 from adapters.feishu.cards import render_card
 from bot.channel import (
     AdapterDeps,
@@ -95,6 +97,26 @@ def test_official_decryption_vector() -> None:
     assert decrypt("P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk=", "test key") == b"hello world"
 
 
+def _outcome(fn, *args):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args)
+    except ValueError as e:
+        return ("ValueError", str(e))
+
+
+def test_decryption_accepts_and_refuses_exactly_what_the_sdk_does() -> None:
+    rng = random.Random(7)
+    sdk = AESCipher(KEY)
+    cases = [base64.b64decode(encrypt("x" * n)) for n in (0, 1, 15, 16, 17, 100)]
+    for _ in range(300):  # garbage of every length around the block size, and bad paddings
+        raw = rng.randbytes(rng.choice([0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 64, 80]))
+        cases.append(raw)
+        sealed = base64.b64decode(encrypt(rng.choice(["", "a", "好" * 7, "b" * 40])))
+        cases.append(sealed[:-1] + bytes([rng.randrange(256)]))  # last byte, so the padding, altered
+    for raw in cases:
+        assert _outcome(aes_cbc_decrypt, raw, KEY) == _outcome(sdk.decrypt, raw), raw
+
+
 async def test_url_verification(deps: AdapterDeps) -> None:
     check = {"type": "url_verification", "challenge": "ch-123", "token": TOKEN}
     for key in (KEY, ""):  # sealed with the Encrypt Key, or plain when none is set
@@ -108,7 +130,8 @@ async def test_url_verification(deps: AdapterDeps) -> None:
 
 async def test_p2p_text_message(deps: AdapterDeps) -> None:
     result = await create("default", settings(), deps).handle(callback(message_event(), deps.clock()))
-    assert result.status == 200
+    assert (result.status, json.loads(result.body)) == (200, {"msg": "success"})
+    assert result.content_type == "application/json; charset=utf-8"
     [m] = result.messages
     assert (m.channel, m.app, m.conversation_id, m.sender_id, m.union_id) == ("feishu", "default", "oc_chat1", "ou_user1", "on_union1")
     assert (m.text, m.message_id, m.sent_at, m.msg_type) == ("我要退货", INBOUND_ID, 1700000000.456, "text")

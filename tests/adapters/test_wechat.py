@@ -54,8 +54,7 @@ async def test_official_vector() -> None:
     # And our envelope opens it, signature checked, replay window off for the fixed timestamp.
     query = {"msg_signature": sign(TOKEN, "1409304348", "xxxxxx", VECTOR), "timestamp": "1409304348", "nonce": "xxxxxx"}
     envelope = Envelope(TOKEN, crypto, replay_window_seconds=0)
-    envelope.verify(query, 0, "msg_signature", VECTOR)
-    assert envelope.decrypt(query, VECTOR) == "我是中文abcd123"
+    assert envelope.open_verified(query, 0, VECTOR) == "我是中文abcd123"
 
 
 async def test_url_check_echoes(deps: AdapterDeps) -> None:

@@ -123,6 +123,17 @@ async def test_stale_timestamp_is_403(deps: AdapterDeps) -> None:
     assert err.value.status == 403
 
 
+async def test_a_message_sealed_for_another_corp_is_400(deps: AdapterDeps) -> None:
+    # Same token and key, another corp id inside the ciphertext: signed right, still refused.
+    adapter = wecom.create("default", settings(), deps)
+    other = WeChatCrypto(TOKEN, AES_KEY, "ww_other_corp")
+    plain = xml_message("text", deps.clock(), "<Content>hi</Content><MsgId>1</MsgId>")
+    req = encrypted_post(other, plain, deps.clock())
+    with pytest.raises(WebhookError, match="InvalidCorpId") as err:
+        await adapter.handle(req)
+    assert err.value.status == 400
+
+
 @pytest.mark.parametrize("body", [
     b"<xml><Encrypt>abc",
     b"not xml at all",
