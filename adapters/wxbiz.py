@@ -30,7 +30,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto as CorpCrypto
 
 from bot.channel import WebhookError
 from bot.http import HttpClient, HttpError
-from bot.message import InboundMessage, SendResult
+from bot.message import InboundMessage, SendResult, epoch_seconds
 from bot.token_cache import json_object
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,10 @@ def inbound_from(
     msg_type = fields.get("MsgType", "").lower()
     sender = fields.get("FromUserName", "")
     created = fields.get("CreateTime", "0")
-    if not created.isdigit():
-        raise WebhookError(400, "CreateTime is not a number")
+    try:
+        sent_at = epoch_seconds(created)
+    except ValueError:
+        raise WebhookError(400, "CreateTime is not a number of seconds") from None
     return InboundMessage(
         channel=channel,
         app=app,
@@ -192,7 +194,7 @@ def inbound_from(
         text=fields.get("Content", "") if msg_type == "text" else "",
         # Every message type carries MsgId; the fallback is the platform's rule for events.
         message_id=fields.get("MsgId") or f"{sender}:{created}",
-        sent_at=float(created),
+        sent_at=sent_at,
         msg_type=msg_type,
         reply_route=reply_route,
     )

@@ -17,6 +17,20 @@ import orjson
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def epoch_seconds(stamp: object, units_per_second: int = 1) -> float:
+    """A platform's timestamp as unix seconds; ``ValueError`` unless it is a finite number.
+
+    A signed callback may still carry any digits: ``float("9" * 400)`` is infinite and a huge
+    integer overflows, and neither must get past the adapter that parses it."""
+    try:
+        seconds = float(stamp) / units_per_second  # type: ignore[arg-type]
+    except (OverflowError, TypeError):
+        raise ValueError(f"timestamp {str(stamp)[:20]!r} is not a number") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"timestamp {str(stamp)[:20]!r} is out of range")
+    return seconds
+
+
 def _to_json(obj: object) -> str:
     # Not dataclasses.asdict: it deep-copies every field and costs more than the rest of the ack.
     return _ENCODE({name: getattr(obj, name) for name in obj.__slots__})  # type: ignore[attr-defined]
@@ -48,9 +62,8 @@ class InboundMessage:
 
     def to_json(self) -> str:
         # Every callback's message goes through here: orjson costs a third of the stdlib encoder
-        # for the same JSON, except that it writes an infinite or NaN float as null.
-        if not math.isfinite(self.sent_at):
-            return _to_json(self)
+        # for the same JSON (it would write a non-finite float as null: ``epoch_seconds`` keeps
+        # those out of messages).
         return orjson.dumps({name: getattr(self, name) for name in self.__slots__}).decode()
 
     @classmethod

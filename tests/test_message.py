@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 
-from bot.message import InboundMessage
+import pytest
+
+from bot.message import InboundMessage, epoch_seconds
 
 
 def _message(**changes: object) -> InboundMessage:
@@ -25,6 +26,11 @@ def test_inbound_json_round_trips_and_is_standard_json() -> None:
         assert json.loads(raw) == {name: getattr(message, name) for name in InboundMessage.__slots__}
 
 
-def test_an_infinite_timestamp_survives_the_queue() -> None:
-    # A signed callback may carry any digits as its CreateTime: float() makes that infinite.
-    assert math.isinf(InboundMessage.from_json(_message(sent_at=float("inf")).to_json()).sent_at)
+def test_platform_timestamps_must_be_finite_numbers() -> None:
+    assert epoch_seconds("1700000000") == 1700000000.0
+    assert epoch_seconds(1700000000456, 1000) == 1700000000.456
+    # A signed callback may carry any digits: too many overflow, and none may reach the queue
+    # (orjson would write an infinite time as null, and the worker would fail on it).
+    for bad in ("9" * 400, 10**400, "nan", "inf", None, "soon"):
+        with pytest.raises(ValueError):
+            epoch_seconds(bad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.message import InboundMessage
+from bot.message import InboundMessage, epoch_seconds
 
 SINGLE_CHAT, GROUP_CHAT = "1", "2"
 # In a group DingTalk may leave "@机器人" at the head of the text; the intent model must not see it.
@@ -43,7 +43,7 @@ def parse(body: dict[str, Any], app: str) -> InboundMessage | None:
         sender_id=sender,
         text=text,
         message_id=str(body["msgId"]),
-        sent_at=float(body.get("createAt") or 0) / 1000,
+        sent_at=epoch_seconds(body.get("createAt") or 0, 1000),
         msg_type=msg_type or "unknown",
         sender_name=str(body.get("senderNick", "")),
         reply_route=route,

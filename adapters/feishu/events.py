@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from bot.channel import CardAction
-from bot.message import InboundMessage
+from bot.message import InboundMessage, epoch_seconds
 
 
 def mentions_in_group(event: dict[str, Any]) -> bool:
@@ -36,7 +36,7 @@ def parse_message(event: dict[str, Any], app: str, bot_open_id: str | None = Non
         union_id=str(sender.get("union_id") or ""),
         text=text,
         message_id=str(message["message_id"]),
-        sent_at=int(message.get("create_time") or 0) / 1000,
+        sent_at=epoch_seconds(int(message.get("create_time") or 0), 1000),
         msg_type=msg_type or "unknown",
         reply_route={
             "message_id": str(message["message_id"]),

@@ -194,8 +194,10 @@ async def test_refusals(deps: AdapterDeps) -> None:
     plain = create("default", settings(encrypt_key=""), deps)
     broken = message_event()
     del broken["event"]["message"]["chat_id"]
+    far_off = message_event()
+    far_off["event"]["message"]["create_time"] = "9" * 400  # overflows a float
     for app, request in [(plain, callback(b"{oops", now, key="")), (plain, callback(b"[]", now, key="")),
-                         (plain, callback(broken, now, key="")),
+                         (plain, callback(broken, now, key="")), (plain, callback(far_off, now, key="")),
                          (adapter, callback(b'{"encrypt": "bm90IGEgY2lwaGVydGV4dA=="}', now))]:
         with pytest.raises(WebhookError) as e:
             await app.handle(request)

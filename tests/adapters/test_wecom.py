@@ -156,10 +156,11 @@ async def test_entity_inside_the_encrypted_message_is_400(deps: AdapterDeps) -> 
     assert err.value.status == 400
 
 
-async def test_non_numeric_create_time_is_400(deps: AdapterDeps) -> None:
+@pytest.mark.parametrize("create_time", ["soon", "nan", "9" * 400])
+async def test_a_create_time_that_is_not_a_time_is_400(deps: AdapterDeps, create_time: str) -> None:
     adapter = wecom.create("default", settings(), deps)
     now = deps.clock()
-    bad = xml_message("text", now, "<Content>hi</Content><MsgId>1</MsgId>").replace(str(int(now)), "soon")
+    bad = xml_message("text", now, "<Content>hi</Content><MsgId>1</MsgId>").replace(str(int(now)), create_time)
     with pytest.raises(WebhookError) as err:
         await adapter.handle(encrypted_post(sdk(), bad, now))
     assert err.value.status == 400
