@@ -227,7 +227,11 @@ def main() -> None:
             time.sleep(0.5)
         e2e = [got[k] - sent_at[k] for k in done]
         first, last = min(sent_at.values()), max(got[k] for k in done)
-        stats = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock").info("commandstats")
+        embedded = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock")
+        stats = embedded.info("commandstats")
+        memory = embedded.info("memory")["used_memory"] / 2**20
+        log = Path(data_dir, "redis", "redis.log").read_text(errors="replace")
+        rewrites = log.count("Background AOF rewrite finished")
         per_message = sorted(((k.removeprefix("cmdstat_"), v["calls"] / n) for k, v in stats.items()),
                              key=lambda kv: -kv[1])  # fmt: skip
         hello_rate, ack_rate = len(hello_acks) / hello_seconds, len(acks) / ack_seconds
@@ -246,6 +250,7 @@ def main() -> None:
             f"({ack_rate / hello_rate:.0%} of hello-world)",
             f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
             f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms",
+            f"Redis at the end: {memory:.0f} MiB used; append-only file rewrites during the run: {rewrites}",
             "Redis commands per callback (Lua's included): "
             + ", ".join(f"{name} {calls:.1f}" for name, calls in per_message if calls >= 0.05),
         ]

@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
-from bot.queue import LeasedConsumer, StreamQueue
+from bot.queue import GROUP, LeasedConsumer, StreamQueue
 from bot.redis_store import Keys
 
 KEYS = Keys("qtest")
@@ -135,6 +135,52 @@ def test_add_once_enqueues_one_per_key(redis_clean: str, times: int) -> None:
         return total
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_handled_entries_are_trimmed_and_unfinished_ones_kept(redis_clean: str) -> None:
+    async def scenario() -> None:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "trim", partitions=1)
+        stream = q.stream(0)
+        assert await q.trim_handled(0) == 0  # no stream yet
+        await q.ensure_groups()
+        ids = [await r.xadd(stream, {"d": str(i)}) for i in range(10)]
+        await r.xreadgroup(GROUP, "c", {stream: ">"}, count=6)  # 0-5 read, 6-9 unread
+        await r.xack(stream, GROUP, *ids[:3])  # 0-2 done, 3-5 in flight
+        assert await q.trim_handled(0) == 3
+        assert [e[0] for e in await r.xrange(stream)] == ids[3:]
+        await r.xack(stream, GROUP, *ids[3:6])  # nothing pending: up to the last delivered
+        assert await q.trim_handled(0) == 2
+        assert [e[0] for e in await r.xrange(stream)] == ids[5:]
+        await r.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_consumers_trim_what_they_handled(redis_clean: str) -> None:
+    async def scenario() -> int:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "trimmed", partitions=2)
+        handled: list[bytes] = []
+
+        async def handler(payload: bytes) -> None:
+            handled.append(payload)
+
+        consumer = asyncio.create_task(LeasedConsumer(q, handler, identity="w", lease_ms=300).run())
+        for i in range(30):
+            await q.add(f"customer{i}", str(i))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = sum([await r.xlen(q.stream(p)) for p in range(2)])
+            if len(handled) == 30 and left <= 2:
+                break
+            await asyncio.sleep(0.05)
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await r.aclose()
+        return left
+
+    assert asyncio.run(scenario()) <= 2  # at most each partition's last delivered entry
 
 
 def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_clean: str) -> None:
