@@ -41,6 +41,12 @@ _DOOMED_WORKER = textwrap.dedent(
 )
 
 
+async def _stop(consumer: asyncio.Task[None], r: aredis.Redis) -> None:
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    await r.aclose()
+
+
 def test_a_worker_killed_mid_message_loses_nothing(redis_clean: str) -> None:
     async def enqueue() -> None:
         r = aredis.Redis.from_url(redis_clean)
@@ -175,9 +181,7 @@ def test_consumers_trim_what_they_handled(redis_clean: str) -> None:
             if len(handled) == 30 and left <= 2:
                 break
             await asyncio.sleep(0.05)
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
-        await r.aclose()
+        await _stop(consumer, r)
         return left
 
     assert asyncio.run(scenario()) <= 2  # at most each partition's last delivered entry
@@ -243,9 +247,7 @@ def test_a_consumer_started_while_redis_is_away_works_once_it_is_back(tmp_path) 
             if handled:
                 break
             await asyncio.sleep(0.05)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await r.aclose()
+        await _stop(task, r)
         return handled
 
     try:
