@@ -78,8 +78,8 @@ def children_for(layout: Layout, host: str, port: int, config_path: Path | None)
     base = [sys.executable, "-m", "bot.cli"]
     tail = ["--parent-pid", str(os.getpid())] + (["--config", str(config_path)] if config_path else [])
     http = Child("serve", [*base, "serve", "--host", host, "--port", str(port), *tail])
-    worker = Child("worker", [*base, "worker", *tail])
-    return [http] * (layout.http_processes - 1) + [worker] * layout.worker_processes
+    workers = [Child("worker", [*base, "worker", "--slot", str(n), *tail]) for n in range(layout.worker_processes)]
+    return [http] * (layout.http_processes - 1) + workers
 
 
 class ChildProcesses:

@@ -23,7 +23,7 @@ import uvloop
 
 from bot.app import create_app
 from bot.processes import ChildProcesses, Layout, children_for, listening_socket, until_orphaned
-from bot.queue import LeasedConsumer, cancel_requested, process_identity
+from bot.queue import LeasedConsumer, cancel_requested, process_identity, worker_identity
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.worker import InboxHandler, TaskHandler
@@ -40,13 +40,13 @@ async def _move_delayed(runtime: Runtime) -> None:
         await asyncio.sleep(0.2)
 
 
-def background_jobs(runtime: Runtime, *, work: bool) -> list:  # type: ignore[type-arg]
+def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None) -> list:  # type: ignore[type-arg]
     """The coroutines a process runs until cancelled: the reloads, and with ``work`` the
-    queue consumers and the runtime's jobs."""
+    queue consumers (named ``identity``, by default one of their own) and the runtime's jobs."""
     reloads = [runtime.engine.watch(), *(watch() for watch in runtime.watchers)]
     if not work:
         return reloads
-    identity = process_identity()
+    identity = identity or process_identity()
     inbox_handler = InboxHandler(
         runtime.pipeline, runtime.outbox, runtime.clock, runtime.settings.server.max_answer_age_seconds
     )
@@ -62,10 +62,11 @@ def background_jobs(runtime: Runtime, *, work: bool) -> list:  # type: ignore[ty
 
 @contextlib.asynccontextmanager
 async def running(
-    runtime: Runtime, *, work: bool = True, also: Sequence[Coroutine[Any, Any, None]] = ()
+    runtime: Runtime, *, work: bool = True, also: Sequence[Coroutine[Any, Any, None]] = (), identity: str | None = None
 ) -> AsyncIterator[None]:
     """The background jobs (and ``also``) run while inside; cancelled and awaited on the way out."""
-    tasks = [asyncio.create_task(job) for job in [*background_jobs(runtime, work=work), *also]]
+    jobs = background_jobs(runtime, work=work, identity=identity)
+    tasks = [asyncio.create_task(job) for job in [*jobs, *also]]
     try:
         yield
     finally:
@@ -82,9 +83,11 @@ def run_server(
     with_http: bool,
     config_path: Path | None = None,
     parent_pid: int | None = None,
+    slot: int | None = None,
 ) -> None:
     """``kefu serve`` (``with_http``) or ``kefu worker``. With ``parent_pid`` this is a child of
-    that ``kefu serve`` (bot/processes.py): it starts no children and stops when the parent is gone."""
+    that ``kefu serve`` (bot/processes.py): it starts no children and stops when the parent is gone;
+    a worker child also has its ``slot``, which names its queue consumers (``worker_identity``)."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = Runtime.start(settings, config_path=config_path)
     # What startup built (SDKs, the knowledge base, models: about 270k objects) lives as long as
@@ -97,7 +100,8 @@ def run_server(
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 # uvloop, as under uvicorn: the workers are all network round trips.
-                uvloop.run(_work(runtime, parent_pid))
+                identity = worker_identity(parent_pid, slot) if parent_pid and slot is not None else None
+                uvloop.run(_work(runtime, parent_pid, identity))
     finally:
         # The async clients died with their loop; what is left to stop is the embedded server.
         runtime.redis_handle.stop()
@@ -134,11 +138,11 @@ async def _exit_when_orphaned(server: uvicorn.Server, parent_pid: int) -> None:
     server.should_exit = True
 
 
-async def _work(runtime: Runtime, parent_pid: int | None) -> None:
+async def _work(runtime: Runtime, parent_pid: int | None, identity: str | None) -> None:
     stop = asyncio.Event()
     # SIGTERM (from kefu serve, systemd, docker stop): finish the message in hand, hand over.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with running(runtime):
+    async with running(runtime, identity=identity):
         waits = [asyncio.create_task(stop.wait())]
         if parent_pid is not None:
             waits.append(asyncio.create_task(until_orphaned(parent_pid)))

@@ -80,12 +80,17 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir:
             assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
             wait_until(lambda: answered(1), timeout=30)
 
+            owners = set(_lease_owners(data_dir, "inbox").values())  # every partition, one worker
+            assert len(owners) == 1 and next(iter(owners)).endswith(f":{serve.pid}:worker0")
+
             os.kill(worker_pid, signal.SIGKILL)  # a worker dies: it is replaced, nothing is lost
             query, body = wecom_callback("退款多久到账", "9002")
             assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
             wait_until(lambda: answered(2), timeout=60)
             replacement = [p for p, cmd in children_of(serve.pid).items() if role(cmd) == "worker"]
             assert replacement and worker_pid not in replacement
+            # Under its predecessor's name: it took the leases over at once, not once they ran out.
+            assert set(_lease_owners(data_dir, "inbox").values()) == owners
 
             # /metrics adds up every process: the answers were counted by the worker processes.
             metrics = httpx.get(f"{base}/metrics").text
@@ -98,6 +103,14 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir:
         for pid in (http_pid, worker_pid):
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         assert not (data_dir / "redis" / "redis.sock").exists() or not _redis_answers(data_dir)
+
+
+def _lease_owners(data_dir: Path, queue: str) -> dict[str, str]:
+    """Partition lease key -> owner, read from the embedded Redis."""
+    import redis
+
+    r = redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"), decode_responses=True)
+    return {key: r.get(key) for key in r.scan_iter(f"kefu:lease:{queue}:*")}
 
 
 def _redis_answers(data_dir: Path) -> bool:
