@@ -109,8 +109,8 @@ def _lease_owners(data_dir: Path, queue: str) -> dict[str, str]:
     """Partition lease key -> owner, read from the embedded Redis."""
     import redis
 
-    r = redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"), decode_responses=True)
-    return {key: r.get(key) for key in r.scan_iter(f"kefu:lease:{queue}:*")}
+    with redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"), decode_responses=True) as r:
+        return {key: r.get(key) for key in r.scan_iter(f"kefu:lease:{queue}:*")}
 
 
 def _redis_answers(data_dir: Path) -> bool:
