@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from alerts.risk.assessor import ScorerAssessor, watch_config
+from alerts.risk.assessor import ScorerAssessor, watch_emotion_model
 from alerts.risk.emotion import model_path_for
 from alerts.risk.scorer import RiskScorer
 
@@ -21,7 +21,8 @@ def install(runtime: "Runtime") -> None:
         scorer = RiskScorer.from_settings(settings.risk, settings.data_dir)
         runtime.pipeline.p.risk = ScorerAssessor(scorer)
         model_path = model_path_for(settings.risk.emotion, settings.data_dir)
-        runtime.watchers.append(lambda: watch_config(scorer, runtime.config_path, model_path))
+        runtime.watchers.append(lambda: watch_emotion_model(scorer, model_path))
+        runtime.settings_listeners.append(lambda new: scorer.update(new.risk))
     from adapters.robots import create_sender  # noqa: PLC0415 (robot receivers' webhook senders)
     from alerts.notify import install as install_notify  # noqa: PLC0415
     from alerts.notify import install_chat

@@ -27,6 +27,7 @@ from bot.queue import StreamQueue
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys, RedisHandle
 from bot.settings import Settings
+from bot.settings.reload import SettingsListener
 from bot.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class Runtime:
     # cancelled by the processes that work; watchers (reloads of settings) run in every process.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     watchers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Called with the new settings when the config file changes (bot/settings/reload.py): what
+    # takes effect without a restart.
+    settings_listeners: list[SettingsListener] = field(default_factory=list)
     notifier: Any = None  # alerts.notify.Notifier once the alerts feature is installed
 
     @classmethod

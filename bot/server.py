@@ -26,6 +26,7 @@ from bot.processes import ChildProcesses, Layout, children_for, listening_socket
 from bot.queue import LeasedConsumer, cancel_requested, process_identity, worker_identity
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.settings.reload import watch_settings
 from bot.worker import InboxHandler, TaskHandler
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None
     """The coroutines a process runs until cancelled: the reloads, and with ``work`` the
     queue consumers (named ``identity``, by default one of their own) and the runtime's jobs."""
     reloads = [runtime.engine.watch(), *(watch() for watch in runtime.watchers)]
+    if runtime.config_path is not None and runtime.settings_listeners:
+        reloads.append(watch_settings(runtime.config_path, runtime.settings_listeners))
     if not work:
         return reloads
     identity = identity or process_identity()

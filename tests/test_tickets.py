@@ -15,6 +15,7 @@ from adapters import dingtalk, feishu, wecom
 from alerts.tickets.chat import StaffChat
 from bot.channel import AdapterDeps, WebhookError
 from bot.redis_store import Keys
+from bot.settings import Settings
 from bot.settings.channels import DingtalkApp
 from bot.token_cache import TokenCache
 from tests.adapters import test_dingtalk as dt
@@ -114,9 +115,9 @@ async def test_bad_commands_get_clear_answers_and_change_nothing(env: dict) -> N
     assert "找不到员工" in await wecom_says(env, f"/assign {env['tid']} @nobody", "boss")
     assert "不在工单人员名单" in await wecom_says(env, f"/close {env['tid']} x", "stranger")
     assert await env["chat"].handle(msg("/unknowncmd", T0)) is None  # not ours: a customer message
-    # A staff member removed from the map is refused from then on.
+    # A staff member removed from the map (the config file reloaded) is refused from then on.
     removed = {**STAFF, "wecom": {"agent1": STAFF["wecom"]["agent1"]}}
-    env["service"].staff = type(env["service"].staff)(tickets_settings(staff=removed).staff)
+    env["service"].reload_staff(Settings(tickets=tickets_settings(staff=removed)))
     assert "不在工单人员名单" in await wecom_says(env, f"/close {env['tid']} x", "boss")
     assert await snapshot(env) == before
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 from alerts.risk.emotion import EmotionModel
@@ -12,7 +11,7 @@ from alerts.risk.scorer import RiskScorer, Turn
 from bot.dialogue import Turn as DialogueTurn
 from bot.nlu.classifier import ModelFileError
 from bot.ports import RiskResult
-from bot.settings import ConfigError, load_settings
+from bot.settings.reload import mtime
 
 log = logging.getLogger(__name__)
 
@@ -40,34 +39,17 @@ class ScorerAssessor:
         return self.scorer.soothing_opening(seed)
 
 
-async def watch_config(
-    scorer: RiskScorer, config_path: Path | None, model_path: Path, interval: float = 2.0
-) -> None:
-    """Without a restart: word lists and thresholds when the config file changes, the emotion
-    model when ``kefu train --task risk`` writes a new one."""
-    config_stamp, model_stamp = _mtime(config_path), _mtime(model_path)
+async def watch_emotion_model(scorer: RiskScorer, model_path: Path, interval: float = 2.0) -> None:
+    """Without a restart: the emotion model when ``kefu train --task risk`` writes a new one (word
+    lists and thresholds come with the settings, bot/settings/reload.py)."""
+    model_stamp = mtime(model_path)
     while True:
         await asyncio.sleep(interval)
-        if config_path is not None and _mtime(config_path) != config_stamp:
-            config_stamp = _mtime(config_path)
-            try:
-                scorer.update(load_settings(config_path).risk)
-                log.info("risk settings reloaded from %s", config_path)
-            except ConfigError as e:
-                log.error("risk settings not reloaded, keeping the previous ones: %s", e)
-        if _mtime(model_path) != model_stamp:
-            model_stamp = _mtime(model_path)
+        if mtime(model_path) != model_stamp:
+            model_stamp = mtime(model_path)
             try:
                 scorer.set_emotion_model(EmotionModel.load(model_path))
                 log.info("risk emotion model reloaded from %s", model_path)
             except ModelFileError as e:
                 log.error("risk emotion model not reloaded, keeping the previous one: %s", e)
 
-
-def _mtime(path: Path | None) -> float:
-    if path is None:
-        return 0.0
-    try:
-        return os.stat(path).st_mtime
-    except FileNotFoundError:
-        return 0.0

@@ -79,6 +79,7 @@ def install(runtime: "Runtime") -> TicketService | None:
     chat = StaffChat(service, notifier, release=runtime.pipeline.p.dialogue.release)
     runtime.pipeline.p.contacts = build_recorder(runtime.redis, runtime.keys, settings, service)
     runtime.pipeline.p.staff = chat
+    runtime.settings_listeners.append(service.reload_staff)
     runtime.adapter_deps.card_actions = chat.card_action
     scheduler = TicketScheduler(service, runtime.redis, runtime.redis_handle.url, runtime.keys)
     runtime.jobs.append(scheduler.run)

@@ -21,6 +21,7 @@ from alerts.tickets.staff import Staff, StaffDirectory
 from alerts.tickets.store import TicketNotFound, TicketStore
 from bot.message import InboundMessage
 from bot.nlu.normalize import mask_id
+from bot.settings import Settings
 from bot.settings.tickets import TicketsSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ class TicketService:
         self.title_of = title_of
         self.clock = clock
         self.tz = ZoneInfo(settings.schedules.timezone)
+
+    def reload_staff(self, settings: Settings) -> None:
+        """The staff map as the config file now has it: someone added may act on tickets at
+        once, someone removed no longer may (a settings listener, bot/settings/reload.py)."""
+        self.staff = StaffDirectory(settings.tickets.staff)
 
     # -- repeat contacts -> tickets -----------------------------------------------------------
     def team_for(self, intents: Sequence[str]) -> str:
