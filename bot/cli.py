@@ -87,14 +87,15 @@ def serve(
 def worker(
     config: Optional[Path] = ConfigOpt,
     parent_pid: Optional[int] = typer.Option(None, hidden=True, help="stop when this process is gone"),
-    slot: Optional[int] = typer.Option(None, hidden=True, help="which of that kefu serve's workers this is"),
+    consumer_name: Optional[str] = typer.Option(None, hidden=True, help="the name its queue consumers go by"),
 ) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
     from bot.server import run_server
 
     settings = settings_or_exit(config)
     run_server(
-        settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid, slot=slot
+        settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid,
+        consumer_name=consumer_name,
     )
 
 

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def process_identity() -> str:
+    """A name for this process's queue consumers and leases, unique across machines."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Child:
     role: str  # "serve" (an extra HTTP process) or "worker"
@@ -78,7 +84,16 @@ def children_for(layout: Layout, host: str, port: int, config_path: Path | None)
     base = [sys.executable, "-m", "bot.cli"]
     tail = ["--parent-pid", str(os.getpid())] + (["--config", str(config_path)] if config_path else [])
     http = Child("serve", [*base, "serve", "--host", host, "--port", str(port), *tail])
-    workers = [Child("worker", [*base, "worker", "--slot", str(n), *tail]) for n in range(layout.worker_processes)]
+    # Each worker place has a name its replacements keep: one that takes over from a worker that
+    # died holds its partition leases and unacknowledged messages at once, instead of waiting
+    # for the leases to run out (15 s). Only one process ever fills a place (the next starts once
+    # the last has exited), and the random part of this serve's name keeps it apart from other
+    # machines' (containers often share a pid, sometimes a host name).
+    serve_name = process_identity()
+    workers = [
+        Child("worker", [*base, "worker", "--consumer-name", f"{serve_name}:worker{n}", *tail])
+        for n in range(layout.worker_processes)
+    ]
     return [http] * (layout.http_processes - 1) + workers
 
 

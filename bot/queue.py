@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import socket
 import time
-import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 
@@ -75,18 +72,6 @@ def cancel_requested() -> bool:
     (redis-py can swallow one that lands mid-command while it retries the command)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def process_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def worker_identity(parent_pid: int, slot: int) -> str:
-    """The name of one worker place of a ``kefu serve``, the same for each process that fills it:
-    a replacement for a worker that died takes over its partition leases and its unacknowledged
-    messages at once, instead of waiting for the leases to run out (15 s). Only ever one process
-    fills a place: ``kefu serve`` starts the next one after the last one has exited."""
-    return f"{socket.gethostname()}:{parent_pid}:worker{slot}"
 
 
 class StreamQueue:

@@ -22,8 +22,8 @@ import uvicorn
 import uvloop
 
 from bot.app import create_app
-from bot.processes import ChildProcesses, Layout, children_for, listening_socket, until_orphaned
-from bot.queue import LeasedConsumer, cancel_requested, process_identity, worker_identity
+from bot.processes import ChildProcesses, Layout, children_for, listening_socket, process_identity, until_orphaned
+from bot.queue import LeasedConsumer, cancel_requested
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.settings.reload import watch_settings
@@ -86,11 +86,11 @@ def run_server(
     with_http: bool,
     config_path: Path | None = None,
     parent_pid: int | None = None,
-    slot: int | None = None,
+    consumer_name: str | None = None,
 ) -> None:
     """``kefu serve`` (``with_http``) or ``kefu worker``. With ``parent_pid`` this is a child of
     that ``kefu serve`` (bot/processes.py): it starts no children and stops when the parent is gone;
-    a worker child also has its ``slot``, which names its queue consumers (``worker_identity``)."""
+    a worker child also gets the name its queue consumers go by (``children_for``)."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = Runtime.start(settings, config_path=config_path)
     # What startup built (SDKs, the knowledge base, models: about 270k objects) lives as long as
@@ -103,8 +103,7 @@ def run_server(
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 # uvloop, as under uvicorn: the workers are all network round trips.
-                identity = worker_identity(parent_pid, slot) if parent_pid and slot is not None else None
-                uvloop.run(_work(runtime, parent_pid, identity))
+                uvloop.run(_work(runtime, parent_pid, consumer_name))
     finally:
         # The async clients died with their loop; what is left to stop is the embedded server.
         runtime.redis_handle.stop()
