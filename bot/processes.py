@@ -50,11 +50,30 @@ class Layout:
 
 def share_metrics(data_dir: Path) -> None:
     """Switch prometheus_client to multiprocess mode for this process and its children; must
-    run before prometheus_client is first imported. Files of an earlier run are removed."""
-    directory = Path(data_dir).resolve() / "metrics"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    run before prometheus_client is first imported. Each ``kefu serve`` counts in a directory of
+    its own (two may share a data_dir); those of serves that are gone are removed."""
+    root = Path(data_dir).resolve() / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in root.iterdir():
+        if entry.name.isdigit() and _alive(int(entry.name)):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    directory = root / str(os.getpid())
+    directory.mkdir()
     os.environ[METRICS_ENV] = str(directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, but alive
+    return True
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

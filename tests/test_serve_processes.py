@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.processes import METRICS_ENV, share_metrics
 from tests.fake_platform import FakePlatform
 from tests.serving import free_port, wait_until
 from tests.test_gateway_e2e import AES_KEY, CORP, SEND, TOKEN, wecom_callback
@@ -121,3 +122,21 @@ def _redis_answers(data_dir: Path) -> bool:
         return bool(redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"), socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def test_each_serve_counts_in_its_own_metrics_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(METRICS_ENV, "")  # restored (unset) after the test: share_metrics sets it
+    root = tmp_path / "metrics"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (root / str(other.pid)).mkdir(parents=True)  # another serve on this data_dir, running
+        (root / str(other.pid) / "counter_1.db").write_bytes(b"x")
+        (root / "999999999").mkdir()  # a serve that is gone
+        (root / "counter_2.db").write_bytes(b"x")  # the files of a version that shared one directory
+        share_metrics(tmp_path)
+        assert os.environ[METRICS_ENV] == str((root / str(os.getpid())).resolve())
+        assert sorted(p.name for p in root.iterdir()) == sorted([str(other.pid), str(os.getpid())])
+        assert (root / str(other.pid) / "counter_1.db").exists()
+    finally:
+        other.kill()
+        other.wait()
