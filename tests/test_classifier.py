@@ -16,7 +16,7 @@ from bot.nlu.classifier import (
 )
 from bot.nlu.decide import Action, Thresholds
 from bot.nlu.intent_model import IntentModel, train_intent_model
-from bot.nlu.knowledge import load_knowledge_base
+from bot.nlu.knowledge import load_knowledge_base, load_labelled
 
 PARCEL = ["我的快递到哪了", "包裹到哪里了", "快递怎么还没到", "物流信息查一下", "快递到哪儿了呀", "我的包裹在哪"]
 REFUND = ["退款什么时候到账", "退款多久到", "钱怎么还没退回来", "退款进度查一下", "退的钱到哪了", "退款还没到账"]
@@ -160,3 +160,15 @@ def test_text_with_no_known_token_is_not_answered_or_clarified(tmp_path: Path) -
     assert model.predict("我的快递到哪了").ranked[0][0] == "where_is_parcel"  # the model works
     for gibberish in ("asdkjh qwe", "zxqv plmkjh", "龘靐齉"):
         assert model.predict(gibberish).decision.action is Action.FALLBACK, (gibberish, model.predict(gibberish))
+
+
+
+def test_the_shipped_model_answers_phrasings_it_never_saw(trained_model_dir: Path) -> None:
+    # tests/data/faq_heldout.csv: 300 queries written blind, none a copy of a knowledge-base
+    # example. A floor well under the measured 85 %: it catches a broken normalisation,
+    # tokenisation or synonym step, not the noise of a retrained model.
+    texts, gold = load_labelled(Path(__file__).parent / "data" / "faq_heldout.csv")
+    model = IntentModel.load(trained_model_dir / "intent.bin", Thresholds())
+    tops = [model.rank(text)[1][:1] for text in texts]
+    right = sum(bool(top) and top[0][0] == label for top, label in zip(tops, gold))
+    assert right / len(texts) >= 0.78
