@@ -34,8 +34,11 @@ def test_listeners_get_each_valid_change_and_nothing_else(tmp_path: Path, caplog
     path.write_text(STAFF_YAML.format(user="boss"), encoding="utf-8")
     seen: list[Settings] = []
 
+    def broken_listener(_: Settings) -> None:
+        raise RuntimeError("this part cannot take new settings")
+
     async def scenario() -> None:
-        watcher = asyncio.create_task(watch_settings(path, [seen.append], interval=0.01))
+        watcher = asyncio.create_task(watch_settings(path, [broken_listener, seen.append], interval=0.01))
         try:
             await asyncio.sleep(0.1)
             assert seen == []  # unchanged file: nothing to tell
@@ -44,7 +47,9 @@ def test_listeners_get_each_valid_change_and_nothing_else(tmp_path: Path, caplog
             assert seen == []  # the previous settings stay
             rewrite(path, STAFF_YAML.format(user="newboss"), bump=20)
             await until(lambda: len(seen) == 1)
-            assert list(seen[0].tickets.staff["wecom"]) == ["newboss"]
+            assert list(seen[0].tickets.staff["wecom"]) == ["newboss"]  # despite the broken listener
+            rewrite(path, STAFF_YAML.format(user="third"), bump=30)
+            await until(lambda: len(seen) == 2)  # and the watcher lives on
         finally:
             watcher.cancel()
 

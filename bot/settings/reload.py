@@ -40,5 +40,8 @@ async def watch_settings(config_path: Path, listeners: Sequence[SettingsListener
             log.error("settings not reloaded, keeping the previous ones: %s", e)
             continue
         for listener in listeners:
-            listener(settings)
+            try:
+                listener(settings)
+            except Exception:  # one part refusing its new settings must not stop the others' reloads
+                log.exception("settings reload: %r failed, that part keeps its previous settings", listener)
         log.info("settings reloaded from %s", config_path)
