@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from bot.nlu.decide import Decision, Thresholds, decide
 from bot.nlu.intent_model import IntentModel, prepare, train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu.normalize import normalize
+from bot.settings.reload import mtime
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,6 @@ class LoadedModel:
         return found.title if found else intent
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
 class IntentEngine:
     def __init__(self, kb_path: Path, model_path: Path, params: TrainParams, thresholds: Thresholds) -> None:
         self.kb_path = kb_path
@@ -79,7 +72,7 @@ class IntentEngine:
 
     def load(self) -> LoadedModel:
         """Load the model for the knowledge base, training it first when missing or stale."""
-        stamp = (_mtime(self.kb_path), _mtime(self.model_path))
+        stamp = (mtime(self.kb_path), mtime(self.model_path))
         kb = load_knowledge_base(self.kb_path)
         try:
             model = IntentModel.load(self.model_path, self.thresholds)
@@ -91,13 +84,13 @@ class IntentEngine:
             texts, labels = kb.training_pairs()
             model = train_intent_model(texts, labels, kb=kb, params=self.params, thresholds=self.thresholds)
             model.save(self.model_path)
-            stamp = (stamp[0], _mtime(self.model_path))
+            stamp = (stamp[0], mtime(self.model_path))
         self._current = LoadedModel(model, kb)
         self._stamp = stamp
         return self._current
 
     def changed(self) -> bool:
-        return (_mtime(self.kb_path), _mtime(self.model_path)) != self._stamp
+        return (mtime(self.kb_path), mtime(self.model_path)) != self._stamp
 
     async def watch(self, interval: float = 2.0) -> None:
         """Reload in the background whenever the knowledge base or the model file changes."""
@@ -109,5 +102,5 @@ class IntentEngine:
                 await asyncio.to_thread(self.load)
                 log.info("intent model reloaded (%s)", self.model_path)
             except Exception as e:  # a broken edit must not take the running bot down
-                self._stamp = (_mtime(self.kb_path), _mtime(self.model_path))
+                self._stamp = (mtime(self.kb_path), mtime(self.model_path))
                 log.error("reload failed, keeping the previous model: %s", e)
