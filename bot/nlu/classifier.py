@@ -63,6 +63,9 @@ class TrainParams:
     maxn: int = 4
     seed: int = 42
     bucket: int = 200_000  # hashed n-gram slots: enough for a shop's knowledge base, small on disk
+    # Where the shipped pretrained vectors are written for fastText (bot/nlu/pretrained.py);
+    # None: embeddings learnt from the examples alone.
+    vectors_dir: str | None = None
 
 
 class ModelFileError(Exception):
@@ -95,9 +98,11 @@ class TextClassifier:
         params: TrainParams = TrainParams(),
         *,
         prepared: bool = False,
+        pretrained: Path | None = None,
         verbose: int = 0,
     ) -> "TextClassifier":
-        """Train on parallel lists; ``prepared`` means texts already went through ``model_input``."""
+        """Train on parallel lists; ``prepared`` means texts already went through ``model_input``;
+        ``pretrained`` is a .vec file of ``params.dim`` that initialises the token embeddings."""
         if len(texts) != len(labels) or not texts:
             raise ValueError("need the same, non-zero number of texts and labels")
         if len(set(labels)) < 2:
@@ -108,7 +113,7 @@ class TextClassifier:
                 f.write(f"{_LABEL}{label} {line}\n")
             train_file = f.name
         try:
-            model = _train_supervised(train_file, params, verbose)
+            model = _train_supervised(train_file, params, pretrained, verbose)
         finally:
             os.unlink(train_file)
         return cls(model=model, metadata={"params": asdict(params)})
@@ -155,7 +160,10 @@ class TextClassifier:
         return cls(model=model, metadata=metadata)
 
 
-def _train_supervised(train_file: str, params: TrainParams, verbose: int) -> Any:
+def _train_supervised(train_file: str, params: TrainParams, pretrained: Path | None, verbose: int) -> Any:
+    # fastText adds every word of the .vec file to the model's dictionary: words the examples never
+    # use keep their pretrained vectors, which is what lets the model read them at all.
+    extra = {"pretrainedVectors": str(pretrained)} if pretrained else {}
     return train_fasttext(
         train_file,
         epoch=params.epoch,
@@ -170,6 +178,7 @@ def _train_supervised(train_file: str, params: TrainParams, verbose: int) -> Any
         seed=params.seed,
         loss="softmax",
         verbose=verbose,
+        **extra,
     )
 
 

@@ -47,6 +47,9 @@ class NluSettings(_Strict):
     minn: int = Field(default=2, ge=0)
     maxn: int = Field(default=4, ge=0)
     seed: int = 42
+    # Start from the shipped vectors of Chinese characters and bigrams (bot/nlu/pretrained.py);
+    # off learns from the knowledge base alone.
+    pretrained_vectors: bool = True
 
 
 class DialogueSettings(_Strict):
