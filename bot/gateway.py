@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from bot.channel import DEDUPE_TTL_SECONDS, ChannelAdapter, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage
 from bot.metrics import ack_seconds, callbacks
-from bot.queue import StreamQueue
+from bot.queue import QueueFull, StreamQueue
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class Gateway:
                 callbacks(adapter.platform, "accepted" if added else "duplicate").inc()
             for task in result.tasks:
                 await self.enqueue_task(task)
+        except QueueFull as e:
+            callbacks(adapter.platform, "queue_full").inc()
+            log.warning("%s/%s callback refused (503): %s", adapter.platform, adapter.app, e)
+            raise
         except RedisError:
             callbacks(adapter.platform, "redis_down").inc()
             raise

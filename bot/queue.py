@@ -27,17 +27,22 @@ from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
 
-# For each (dedupe key, stream) pair: SET NX the dedupe key, and only if it was new, XADD.
-# KEYS = seen_1, stream_1, seen_2, stream_2, ...; ARGV = maxlen, ttl_1, payload_1, ttl_2, ...
-# Returns 1 (enqueued) or 0 (seen before) per pair. Atomic per batch, one round trip.
+# For each (dedupe key, stream) pair: SET NX the dedupe key and, only if it was new, XADD; but a
+# stream that already holds ARGV[1] entries refuses the pair (and forgets the key), so that the
+# caller can say "retry later" instead of the stream dropping entries it has promised to keep.
+# KEYS = seen_1, stream_1, seen_2, stream_2, ...; ARGV = max entries, ttl_1, payload_1, ttl_2, ...
+# Returns 1 (enqueued), 0 (seen before) or -1 (stream full) per pair. Atomic per batch, one round trip.
 _ADD_ONCE = """
 local added = {}
 for i = 1, #KEYS / 2 do
-  if redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[2 * i]) then
-    redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[2 * i + 1])
-    added[i] = 1
-  else
+  if not redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[2 * i]) then
     added[i] = 0
+  elseif redis.call('XLEN', KEYS[2 * i]) >= tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[2 * i - 1])
+    added[i] = -1
+  else
+    redis.call('XADD', KEYS[2 * i], '*', 'd', ARGV[2 * i + 1])
+    added[i] = 1
   end
 end
 return added
@@ -61,10 +66,17 @@ return 0
 """
 Handler = Callable[[bytes], Awaitable[None]]
 GROUP = "kefu"
-# Per partition, a safety cap: handled entries are trimmed as the consumers go (``trim_handled``),
-# so only a backlog beyond this (hours of outage at full load) would lose its oldest entries.
+# Per partition, the backlog ``add_once`` accepts: handled entries are trimmed as the consumers go
+# (``trim_handled``), so this is only reached when they are down or far behind (about half an hour
+# of 1,800 messages a second across 32 partitions). Past it callbacks get a 503 and the platforms
+# retry; what was accepted is never dropped.
 MAX_STREAM_LEN = 100_000
 TASK_RETRIES = 5  # a TaskRetry is tried again after 2, 4, 8, 16, 32 s, then parked
+
+
+class QueueFull(RedisError):
+    """A partition holds ``MAX_STREAM_LEN`` entries. A RedisError, because callers should do what
+    they do when Redis is away: answer 503, or keep the message and try again later."""
 
 
 def cancel_requested() -> bool:
@@ -93,21 +105,24 @@ class StreamQueue:
         return self.keys.of(self.name, str(partition))
 
     async def add(self, routing_key: str, payload: str) -> None:
-        await self.redis.xadd(
-            self.stream(self.partition_of(routing_key)), {"d": payload}, maxlen=MAX_STREAM_LEN, approximate=True
-        )
+        """Enqueue without a cap: used for the little traffic that has no platform to push back
+        on (replays of dead letters, platform tasks without an id)."""
+        await self.redis.xadd(self.stream(self.partition_of(routing_key)), {"d": payload})
 
     async def add_once(self, dedupe_key: str, ttl_seconds: int, routing_key: str, payload: str) -> bool:
-        """Enqueue unless ``dedupe_key`` was seen within the TTL; True when enqueued now."""
+        """Enqueue unless ``dedupe_key`` was seen within the TTL; True when enqueued now. Raises
+        QueueFull when the partition's backlog is at ``MAX_STREAM_LEN`` (the key stays unseen)."""
         return await self._add_once.submit((dedupe_key, ttl_seconds, routing_key, payload))
 
-    async def _add_once_batch(self, batch: list[tuple[str, int, str, str]]) -> list[bool]:
+    async def _add_once_batch(self, batch: list[tuple[str, int, str, str]]) -> list[bool | QueueFull]:
         keys: list[str] = []
         args: list[str | int] = [MAX_STREAM_LEN]
         for dedupe_key, ttl_seconds, routing_key, payload in batch:
             keys += [self.keys.of("seen", dedupe_key), self.stream(self.partition_of(routing_key))]
             args += [ttl_seconds, payload]
-        return [bool(added) for added in await self._add_once_script(keys=keys, args=args)]
+        results = await self._add_once_script(keys=keys, args=args)
+        return [QueueFull(f"{keys[2 * i + 1]} holds {MAX_STREAM_LEN} entries") if added < 0 else bool(added)
+                for i, added in enumerate(results)]  # fmt: skip
 
     async def ensure_groups(self) -> None:
         for p in range(self.partitions):

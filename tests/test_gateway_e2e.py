@@ -181,6 +181,23 @@ def test_redis_down_answers_503_and_the_bot_recovers_when_it_returns(
         own.stop()
 
 
+def test_a_full_queue_answers_503_and_the_platforms_retry_is_answered_once(
+    settings: Settings, fake: FakePlatform, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from bot import queue
+
+    with served(with_channels(settings, fake)) as (base, _):
+        query, body = wecom_callback("我的快递到哪了", "7250")
+        monkeypatch.setattr(queue, "MAX_STREAM_LEN", 0)  # every partition counts as full
+        refused = httpx.post(f"{base}/webhooks/wecom", params=query, content=body)
+        assert refused.status_code == 503  # the platform will retry
+        monkeypatch.undo()
+        assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+        fake.wait_for(SEND, 1, timeout=20)
+        time.sleep(1.0)
+        assert len(fake.calls(SEND)) == 1
+
+
 def test_no_secret_or_phone_number_reaches_the_log(settings: Settings, fake: FakePlatform, caplog) -> None:  # type: ignore[no-untyped-def]
     import logging
 

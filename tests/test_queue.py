@@ -15,7 +15,8 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
-from bot.queue import GROUP, LeasedConsumer, StreamQueue
+from bot import queue
+from bot.queue import GROUP, LeasedConsumer, QueueFull, StreamQueue
 from bot.redis_store import Keys
 
 KEYS = Keys("qtest")
@@ -141,6 +142,30 @@ def test_add_once_enqueues_one_per_key(redis_clean: str, times: int) -> None:
         return total
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_full_partition_refuses_new_messages_and_keeps_all_it_accepted(
+    redis_clean: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "MAX_STREAM_LEN", 3)
+
+    async def scenario() -> None:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "full", partitions=1)
+        await q.ensure_groups()
+        assert [await q.add_once(f"msg-{i}", 60, "c", str(i)) for i in range(3)] == [True] * 3
+        with pytest.raises(QueueFull):
+            await q.add_once("msg-3", 60, "c", "3")
+        assert await q.add_once("msg-0", 60, "c", "0") is False  # a duplicate is still just a duplicate
+        assert [e[1][b"d"] for e in await r.xrange(q.stream(0))] == [b"0", b"1", b"2"]  # nothing dropped
+
+        got = await r.xreadgroup(GROUP, "w", {q.stream(0): ">"}, count=3)
+        await r.xack(q.stream(0), GROUP, *[entry_id for entry_id, _ in got[0][1]])
+        await q.trim_handled(0)
+        assert await q.add_once("msg-3", 60, "c", "3") is True  # the refused one was not marked seen
+        await r.aclose()
+
+    asyncio.run(scenario())
 
 
 def test_handled_entries_are_trimmed_and_unfinished_ones_kept(redis_clean: str) -> None:
