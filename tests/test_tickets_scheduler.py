@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
@@ -169,3 +170,52 @@ async def test_scheduler_in_process_leads_and_lets_go(client: aredis.Redis, redi
     await asyncio.gather(task, return_exceptions=True)
     assert not sa.is_leader and await sb.step()  # released on a clean stop: taken at once
     sb._stop()
+
+
+async def test_a_new_leader_runs_the_digest_its_dead_predecessor_was_due_to_send(
+    client: aredis.Redis, redis_clean: str
+) -> None:
+    clock, notifier = Clock(T0), RecordingNotifier()
+    await open_ticket(client, clock, notifier)
+    first, _, _ = build(client, clock, notifier=notifier)
+    leader = TicketScheduler(first, client, redis_clean, first.store.keys)
+    assert await leader.step()
+    # The leader dies just before the digest is due: its stored next run is now in the past.
+    leader.scheduler.pause()
+    leader.scheduler.modify_job("tickets.digest", next_run_time=datetime.now(timezone.utc) - timedelta(seconds=30))
+    await asyncio.sleep(0.1)  # APScheduler handles the change on the loop: while still paused
+    leader._stop()
+    await client.delete(leader.lock.key)  # its lease ran out
+
+    second, _, _ = build(client, clock, notifier=notifier)
+    successor = TicketScheduler(second, client, redis_clean, second.store.keys)
+    assert await successor.step()
+    try:
+        for _ in range(50):
+            if "ticket_digest" in notifier.kinds():
+                break
+            await asyncio.sleep(0.1)
+        assert notifier.kinds().count("ticket_digest") == 1
+        next_run = successor.scheduler.get_job("tickets.digest").next_run_time
+        assert next_run > datetime.now(timezone.utc) + timedelta(hours=1)  # then back on its daily time
+    finally:
+        successor._stop()
+
+
+async def test_a_changed_digest_time_replaces_the_stored_job(client: aredis.Redis, redis_clean: str) -> None:
+    from bot.settings.tickets import ScheduleSettings
+
+    service, _, _ = build(client, Clock(T0))
+    before = TicketScheduler(service, client, redis_clean, service.store.keys)
+    assert await before.step()
+    assert "hour='9', minute='0'" in str(before.scheduler.get_job("tickets.digest").trigger)
+    before._stop()
+    await client.delete(before.lock.key)
+
+    changed, _, _ = build(client, Clock(T0), tickets_settings(schedules=ScheduleSettings(digest="10:30")))
+    after = TicketScheduler(changed, client, redis_clean, changed.store.keys)
+    assert await after.step()
+    try:
+        assert "hour='10', minute='30'" in str(after.scheduler.get_job("tickets.digest").trigger)
+    finally:
+        after._stop()

@@ -17,6 +17,7 @@ from typing import Any
 import redis as sync_redis
 from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from alerts.tickets.service import TicketService
 from bot.queue import cancel_requested
@@ -96,8 +97,14 @@ class TicketScheduler:
             return
         hour, minute = (int(x) for x in hhmm.split(":"))
         extra = {"day_of_week": day} if day in _DAYS else {}
-        scheduler.add_job(func, "cron", hour=hour, minute=minute, args=[self.name], id=job_id,
-                          replace_existing=True, **extra)  # fmt: skip
+        trigger = CronTrigger(hour=hour, minute=minute, timezone=scheduler.timezone, **extra)
+        stored = scheduler.get_job(job_id)
+        if stored is not None and repr(stored.trigger) == repr(trigger):
+            # Kept as stored, with the next run time the last leader left: a leader that died just
+            # before 09:00 leaves 09:00, which this one then runs late (within the misfire grace)
+            # rather than computing tomorrow's 09:00 and skipping today's digest.
+            return
+        scheduler.add_job(func, trigger, args=[self.name], id=job_id, replace_existing=True)
 
     def _stop(self) -> None:
         if self.scheduler is not None:
