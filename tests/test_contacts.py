@@ -84,6 +84,35 @@ async def test_ticket_opens_on_the_third_contact_not_before(client: aredis.Redis
     assert len((await service.store.get(ticket.id)).contacts) == 3
 
 
+class Crash(BaseException):
+    """The process dying: nothing the recorder catches."""
+
+
+async def test_a_crash_before_the_ticket_opens_it_when_the_message_is_redelivered(client: aredis.Redis) -> None:
+    clock = Clock(T0)
+    service, recorder, notifier = build(client, clock)
+    for i, at in enumerate((T0, T0 + 3 * HOUR)):
+        await recorder.record(msg("在吗", at, n=i), None, at)
+    third = msg("还是没人管", T0 + 20 * HOUR, n=2)
+    opens = service.repeat_contacts
+
+    async def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Crash
+
+    service.repeat_contacts = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await recorder.record(third, None, T0 + 20 * HOUR)
+    assert await service.store.all() == []
+    service.repeat_contacts = opens  # type: ignore[method-assign]
+    await recorder.record(third, None, T0 + 20 * HOUR + 30)  # the queue hands the message over again
+    [ticket] = await service.store.all()
+    assert len(ticket.contacts) == 3 and notifier.kinds() == ["ticket"]
+    await recorder.record(third, None, T0 + 20 * HOUR + 60)  # and again: still one ticket, one notice
+    assert len(await service.store.all()) == 1 and notifier.kinds() == ["ticket"]
+    await recorder.record(msg("在吗", T0 + 20 * HOUR + 5 * MIN, n=3), None, T0 + 20 * HOUR + 5 * MIN)
+    assert len((await service.store.all())[0].contacts) == 3  # the same contact: nothing added
+
+
 async def test_further_contacts_add_to_the_open_ticket_then_reopen_after_close(client: aredis.Redis) -> None:
     clock = Clock(T0)
     service, recorder, notifier = build(client, clock, tickets_settings(reopen_within_days=2))

@@ -49,7 +49,7 @@ class ContactRecorder:
             channel=message.channel, intent=intent, excerpt=excerpt(text, self.excerpt_chars),
             message_id=message.message_id or f"{message.sender_id}:{message.sent_at}",
         )  # fmt: skip
-        if not recorded.new_contact:
+        if not recorded.starts:
             return
         rule = strongest(fired_rules(list(recorded.starts), now, self.rules))
         if rule is None:
@@ -58,5 +58,6 @@ class ContactRecorder:
         try:
             await self.sink.repeat_contacts(person, message, rule, window, now)
         except Exception:
-            # The customer still gets an answer; the ticket opens at the next contact.
+            # The customer still gets an answer; the ticket opens at the next contact. (A crash
+            # here instead means a redelivery, and the rules are checked again then.)
             log.exception("repeat-contact ticket for %s not opened", mask_for_log(person))

@@ -4,7 +4,8 @@ Keys of one person share a hash tag (``kefu:{c:<person>}:...``):
 - ``contact:session`` hash: the current contact's id and the time of the person's last message;
 - ``contacts`` hash: contact id -> JSON ``{id, at, last, channel, channels, intents, excerpt, messages}``;
 - ``contacts:at`` sorted set: contact ids by start time (trimmed past the longest rule window);
-- ``contact:msg:<message id>``: a message already counted (a redelivered message counts once).
+- ``contact:msg:<message id>``: a message already counted (a redelivered message counts once);
+  ``new`` when it started a contact.
 
 Recording is one Lua script, so two workers handling one person's messages on two linked
 channels at the same moment still make one contact.
@@ -20,8 +21,19 @@ _RECORD = """
 local session, contacts, by_time, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, gap, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local channel, intent, excerpt, cid = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-if redis.call('SET', seen, '1', 'NX', 'EX', keep) == false then
-  return {-1, redis.call('HGET', session, 'id') or ''}
+-- a new contact is when rules may fire: the reply carries the start times they look at
+local function with_starts(reply)
+  local starts = redis.call('ZRANGEBYSCORE', by_time, '(' .. (now - keep), '+inf', 'WITHSCORES')
+  for i = 2, #starts, 2 do table.insert(reply, starts[i]) end
+  return reply
+end
+local counted = redis.call('GET', seen)
+if counted then
+  -- A redelivery: counted once already. If it started a contact, the rules are checked again,
+  -- because the process that counted it may have died before it acted on them.
+  local reply = {-1, redis.call('HGET', session, 'id') or ''}
+  if counted == 'new' then return with_starts(reply) end
+  return reply
 end
 local last = tonumber(redis.call('HGET', session, 'last'))
 local current = redis.call('HGET', session, 'id')
@@ -57,13 +69,9 @@ local old = redis.call('ZRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep))
 for _, id in ipairs(old) do redis.call('HDEL', contacts, id) end
 if #old > 0 then redis.call('ZREMRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep)) end
 for _, k in ipairs({session, contacts, by_time}) do redis.call('EXPIRE', k, keep) end
--- a new contact is when rules may fire: hand back the start times they look at
-local reply = {new, current}
-if new == 1 then
-  local starts = redis.call('ZRANGEBYSCORE', by_time, '(' .. (now - keep), '+inf', 'WITHSCORES')
-  for i = 2, #starts, 2 do table.insert(reply, starts[i]) end
-end
-return reply
+redis.call('SET', seen, new == 1 and 'new' or 'old', 'EX', keep)
+if new == 1 then return with_starts({new, current}) end
+return {new, current}
 """
 
 
@@ -102,7 +110,9 @@ class Recorded:
     new_contact: bool  # this message started a contact
     duplicate: bool  # this message was counted before (a redelivery)
     contact_id: str
-    starts: tuple[float, ...] = ()  # with a new contact: when each kept contact started
+    # When each kept contact started, given when the rules are to be checked: for a new contact,
+    # and for a redelivery of the message that started one.
+    starts: tuple[float, ...] = ()
 
 
 class ContactStore:
