@@ -136,9 +136,10 @@ async def blast(
     return acks, sent_at, time.perf_counter() - begun
 
 
-def http_cpu_seconds(root: int) -> float:
-    """User + system CPU time used so far by a server's HTTP processes: ``root`` and those of its
-    children that serve HTTP (not kefu's worker processes). Linux /proc."""
+def cpu_seconds(root: int, role: str = "http") -> float:
+    """User + system CPU time used so far by a server's processes of one ``role``: "http" for
+    ``root`` and those of its children that serve HTTP, "worker" for kefu's worker processes.
+    Linux /proc."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -149,7 +150,7 @@ def http_cpu_seconds(root: int) -> float:
         fields = tail.split()
         pid, ppid = int(stat.parent.name), int(fields[1])
         argv = cmdline.split(b"\0")
-        if (pid == root or ppid == root) and b"worker" not in argv and b"redis" not in argv[0]:
+        if (pid == root or ppid == root) and b"redis" not in argv[0] and (b"worker" in argv) == (role == "worker"):
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
@@ -212,12 +213,13 @@ def main() -> None:
             time.sleep(0.2)
 
         hello = f"http://127.0.0.1:{hello_port}"
-        hello_cpu = http_cpu_seconds(procs[2].pid)
+        hello_cpu = cpu_seconds(procs[2].pid)
         hello_acks, _, hello_seconds = asyncio.run(blast(hello, hello_requests, args.concurrency))
-        hello_cpu = http_cpu_seconds(procs[2].pid) - hello_cpu
-        kefu_cpu = http_cpu_seconds(procs[1].pid)
+        hello_cpu = cpu_seconds(procs[2].pid) - hello_cpu
+        kefu_cpu = cpu_seconds(procs[1].pid)
+        worker_cpu = cpu_seconds(procs[1].pid, "worker")
         acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency, args.rate))
-        kefu_cpu = http_cpu_seconds(procs[1].pid) - kefu_cpu
+        kefu_cpu = cpu_seconds(procs[1].pid) - kefu_cpu
         deadline = time.monotonic() + 120
         while True:
             got = httpx.get(f"{fake}/__replies", timeout=30).json()
@@ -225,6 +227,8 @@ def main() -> None:
             if len(done) == len(sent_at) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        # Up to the last reply (at most half a second late): the worker answers after the acks.
+        worker_cpu = cpu_seconds(procs[1].pid, "worker") - worker_cpu
         e2e = [got[k] - sent_at[k] for k in done]
         first, last = min(sent_at.values()), max(got[k] for k in done)
         embedded = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock")
@@ -250,11 +254,12 @@ def main() -> None:
             f"({ack_rate / hello_rate:.0%} of hello-world)",
             f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
             f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms",
+            f"worker processes' CPU: {worker_cpu / n * 1e6:.0f} us/callback" if args.worker_processes else "",
             f"Redis at the end: {memory:.0f} MiB used; append-only file rewrites during the run: {rewrites}",
             "Redis commands per callback (Lua's included): "
             + ", ".join(f"{name} {calls:.1f}" for name, calls in per_message if calls >= 0.05),
         ]
-        print("\n".join(lines))
+        print("\n".join(line for line in lines if line))
     finally:
         for p in procs:
             p.terminate()
