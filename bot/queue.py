@@ -72,6 +72,7 @@ GROUP = "kefu"
 # retry; what was accepted is never dropped.
 MAX_STREAM_LEN = 100_000
 TASK_RETRIES = 5  # a TaskRetry is tried again after 2, 4, 8, 16, 32 s, then parked
+CATCH_UP_SECONDS = 0.25  # between rounds while a consumer holds fewer partitions than its share
 
 
 class QueueFull(RedisError):
@@ -151,6 +152,15 @@ class StreamQueue:
         return total
 
 
+def fair_share(partitions: int, members: list[str], me: str) -> int:
+    """An exact split of the partitions over the live members: every process computes the same
+    one (members in name order), the shares add up to ``partitions``, and none is left waiting
+    for a partition nobody will hand over (as when each took the rounded-up share)."""
+    names = sorted(set(members) | {me})
+    base, extra = divmod(partitions, len(names))
+    return base + (1 if names.index(me) < extra else 0)
+
+
 class LeasedConsumer:
     """Consumes the partitions of a queue this process holds leases on."""
 
@@ -180,19 +190,27 @@ class LeasedConsumer:
     async def run(self) -> None:
         """Keep leases renewed and one consumer task per leased partition, until cancelled."""
         groups_ready = False
+        round_seconds = self.lease_ms / 3000
+        next_trim = 0.0
         try:
             while not cancel_requested():
+                short = False
                 try:
                     # In the loop: Redis may be away at start, and a consumer must not die of it.
                     if not groups_ready:
                         await self.q.ensure_groups()
                         groups_ready = True
-                    await self._rebalance()
-                    for partition in list(self._tasks):
-                        await self.q.trim_handled(partition)
+                    short = await self._rebalance()
+                    if time.monotonic() >= next_trim:
+                        for partition in list(self._tasks):
+                            await self.q.trim_handled(partition)
+                        next_trim = time.monotonic() + round_seconds
                 except RedisError as e:
                     log.warning("%s: Redis unavailable, retrying: %s", self.q.name, e)
-                await asyncio.sleep(self.lease_ms / 3000)
+                # Short of our share, the partitions we wait for are released at their holder's
+                # next round, whenever that comes: look again soon, so that none of them waits
+                # unconsumed for one of our rounds.
+                await asyncio.sleep(min(CATCH_UP_SECONDS, round_seconds) if short else round_seconds)
         finally:
             # redis-py can swallow a cancellation that lands mid-command (it retries the
             # command), so the partition loops also watch a flag, and we wait a bounded time.
@@ -204,15 +222,16 @@ class LeasedConsumer:
             await self._release_all()
 
     async def _fair_share(self) -> int:
-        """How many partitions this process should hold: an even split over the live processes
-        (each announces itself on every round; silent for a lease period means gone)."""
+        """How many partitions this process should hold (each process announces itself on every
+        round; silent for a lease period means gone)."""
         redis, now_ms = self.q.redis, int(time.time() * 1000)
         await redis.zadd(self._members_key, {self.identity: now_ms})
         await redis.zremrangebyscore(self._members_key, 0, now_ms - self.lease_ms)
-        live = max(await redis.zcard(self._members_key), 1)
-        return -(-self.q.partitions // live)
+        members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(self._members_key, 0, -1)]
+        return fair_share(self.q.partitions, members, self.identity)
 
-    async def _rebalance(self) -> None:
+    async def _rebalance(self) -> bool:
+        """Take or hand over partitions towards our share; True while we hold fewer."""
         share = await self._fair_share()
         for p in range(self.q.partitions):
             task = self._tasks.get(p)
@@ -235,6 +254,7 @@ class LeasedConsumer:
             # message this task may be sending right now.
             await asyncio.wait([task], timeout=self.block_ms / 1000 + 2)
             await self._lease(p).release()
+        return len(self._tasks) < share
 
     async def _release_all(self) -> None:
         try:

@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aredis
 
 from bot import queue
-from bot.queue import GROUP, LeasedConsumer, QueueFull, StreamQueue
+from bot.queue import GROUP, LeasedConsumer, QueueFull, StreamQueue, fair_share
 from bot.redis_store import Keys
 
 KEYS = Keys("qtest")
@@ -210,6 +210,38 @@ def test_consumers_trim_what_they_handled(redis_clean: str) -> None:
         return left
 
     assert asyncio.run(scenario()) <= 2  # at most each partition's last delivered entry
+
+
+@pytest.mark.parametrize("partitions", [8, 32])
+def test_fair_shares_add_up_to_the_partitions_exactly(partitions: int) -> None:
+    for n in range(1, 6):
+        members = [f"worker{i}" for i in range(n)]
+        shares = [fair_share(partitions, members, me) for me in members]
+        assert sum(shares) == partitions and max(shares) - min(shares) <= 1
+    assert fair_share(partitions, ["a"], "b") == partitions // 2  # one not yet announced counts too
+
+
+def test_a_joining_consumer_takes_its_share_as_soon_as_it_is_released(redis_clean: str) -> None:
+    async def scenario() -> None:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "join", partitions=8)
+        await q.ensure_groups()
+
+        async def handler(payload: bytes) -> None:
+            pass
+
+        one = LeasedConsumer(q, handler, identity="one", lease_ms=60_000)
+        two = LeasedConsumer(q, handler, identity="two", lease_ms=60_000)
+        assert await one._rebalance() is False and len(one._tasks) == 8
+        assert await two._rebalance() is True and not two._tasks  # short: everything is held
+        assert await one._rebalance() is False and len(one._tasks) == 4  # sees "two", hands over
+        assert await two._rebalance() is False and len(two._tasks) == 4
+        assert not set(one._tasks) & set(two._tasks)
+        for task in [*one._tasks.values(), *two._tasks.values()]:
+            task.cancel()
+        await r.aclose()
+
+    asyncio.run(scenario())
 
 
 def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_clean: str) -> None:
