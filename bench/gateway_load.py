@@ -161,9 +161,8 @@ def wait_for_workers(embedded: redis.Redis, args: argparse.Namespace, timeout: f
     measures."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        owners = [
-            embedded.mget([f"kefu:lease:{queue}:{p}" for p in range(args.partitions)]) for queue in ("inbox", "outbox")
-        ]
+        leases = ([f"kefu:lease:{queue}:{p}" for p in range(args.partitions)] for queue in ("inbox", "outbox"))
+        owners = [embedded.mget(keys) for keys in leases]
         # With no worker processes, the one HTTP process does the work (kefu's single-process layout).
         if all(None not in held and len(set(held)) == (args.worker_processes or 1) for held in owners):
             return
