@@ -3,7 +3,9 @@
 A queue is split into partitions (one stream each); a routing key (the customer, the destination)
 always maps to the same partition. Each process leases partitions (a Redis key with an expiry
 that it keeps renewing) and runs one consumer task per leased partition, so messages of one key
-are handled one at a time, in order, while different keys go in parallel. When a process dies,
+are handled one at a time, in order, while different keys go in parallel. One reader per
+process fetches for all its partitions, lingering a few milliseconds after each catch, so that
+messages close in time are handled together and share Redis round trips. When a process dies,
 its leases expire; the next owner first re-handles what the dead one had read but not
 acknowledged (XAUTOCLAIM), so nothing is lost. Handlers must be idempotent: ``add_once`` makes
 "enqueue the reply for this message" happen once per key however often it is retried.
@@ -73,6 +75,10 @@ GROUP = "kefu"
 MAX_STREAM_LEN = 100_000
 TASK_RETRIES = 5  # a TaskRetry is tried again after 2, 4, 8, 16, 32 s, then parked
 CATCH_UP_SECONDS = 0.25  # between rounds while a consumer holds fewer partitions than its share
+# After a read that found messages, the reader waits this long before the next one, so that
+# messages arriving close together are handled together and their Redis commands share round
+# trips (bot/redis_pipelining.py): one at a time, a message cost the worker half as much again.
+LINGER_SECONDS = 0.005
 
 
 class QueueFull(RedisError):
@@ -181,6 +187,12 @@ class LeasedConsumer:
         self.batch = batch
         self.block_ms = block_ms
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # Per partition: entries the reader delivered, waiting for the partition's task. A
+        # partition is read only once its task has re-handled what a previous owner left.
+        self._inboxes: dict[int, asyncio.Queue[tuple[bytes, dict[bytes, bytes]]]] = {}
+        self._reading: set[int] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._partition_of = {queue.stream(p).encode(): p for p in range(queue.partitions)}
         self._stopping = False
         self._members_key = queue.keys.of("members", queue.name)
 
@@ -192,6 +204,7 @@ class LeasedConsumer:
         groups_ready = False
         round_seconds = self.lease_ms / 3000
         next_trim = 0.0
+        self._reader = asyncio.create_task(self._read(), name=f"{self.q.name}-reader")
         try:
             while not cancel_requested():
                 short = False
@@ -215,6 +228,7 @@ class LeasedConsumer:
             # redis-py can swallow a cancellation that lands mid-command (it retries the
             # command), so the partition loops also watch a flag, and we wait a bounded time.
             self._stopping = True
+            await self._stop_reading()
             for task in self._tasks.values():
                 task.cancel()
             if self._tasks:
@@ -253,6 +267,9 @@ class LeasedConsumer:
             # Let it finish stopping before the lease goes: the next owner must not re-handle a
             # message this task may be sending right now.
             await asyncio.wait([task], timeout=self.block_ms / 1000 + 2)
+            # And no read that still names it: an entry it delivered after the next owner looked
+            # for unacknowledged ones would be pending here, unseen by anyone.
+            await self._restart_reader()
             await self._lease(p).release()
         return len(self._tasks) < share
 
@@ -267,29 +284,69 @@ class LeasedConsumer:
             except RedisError:
                 return  # the lease expires by itself
 
-    async def _consume(self, partition: int) -> None:
-        stream = self.q.stream(partition)
+    async def _restart_reader(self) -> None:
+        await self._stop_reading()
+        if not self._stopping:
+            self._reader = asyncio.create_task(self._read(), name=f"{self.q.name}-reader")
+
+    async def _stop_reading(self) -> None:
+        """Cancel the reader and wait for it: a blocked read is abandoned with its connection."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait([self._reader], timeout=self.block_ms / 1000 + 2)
+            self._reader = None
+
+    async def _read(self) -> None:
+        """One blocking read for all the partitions this process handles, delivering each
+        entry to its partition's task. A partition whose task is behind by a batch is left out
+        of the next read until it catches up."""
         redis = self.q.redis
-        # First what a previous owner read but never acknowledged (it died mid-message).
-        start = "0-0"
-        while True:
-            start, claimed, *_ = await redis.xautoclaim(stream, GROUP, self.identity, 0, start, count=self.batch)
-            for entry_id, fields in claimed:
-                await self._handle(stream, entry_id, fields)
-            if start in (b"0-0", "0-0"):
-                break
         while not (self._stopping or cancel_requested()):
+            streams = {
+                self.q.stream(p): ">" for p in sorted(self._reading) if self._inboxes[p].qsize() < self.batch
+            }
+            if not streams:
+                await asyncio.sleep(CATCH_UP_SECONDS)
+                continue
             try:
-                got = await redis.xreadgroup(
-                    GROUP, self.identity, {stream: ">"}, count=self.batch, block=self.block_ms
-                )
+                got = await redis.xreadgroup(GROUP, self.identity, streams, count=self.batch, block=self.block_ms)
             except RedisError as e:
-                log.warning("%s: read failed, retrying: %s", stream, e)
+                log.warning("%s: read failed, retrying: %s", self.q.name, e)
                 await asyncio.sleep(1)
                 continue
-            for _, entries in got:
-                for entry_id, fields in entries:
+            for stream, entries in got:
+                partition = self._partition_of[stream if isinstance(stream, bytes) else stream.encode()]
+                inbox = self._inboxes.get(partition)
+                if inbox is not None:  # else handed over meanwhile: its next owner claims them
+                    for entry in entries:
+                        inbox.put_nowait(entry)
+            if got:
+                await asyncio.sleep(LINGER_SECONDS)
+
+    async def _consume(self, partition: int) -> None:
+        """Handle one partition in order: first what a previous owner read but never
+        acknowledged (it died mid-message), then what the reader delivers."""
+        stream = self.q.stream(partition)
+        inbox: asyncio.Queue[tuple[bytes, dict[bytes, bytes]]] = asyncio.Queue()
+        self._inboxes[partition] = inbox
+        try:
+            start = "0-0"
+            while True:
+                start, claimed, *_ = await self.q.redis.xautoclaim(
+                    stream, GROUP, self.identity, 0, start, count=self.batch
+                )
+                for entry_id, fields in claimed:
                     await self._handle(stream, entry_id, fields)
+                if start in (b"0-0", "0-0"):
+                    break
+            self._reading.add(partition)
+            while not (self._stopping or cancel_requested()):
+                entry_id, fields = await inbox.get()
+                await self._handle(stream, entry_id, fields)
+        finally:
+            if self._inboxes.get(partition) is inbox:
+                self._reading.discard(partition)
+                del self._inboxes[partition]
 
     async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         retries = 0

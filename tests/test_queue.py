@@ -244,6 +244,49 @@ def test_a_joining_consumer_takes_its_share_as_soon_as_it_is_released(redis_clea
     asyncio.run(scenario())
 
 
+def test_a_handed_over_partition_is_no_longer_read_by_its_old_owner(redis_clean: str) -> None:
+    async def until(predicate) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(100):
+            if predicate():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("condition not met in time")
+
+    async def scenario() -> None:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "handover", partitions=2)
+        await q.ensure_groups()
+        handled: list[bytes] = []
+
+        async def handler(payload: bytes) -> None:
+            handled.append(payload)
+
+        one = LeasedConsumer(q, handler, identity="one", lease_ms=60_000, block_ms=10_000)
+        two = LeasedConsumer(q, handler, identity="two", lease_ms=60_000, block_ms=10_000)
+        await one._rebalance()
+        await one._restart_reader()
+        await until(lambda: one._reading == {0, 1})
+        await asyncio.sleep(0.2)  # its reader now waits on both streams, for up to 10 s
+        await two._rebalance()
+        await one._rebalance()  # sees "two" and hands a partition over
+        (given,) = {0, 1} - set(one._tasks)
+        await r.xadd(q.stream(given), {"d": "after"})
+        await asyncio.sleep(0.3)
+        # Not delivered to the old owner, where no one would have handled it.
+        assert await r.xpending_range(q.stream(given), GROUP, "-", "+", 10) == []
+        await two._rebalance()
+        await two._restart_reader()
+        await until(lambda: handled == [b"after"])
+        for consumer in (one, two):
+            consumer._stopping = True
+            await consumer._stop_reading()
+            for task in consumer._tasks.values():
+                task.cancel()
+        await r.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_clean: str) -> None:
     async def scenario() -> tuple[dict[str, list[str]], list[int]]:
         r = aredis.Redis.from_url(redis_clean)
