@@ -79,6 +79,8 @@ CATCH_UP_SECONDS = 0.25  # between rounds while a consumer holds fewer partition
 # messages arriving close together are handled together and their Redis commands share round
 # trips (bot/redis_pipelining.py): one at a time, a message cost the worker half as much again.
 LINGER_SECONDS = 0.005
+# A partition's entry pending under another consumer this long is an orphan (see _reclaim_orphans).
+ORPHAN_IDLE_MS = 60_000
 
 
 class QueueFull(RedisError):
@@ -216,6 +218,7 @@ class LeasedConsumer:
                     short = await self._rebalance()
                     if time.monotonic() >= next_trim:
                         for partition in list(self._tasks):
+                            await self._reclaim_orphans(partition)
                             await self.q.trim_handled(partition)
                         next_trim = time.monotonic() + round_seconds
                 except RedisError as e:
@@ -322,6 +325,23 @@ class LeasedConsumer:
                         inbox.put_nowait(entry)
             if got:
                 await asyncio.sleep(LINGER_SECONDS)
+
+    async def _reclaim_orphans(self, partition: int) -> None:
+        """Claim and handle entries of a partition we hold that are still pending under another
+        consumer: delivered by a read that outlived its owner's lease (one lost to expiry rather
+        than handed over), after we had taken over what was pending. Without this they would
+        wait for the partition's next takeover."""
+        inbox = self._inboxes.get(partition)
+        if inbox is None or partition not in self._reading:
+            return  # its task is still re-handling everything pending at takeover
+        stream, me = self.q.stream(partition), self.identity.encode()
+        pending = await self.q.redis.xpending_range(stream, GROUP, "-", "+", self.batch, idle=ORPHAN_IDLE_MS)
+        orphans = [entry["message_id"] for entry in pending if entry["consumer"] != me]
+        if orphans:
+            log.warning("%s: reclaiming %d entries left pending by a former owner", stream, len(orphans))
+            for entry_id, fields in await self.q.redis.xclaim(stream, GROUP, self.identity, ORPHAN_IDLE_MS, orphans):
+                if fields:
+                    inbox.put_nowait((entry_id, fields))
 
     async def _consume(self, partition: int) -> None:
         """Handle one partition in order: first what a previous owner read but never

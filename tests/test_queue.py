@@ -287,6 +287,42 @@ def test_a_handed_over_partition_is_no_longer_read_by_its_old_owner(redis_clean:
     asyncio.run(scenario())
 
 
+def test_an_entry_left_pending_by_a_former_owner_is_reclaimed(
+    redis_clean: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "ORPHAN_IDLE_MS", 0)
+
+    async def scenario() -> list[bytes]:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "orphan", partitions=1)
+        await q.ensure_groups()
+        handled: list[bytes] = []
+
+        async def handler(payload: bytes) -> None:
+            handled.append(payload)
+
+        owner = LeasedConsumer(q, handler, identity="owner", lease_ms=60_000)
+        await owner._rebalance()  # takes the partition; nothing pending to take over
+        for _ in range(100):
+            if 0 in owner._reading:
+                break
+            await asyncio.sleep(0.05)
+        # A former owner's read, still in flight when its lease ran out, delivers an entry to it.
+        await r.xadd(q.stream(0), {"d": "orphan"})
+        await r.xreadgroup(GROUP, "former", {q.stream(0): ">"}, count=10)
+        await owner._reclaim_orphans(0)
+        for _ in range(100):
+            if handled and not await r.xpending_range(q.stream(0), GROUP, "-", "+", 10):
+                break
+            await asyncio.sleep(0.05)
+        assert await r.xpending_range(q.stream(0), GROUP, "-", "+", 10) == []  # handled and acknowledged
+        owner._tasks[0].cancel()
+        await r.aclose()
+        return handled
+
+    assert asyncio.run(scenario()) == [b"orphan"]
+
+
 def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_clean: str) -> None:
     async def scenario() -> tuple[dict[str, list[str]], list[int]]:
         r = aredis.Redis.from_url(redis_clean)
