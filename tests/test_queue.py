@@ -244,23 +244,31 @@ def test_a_joining_consumer_takes_its_share_as_soon_as_it_is_released(redis_clea
     asyncio.run(scenario())
 
 
+async def recording_queue(url: str, name: str, partitions: int):  # type: ignore[no-untyped-def]
+    """A Redis client, a queue with its groups, and a handler that records what it is given."""
+    r = aredis.Redis.from_url(url)
+    q = StreamQueue(r, KEYS, name, partitions=partitions)
+    await q.ensure_groups()
+    handled: list[bytes] = []
+
+    async def handler(payload: bytes) -> None:
+        handled.append(payload)
+
+    return r, q, handled, handler
+
+
+async def until(predicate) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        value = predicate()
+        if await value if asyncio.iscoroutine(value) else value:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
 def test_a_handed_over_partition_is_no_longer_read_by_its_old_owner(redis_clean: str) -> None:
-    async def until(predicate) -> None:  # type: ignore[no-untyped-def]
-        for _ in range(100):
-            if predicate():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("condition not met in time")
-
     async def scenario() -> None:
-        r = aredis.Redis.from_url(redis_clean)
-        q = StreamQueue(r, KEYS, "handover", partitions=2)
-        await q.ensure_groups()
-        handled: list[bytes] = []
-
-        async def handler(payload: bytes) -> None:
-            handled.append(payload)
-
+        r, q, handled, handler = await recording_queue(redis_clean, "handover", 2)
         one = LeasedConsumer(q, handler, identity="one", lease_ms=60_000, block_ms=10_000)
         two = LeasedConsumer(q, handler, identity="two", lease_ms=60_000, block_ms=10_000)
         await one._rebalance()
@@ -293,29 +301,20 @@ def test_an_entry_left_pending_by_a_former_owner_is_reclaimed(
     monkeypatch.setattr(queue, "ORPHAN_IDLE_MS", 0)
 
     async def scenario() -> list[bytes]:
-        r = aredis.Redis.from_url(redis_clean)
-        q = StreamQueue(r, KEYS, "orphan", partitions=1)
-        await q.ensure_groups()
-        handled: list[bytes] = []
-
-        async def handler(payload: bytes) -> None:
-            handled.append(payload)
-
+        r, q, handled, handler = await recording_queue(redis_clean, "orphan", 1)
         owner = LeasedConsumer(q, handler, identity="owner", lease_ms=60_000)
         await owner._rebalance()  # takes the partition; nothing pending to take over
-        for _ in range(100):
-            if 0 in owner._reading:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: 0 in owner._reading)
         # A former owner's read, still in flight when its lease ran out, delivers an entry to it.
         await r.xadd(q.stream(0), {"d": "orphan"})
         await r.xreadgroup(GROUP, "former", {q.stream(0): ">"}, count=10)
         await owner._reclaim_orphans(0)
-        for _ in range(100):
-            if handled and not await r.xpending_range(q.stream(0), GROUP, "-", "+", 10):
-                break
-            await asyncio.sleep(0.05)
-        assert await r.xpending_range(q.stream(0), GROUP, "-", "+", 10) == []  # handled and acknowledged
+        await until(lambda: handled)
+
+        async def acknowledged() -> bool:
+            return await r.xpending_range(q.stream(0), GROUP, "-", "+", 10) == []
+
+        await until(acknowledged)
         owner._tasks[0].cancel()
         await r.aclose()
         return handled
