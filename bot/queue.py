@@ -206,9 +206,9 @@ class LeasedConsumer:
         groups_ready = False
         round_seconds = self.lease_ms / 3000
         next_trim = 0.0
-        self._reader = asyncio.create_task(self._read(), name=f"{self.q.name}-reader")
         try:
             while not cancel_requested():
+                self._ensure_reader()
                 short = False
                 try:
                     # In the loop: Redis may be away at start, and a consumer must not die of it.
@@ -287,10 +287,19 @@ class LeasedConsumer:
             except RedisError:
                 return  # the lease expires by itself
 
-    async def _restart_reader(self) -> None:
-        await self._stop_reading()
+    def _ensure_reader(self) -> None:
+        """Start the reader if none runs; one that died of a bug is logged and replaced."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            return
+        if reader is not None and not reader.cancelled() and reader.exception():
+            log.warning("%s reader stopped (%s); restarting it", self.q.name, reader.exception())
         if not self._stopping:
             self._reader = asyncio.create_task(self._read(), name=f"{self.q.name}-reader")
+
+    async def _restart_reader(self) -> None:
+        await self._stop_reading()
+        self._ensure_reader()
 
     async def _stop_reading(self) -> None:
         """Cancel the reader and wait for it: a blocked read is abandoned with its connection."""

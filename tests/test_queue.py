@@ -322,6 +322,29 @@ def test_an_entry_left_pending_by_a_former_owner_is_reclaimed(
     assert asyncio.run(scenario()) == [b"orphan"]
 
 
+def test_a_reader_that_dies_of_a_bug_is_replaced(redis_clean: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> list[bytes]:
+        r, q, handled, handler = await recording_queue(redis_clean, "reborn", 1)
+        consumer = LeasedConsumer(q, handler, identity="w", lease_ms=600)
+        broken = {"reads": 0}
+        read = LeasedConsumer._read
+
+        async def read_once_broken(self: LeasedConsumer) -> None:
+            broken["reads"] += 1
+            if broken["reads"] == 1:
+                raise RuntimeError("a bug in the reader")
+            await read(self)
+
+        monkeypatch.setattr(LeasedConsumer, "_read", read_once_broken)
+        task = asyncio.create_task(consumer.run())
+        await q.add("customer", "after the crash")
+        await until(lambda: handled)
+        await _stop(task, r)
+        return handled
+
+    assert asyncio.run(scenario()) == [b"after the crash"]
+
+
 def test_two_processes_split_the_partitions_and_handle_each_message_once(redis_clean: str) -> None:
     async def scenario() -> tuple[dict[str, list[str]], list[int]]:
         r = aredis.Redis.from_url(redis_clean)
