@@ -98,8 +98,8 @@ def train_intent_model(
 
 def _pretrained_vectors(params: TrainParams, prepared: Sequence[str]) -> Path | None:
     """The Chinese vectors when configured and the examples have Chinese in them (English ones
-    have no use for them). A failed build is logged and the model trains without them: a bot that
-    answers a little worse beats a bot that does not start."""
+    have no use for them). Vectors that cannot be used are logged and the model trains without
+    them: a bot that answers a little worse beats a bot that does not start."""
     if params.vectors_dir is None or all(is_han_free(text) for text in prepared):
         return None
     try:
