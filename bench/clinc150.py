@@ -52,7 +52,7 @@ def main() -> None:
     model = train_intent_model(train_texts, train_labels, kb=None, params=params, thresholds=thresholds)
     train_s = time.perf_counter() - started
     texts, gold = zip(*test)
-    report = evaluate(lambda t: model.rank(t)[1], texts, gold, set(model.classifier.labels), thresholds)
+    report = evaluate(lambda t: model.rank(t)[1], texts, gold, set(model.labels), thresholds)
     report.extra.update(train_seconds=round(train_s, 1), params=str(params))
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))

@@ -44,7 +44,8 @@ def train_command(settings: Settings, task: str, data: Path | None, out: Path | 
         if unknown:
             yield f"warning: {len(unknown)} intent(s) have no answer in {settings.faq_path}: {', '.join(unknown[:10])}"
     target = out or settings.intent_model_path
-    yield f"training on {len(texts)} examples, {len(set(labels))} intents from {source}"
+    intents = len(set(labels))
+    yield f"training on {len(texts)} examples, {intents} intents from {source} (fastText, then the linear model)"
     started = time.perf_counter()
     model = train_intent_model(
         texts, labels, kb=kb, params=train_params(settings), thresholds=thresholds(settings), verbose=2
@@ -79,7 +80,7 @@ def eval_command(
             texts, gold = load_labelled(data)
             path = model_path or settings.intent_model_path
             model = IntentModel.load(path, t)
-            report = evaluate(lambda s: model.rank(s)[1], texts, gold, set(model.classifier.labels), t)
+            report = evaluate(lambda s: model.rank(s)[1], texts, gold, set(model.labels), t)
             title = f"evaluation of {path} on {data}"
     except (KnowledgeBaseError, ModelFileError) as e:
         raise ValueError(str(e)) from None

@@ -82,7 +82,7 @@ def test_changed_knowledge_base_is_picked_up_by_the_same_engine(engine: IntentEn
     second = engine.load()
     assert engine.current is second and second is not first
     assert "invoice" in second.kb.intents
-    assert "invoice" in second.model.classifier.labels  # retrained, not just re-read
+    assert "invoice" in second.model.labels  # retrained, not just re-read
     assert second.decide(normalize("能开发票吗").text).intent == "invoice"
     assert not engine.changed()
     # The old model object still answers for requests that were in flight.

@@ -77,6 +77,10 @@ def model_input(text: str) -> str:
     return " ".join(tokens(normalize(text).text))
 
 
+def raw_label(label: str) -> str:
+    return _LABEL + label
+
+
 def metadata_path(model_path: Path) -> Path:
     return model_path.with_suffix(model_path.suffix + ".json")
 
@@ -129,6 +133,13 @@ class TextClassifier:
         # A list, never a bare str: fastText 0.9.3's str path breaks under numpy 2 (PLATFORMS.md).
         labels, probs = self.model.predict([prepared_text], k=k)
         return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
+
+    def predict_raw(self, prepared_text: str) -> tuple[Sequence[str], Any]:
+        """Every label, most probable first, as fastText names them (``raw_label``), and a numpy
+        array of their probabilities: the cheap form for a caller that combines scores. Unlike
+        ``predict_prepared`` it ranks a text of unknown tokens too."""
+        labels, probs = self.model.predict([prepared_text], k=-1)
+        return labels[0], probs[0]
 
     def save(self, path: Path) -> None:
         """Write the model and its metadata atomically, so a reloading server never reads half."""

@@ -36,7 +36,7 @@ class LoadedModel:
     def decide(self, normalized_text: str) -> Decision:
         if not normalized_text:
             return decide([], self.model.thresholds)
-        ranked = self.model.classifier.predict_prepared(prepare(normalized_text, self.model.synonyms))
+        ranked = self.model.rank_prepared(prepare(normalized_text, self.model.synonyms))
         return decide(ranked, self.model.thresholds)
 
     def answer(self, intent: str | None, order_no: str = "") -> str:

@@ -1,27 +1,32 @@
-"""The intent model: a fastText classifier plus the knowledge base's synonyms and the thresholds.
+"""The intent model: a fastText classifier blended with a linear one (``bot/nlu/linear.py``),
+plus the knowledge base's synonyms and the thresholds.
 
 Training and prediction share one preparation path (normalise -> synonyms -> tokenise), so the
-model never sees text prepared differently from what it learnt on.
+models never see text prepared differently from what they learnt on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.nlu.classifier import TextClassifier, TrainParams
+import numpy as np
+
+from bot.nlu.classifier import ModelFileError, TextClassifier, TrainParams, raw_label
 from bot.nlu.decide import Decision, Thresholds, decide
 from bot.nlu.knowledge import KnowledgeBase, Synonyms
+from bot.nlu.linear import LinearClassifier, LinearModelError
 from bot.nlu.normalize import Normalized, normalize
 from bot.nlu.pretrained import VectorsUnavailable, vec_file
 from bot.nlu.tokenize import is_han_free, tokens
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "intent-1"
+MODEL_VERSION = "intent-2"  # 2: fastText blended with the linear model
 
 
 def prepare(normalized_text: str, synonyms: Synonyms) -> str:
@@ -35,34 +40,80 @@ class Prediction:
     decision: Decision
 
 
+def linear_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".linear.npz")
+
+
 @dataclass(slots=True)
 class IntentModel:
     classifier: TextClassifier
+    linear: LinearClassifier
     synonyms: Synonyms
     thresholds: Thresholds
+    _index_of_raw_label: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._index_of_raw_label = {raw_label(label): i for i, label in enumerate(self.linear.labels)}
 
     @property
     def kb_digest(self) -> str:
         return str(self.classifier.metadata.get("kb_digest", ""))
 
+    @property
+    def labels(self) -> list[str]:
+        return list(self.linear.labels)
+
     def rank(self, text: str, k: int = 5) -> tuple[Normalized, list[tuple[str, float]]]:
         norm = normalize(text)
         if not norm.text:
             return norm, []
-        return norm, self.classifier.predict_prepared(prepare(norm.text, self.synonyms), k)
+        return norm, self.rank_prepared(prepare(norm.text, self.synonyms), k)
+
+    def rank_prepared(self, prepared_text: str, k: int = 5) -> list[tuple[str, float]]:
+        """The top ``k`` intents by the mean of both models' probabilities. A text whose tokens
+        the linear model never saw (fastText may know them from the pretrained vectors) is
+        ranked by fastText alone; one neither knows, not at all."""
+        linear = self.linear.probabilities(prepared_text)
+        if linear is None:
+            return self.classifier.predict_prepared(prepared_text, k)
+        raw_labels, probabilities = self.classifier.predict_raw(prepared_text)
+        blended = linear * 0.5
+        blended[[self._index_of_raw_label[label] for label in raw_labels]] += probabilities * 0.5
+        top = np.argsort(-blended)[:k]
+        return [(self.linear.labels[i], float(blended[i])) for i in top]
 
     def predict(self, text: str) -> Prediction:
         norm, ranked = self.rank(text)
         return Prediction(norm, ranked, decide(ranked, self.thresholds))
 
     def save(self, path: Path) -> None:
+        """The linear model first and the fastText model last: a server reloads when the
+        fastText file changes, and then finds both written. The metadata names the linear
+        model's digest, so that a pair written by two different trainings is never used."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.linear.save(linear_path(path))
+        self.classifier.metadata["linear_sha256"] = _digest(linear_path(path))
         self.classifier.save(path)
 
     @classmethod
     def load(cls, path: Path, thresholds: Thresholds) -> "IntentModel":
         classifier = TextClassifier.load(path)
+        if classifier.metadata.get("version") != MODEL_VERSION:
+            raise ModelFileError(f"{path} was trained by another version of kefu-bot: retrain")
+        try:
+            linear = LinearClassifier.load(linear_path(path))
+        except LinearModelError as e:
+            raise ModelFileError(str(e)) from None
+        if _digest(linear_path(path)) != classifier.metadata.get("linear_sha256"):
+            raise ModelFileError(f"{linear_path(path)} belongs to another training than {path}: retrain")
+        if sorted(linear.labels) != sorted(classifier.labels):
+            raise ModelFileError(f"{path} and {linear_path(path)} know different intents: retrain")
         synonyms = Synonyms.of(classifier.metadata.get("synonyms", {}))
-        return cls(classifier, synonyms, thresholds)
+        return cls(classifier, linear, synonyms, thresholds)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def train_intent_model(
@@ -79,6 +130,7 @@ def train_intent_model(
     vectors = _pretrained_vectors(params, prepared)
     started = time.perf_counter()
     classifier = TextClassifier.train(prepared, labels, params, prepared=True, pretrained=vectors, verbose=verbose)
+    linear = LinearClassifier.train(prepared, labels)
     classifier.metadata.update(
         version=MODEL_VERSION,
         vectors=vectors.name if vectors else "",
@@ -93,7 +145,7 @@ def train_intent_model(
         trained_at=time.time(),
         train_seconds=round(time.perf_counter() - started, 3),
     )
-    return IntentModel(classifier, synonyms, thresholds)
+    return IntentModel(classifier, linear, synonyms, thresholds)
 
 
 def _pretrained_vectors(params: TrainParams, prepared: Sequence[str]) -> Path | None:
