@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Action, Thresholds
 from bot.nlu.engine import IntentEngine
+from bot.nlu.intent_model import MODEL_VERSION, linear_path
 from bot.nlu.normalize import normalize
 
 PARAMS = TrainParams(bucket=50_000)
@@ -72,6 +74,20 @@ def test_second_engine_reuses_the_saved_model(engine: IntentEngine) -> None:
     other = IntentEngine(engine.kb_path, engine.model_path, PARAMS, Thresholds())
     other.load()
     assert os.stat(engine.model_path).st_mtime_ns == mtime  # not retrained: the digest matches
+
+
+def test_a_model_of_an_older_version_is_retrained_at_load(engine: IntentEngine) -> None:
+    # An upgrade finds the previous version's fastText-only model (no linear half): the engine
+    # retrains rather than refusing to start.
+    engine.load()
+    meta = json.loads(metadata_path(engine.model_path).read_text(encoding="utf-8"))
+    metadata_path(engine.model_path).write_text(json.dumps(dict(meta, version="intent-1")), encoding="utf-8")
+    linear_path(engine.model_path).unlink()
+    other = IntentEngine(engine.kb_path, engine.model_path, PARAMS, Thresholds())
+    loaded = other.load()
+    assert loaded.decide(normalize("我的快递到哪了").text).intent == "where_is_parcel"
+    assert linear_path(engine.model_path).exists()
+    assert json.loads(metadata_path(engine.model_path).read_text(encoding="utf-8"))["version"] == MODEL_VERSION
 
 
 def test_changed_knowledge_base_is_picked_up_by_the_same_engine(engine: IntentEngine) -> None:
