@@ -7,6 +7,7 @@ from bot.nlu.normalize import (
     MAX_TEXT_CHARS,
     ORDER_NO,
     PHONE,
+    URL,
     mask_for_log,
     normalize,
     to_simplified,
@@ -72,6 +73,16 @@ def test_all_masks_together() -> None:
     n = normalize("订单号JD2026112812345678 手机13812345678 付了￥199.5")
     assert n.text == f"订单号 {ORDER_NO} 手机 {PHONE} 付了 {AMOUNT}"
     assert n.has_phone and n.order_numbers and n.amounts
+
+
+def test_links_are_masked_before_numbers_so_a_product_id_is_no_order_number() -> None:
+    n = normalize("https://item.taobao.com/item.htm?id=6238127312这个有货吗")
+    assert n.text == f"{URL} 这个有货吗"
+    assert n.order_numbers == ()
+    n = normalize("看下这个 www.example.com/p/12345678901 订单2024112812345678")
+    assert n.text == f"看下这个 {URL} 订单 {ORDER_NO}"
+    assert n.order_numbers == ("2024112812345678",)
+    assert normalize("【淘宝】https://m.tb.cn/h.5Abc?tk=x「商品」").text == f"淘宝 {URL} 商品"
 
 
 def test_text_is_capped_before_any_work() -> None:

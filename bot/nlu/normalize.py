@@ -22,7 +22,12 @@ MAX_TEXT_CHARS = 500  # customers' questions are short; longer text is cut befor
 PHONE = "xphonex"
 ORDER_NO = "xordernox"
 AMOUNT = "xamountx"
+URL = "xurlx"
 
+# Product and shop links, pasted with a question ("https://item.taobao.com/item.htm?id=6238127312
+# 这个有货吗"): masked first, so that a product id is not taken for the customer's order number
+# and the link's words do not reach the model. A link ends at a space or at Chinese text.
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 _PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
 # Order numbers: a long digit run, or letters followed by a long digit run (JD20261128...).
 _ORDER_RE = re.compile(r"(?<![0-9a-z])(?:[a-z]{1,4})?\d{8,}(?![0-9])")
@@ -63,6 +68,7 @@ def normalize(text: str) -> Normalized:
     """Width, case, script, masking and noise removal, in that order (masking needs ASCII digits)."""
     text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower()
     text = to_simplified(text)
+    text = _URL_RE.sub(f" {URL} ", text)
     has_phone = bool(_PHONE_RE.search(text))
     if has_phone:
         text = _PHONE_RE.sub(f" {PHONE} ", text)
