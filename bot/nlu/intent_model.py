@@ -7,7 +7,6 @@ models never see text prepared differently from what they learnt on.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -91,8 +90,7 @@ class IntentModel:
         fastText file changes, and then finds both written. The metadata names the linear
         model's digest, so that a pair written by two different trainings is never used."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.linear.save(linear_path(path))
-        self.classifier.metadata["linear_sha256"] = _digest(linear_path(path))
+        self.classifier.metadata["linear_sha256"] = self.linear.save(linear_path(path))
         self.classifier.save(path)
 
     @classmethod
@@ -101,19 +99,13 @@ class IntentModel:
         if classifier.metadata.get("version") != MODEL_VERSION:
             raise ModelFileError(f"{path} was trained by another version of kefu-bot: retrain")
         try:
-            linear = LinearClassifier.load(linear_path(path))
+            linear = LinearClassifier.load(linear_path(path), str(classifier.metadata.get("linear_sha256", "")))
         except LinearModelError as e:
             raise ModelFileError(str(e)) from None
-        if _digest(linear_path(path)) != classifier.metadata.get("linear_sha256"):
-            raise ModelFileError(f"{linear_path(path)} belongs to another training than {path}: retrain")
         if sorted(linear.labels) != sorted(classifier.labels):
             raise ModelFileError(f"{path} and {linear_path(path)} know different intents: retrain")
         synonyms = Synonyms.of(classifier.metadata.get("synonyms", {}))
         return cls(classifier, linear, synonyms, thresholds)
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def train_intent_model(

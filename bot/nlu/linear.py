@@ -12,7 +12,10 @@ transform and predict_proba cost some 200 µs of per-call overhead for one short
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,30 +78,40 @@ class LinearClassifier:
         exp = np.exp(logits - logits.max())
         return exp / exp.sum()
 
-    def save(self, path: Path) -> None:
-        """Write atomically (the server may be reloading beside us)."""
+    def save(self, path: Path) -> str:
+        """Write atomically (the server may be reloading beside us); returns the file's SHA-256,
+        for ``load`` to check that it reads the file a given training wrote."""
         tokens = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, labels=np.array(self.labels), tokens=np.array(tokens, dtype=str),
+        buffer = io.BytesIO()
+        np.savez(buffer, labels=np.array(self.labels), tokens=np.array(tokens, dtype=str),
                  idf=self.idf, weights=self.weights, bias=self.bias)  # fmt: skip
+        data = buffer.getvalue()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
+        return hashlib.sha256(data).hexdigest()
 
     @classmethod
-    def load(cls, path: Path) -> "LinearClassifier":
+    def load(cls, path: Path, sha256: str | None = None) -> "LinearClassifier":
+        """The model in ``path``; with ``sha256``, only if the file is the one ``save`` said."""
         try:
-            with np.load(path, allow_pickle=False) as data:
-                tokens = data["tokens"].tolist()
-                model = cls(
-                    labels=tuple(data["labels"].tolist()),
-                    vocabulary={token: i for i, token in enumerate(tokens)},
-                    idf=data["idf"],
-                    weights=data["weights"],
-                    bias=data["bias"],
-                )
+            data = path.read_bytes()
         except FileNotFoundError:
             raise LinearModelError(f"{path} is missing: retrain with `kefu train`") from None
-        except (OSError, ValueError, KeyError) as e:
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                tokens = arrays["tokens"].tolist()
+                model = cls(
+                    labels=tuple(arrays["labels"].tolist()),
+                    vocabulary={token: i for i, token in enumerate(tokens)},
+                    idf=arrays["idf"],
+                    weights=arrays["weights"],
+                    bias=arrays["bias"],
+                )
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             raise LinearModelError(f"{path} is not a kefu linear model ({type(e).__name__}): retrain") from None
         if model.weights.shape != (len(tokens), len(model.labels)) or model.idf.shape != (len(tokens),):
             raise LinearModelError(f"{path} has inconsistent arrays: retrain")
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise LinearModelError(f"{path} belongs to another training than the model beside it: retrain")
         return model
