@@ -5,7 +5,9 @@ always maps to the same partition. Each process leases partitions (a Redis key w
 that it keeps renewing) and runs one consumer task per leased partition, so messages of one key
 are handled one at a time, in order, while different keys go in parallel. One reader per
 process fetches for all its partitions, lingering a few milliseconds after each catch, so that
-messages close in time are handled together and share Redis round trips. When a process dies,
+messages close in time are handled together and share Redis round trips. Within a partition,
+entries of different routing keys are handled concurrently (``bot/lanes.py``); each entry
+records its key for that. When a process dies,
 its leases expire; the next owner first re-handles what the dead one had read but not
 acknowledged (XAUTOCLAIM), so nothing is lost. Handlers must be idempotent: ``add_once`` makes
 "enqueue the reply for this message" happen once per key however often it is retried.
@@ -25,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot.channel import TaskRetry
 from bot.coalesce import Coalescer
+from bot.lanes import KeyedLanes
 from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
@@ -32,18 +35,19 @@ log = logging.getLogger(__name__)
 # For each (dedupe key, stream) pair: SET NX the dedupe key and, only if it was new, XADD; but a
 # stream that already holds ARGV[1] entries refuses the pair (and forgets the key), so that the
 # caller can say "retry later" instead of the stream dropping entries it has promised to keep.
-# KEYS = seen_1, stream_1, seen_2, stream_2, ...; ARGV = max entries, ttl_1, payload_1, ttl_2, ...
+# KEYS = seen_1, stream_1, seen_2, stream_2, ...;
+# ARGV = max entries, ttl_1, payload_1, routing key_1, ttl_2, payload_2, routing key_2, ...
 # Returns 1 (enqueued), 0 (seen before) or -1 (stream full) per pair. Atomic per batch, one round trip.
 _ADD_ONCE = """
 local added = {}
 for i = 1, #KEYS / 2 do
-  if not redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[2 * i]) then
+  if not redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[3 * i - 1]) then
     added[i] = 0
   elseif redis.call('XLEN', KEYS[2 * i]) >= tonumber(ARGV[1]) then
     redis.call('DEL', KEYS[2 * i - 1])
     added[i] = -1
   else
-    redis.call('XADD', KEYS[2 * i], '*', 'd', ARGV[2 * i + 1])
+    redis.call('XADD', KEYS[2 * i], '*', 'd', ARGV[3 * i], 'k', ARGV[3 * i + 1])
     added[i] = 1
   end
 end
@@ -116,7 +120,7 @@ class StreamQueue:
     async def add(self, routing_key: str, payload: str) -> None:
         """Enqueue without a cap: used for the little traffic that has no platform to push back
         on (replays of dead letters, platform tasks without an id)."""
-        await self.redis.xadd(self.stream(self.partition_of(routing_key)), {"d": payload})
+        await self.redis.xadd(self.stream(self.partition_of(routing_key)), {"d": payload, "k": routing_key})
 
     async def add_once(self, dedupe_key: str, ttl_seconds: int, routing_key: str, payload: str) -> bool:
         """Enqueue unless ``dedupe_key`` was seen within the TTL; True when enqueued now. Raises
@@ -128,7 +132,7 @@ class StreamQueue:
         args: list[str | int] = [MAX_STREAM_LEN]
         for dedupe_key, ttl_seconds, routing_key, payload in batch:
             keys += [self.keys.of("seen", dedupe_key), self.stream(self.partition_of(routing_key))]
-            args += [ttl_seconds, payload]
+            args += [ttl_seconds, payload, routing_key]
         results = await self._add_once_script(keys=keys, args=args)
         return [QueueFull(f"{keys[2 * i + 1]} holds {MAX_STREAM_LEN} entries") if added < 0 else bool(added)
                 for i, added in enumerate(results)]  # fmt: skip
@@ -353,11 +357,17 @@ class LeasedConsumer:
                     inbox.put_nowait((entry_id, fields))
 
     async def _consume(self, partition: int) -> None:
-        """Handle one partition in order: first what a previous owner read but never
-        acknowledged (it died mid-message), then what the reader delivers."""
+        """Handle one partition, in order per routing key: first what a previous owner read
+        but never acknowledged (it died mid-message), then what the reader delivers."""
         stream = self.q.stream(partition)
         inbox: asyncio.Queue[tuple[bytes, dict[bytes, bytes]]] = asyncio.Queue()
         self._inboxes[partition] = inbox
+        lanes = KeyedLanes(self.batch)
+
+        async def handle(entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+            # Entries queued before keys were recorded share one lane: in order, as they were.
+            await lanes.submit(fields.get(b"k"), lambda: self._handle(stream, entry_id, fields))
+
         try:
             start = "0-0"
             while True:
@@ -365,17 +375,18 @@ class LeasedConsumer:
                     stream, GROUP, self.identity, 0, start, count=self.batch
                 )
                 for entry_id, fields in claimed:
-                    await self._handle(stream, entry_id, fields)
+                    await handle(entry_id, fields)
                 if start in (b"0-0", "0-0"):
                     break
+            # Reading may start now: what the reader delivers joins its lane behind those.
             self._reading.add(partition)
             while not (self._stopping or cancel_requested()):
-                entry_id, fields = await inbox.get()
-                await self._handle(stream, entry_id, fields)
+                await handle(*await inbox.get())
         finally:
             if self._inboxes.get(partition) is inbox:
                 self._reading.discard(partition)
                 del self._inboxes[partition]
+            await lanes.close(timeout=self.block_ms / 1000 + 2)
 
     async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         retries = 0

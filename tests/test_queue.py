@@ -16,6 +16,7 @@ import redis
 import redis.asyncio as aredis
 
 from bot import queue
+from bot.channel import TaskRetry
 from bot.queue import GROUP, LeasedConsumer, QueueFull, StreamQueue, fair_share
 from bot.redis_store import Keys
 
@@ -91,10 +92,13 @@ def test_a_worker_killed_mid_message_loses_nothing(redis_clean: str) -> None:
     assert asyncio.run(survivor()) == [b"hello"]
 
 
-def test_one_customers_messages_are_handled_in_order_others_in_parallel(redis_clean: str) -> None:
+# With 8 partitions a, b and c fall in different ones; with 1 they share it, and still
+# go side by side (bot/lanes.py).
+@pytest.mark.parametrize("partitions", [8, 1])
+def test_one_customers_messages_are_handled_in_order_others_in_parallel(redis_clean: str, partitions: int) -> None:
     async def scenario() -> tuple[list[str], int]:
         r = aredis.Redis.from_url(redis_clean)
-        q = StreamQueue(r, KEYS, "order", partitions=8)
+        q = StreamQueue(r, KEYS, "order", partitions=partitions)
         await q.ensure_groups()
         for i in range(20):
             for customer in ("a", "b", "c"):
@@ -125,9 +129,68 @@ def test_one_customers_messages_are_handled_in_order_others_in_parallel(redis_cl
     for customer in ("a", "b", "c"):
         mine = [s for s in seen if s[0] == customer]
         assert mine == [f"{customer}{i}" for i in range(20)]
-    # a, b and c fall in different partitions, so their messages were handled side by side.
-    assert len({zlib.crc32(c.encode()) % 8 for c in "abc"}) == 3
-    assert peak > 1
+    assert len({zlib.crc32(c.encode()) % partitions for c in "abc"}) == min(partitions, 3)
+    assert peak == 3
+
+
+def test_a_retry_holds_up_only_its_own_customer_not_others_in_the_partition(
+    redis_clean: str,
+) -> None:
+    async def scenario() -> list[str]:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "lanes", partitions=1)
+        await q.ensure_groups()
+        for i in range(3):
+            await q.add_once(f"a{i}", 60, "a", f"a{i}")
+            await q.add("b", f"b{i}")
+        seen: list[str] = []
+        failed_once: set[str] = set()
+
+        async def handler(payload: bytes) -> None:
+            text = payload.decode()
+            if text == "a0" and text not in failed_once:
+                failed_once.add(text)
+                raise TaskRetry("platform busy")  # tried again 2 s later
+            await asyncio.sleep(0.01)
+            seen.append(text)
+
+        task = asyncio.create_task(LeasedConsumer(q, handler, identity="w", lease_ms=2000).run())
+        while len(seen) < 6:
+            await asyncio.sleep(0.05)
+        await _stop(task, r)
+        return seen
+
+    # b's messages did not wait out a0's retry; a's kept their order through it.
+    assert asyncio.run(scenario()) == ["b0", "b1", "b2", "a0", "a1", "a2"]
+
+
+def test_entries_queued_without_a_routing_key_keep_their_partition_order(redis_clean: str) -> None:
+    """Entries written before each recorded its routing key share one lane, as a partition was."""
+
+    async def scenario() -> tuple[list[str], int]:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "legacy", partitions=1)
+        await q.ensure_groups()
+        for i in range(5):
+            await r.xadd(q.stream(0), {"d": f"m{i}"})
+        seen: list[str] = []
+        active = peak = 0
+
+        async def handler(payload: bytes) -> None:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.002 * (5 - len(seen)))
+            seen.append(payload.decode())
+            active -= 1
+
+        task = asyncio.create_task(LeasedConsumer(q, handler, identity="w", lease_ms=2000).run())
+        while len(seen) < 5:
+            await asyncio.sleep(0.05)
+        await _stop(task, r)
+        return seen, peak
+
+    assert asyncio.run(scenario()) == ([f"m{i}" for i in range(5)], 1)
 
 
 @pytest.mark.parametrize("times", [3])
