@@ -32,12 +32,19 @@ log = logging.getLogger(__name__)
 SENT_TTL_SECONDS = 3 * 24 * 3600  # longer than any retry tail
 
 # Move due delayed entries back into their stream, atomically, so one process moves each once.
+# A member is {"s": stream, "k": routing key, "d": envelope}; "stream|envelope" members were
+# scheduled by a version that did not record routing keys (their entries share one lane).
 _MOVE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
-  local sep = string.find(member, '|', 1, true)
-  redis.call('XADD', string.sub(member, 1, sep - 1), '*', 'd', string.sub(member, sep + 1))
+  if string.sub(member, 1, 1) == '{' then
+    local entry = cjson.decode(member)
+    redis.call('XADD', entry.s, '*', 'd', entry.d, 'k', entry.k)
+  else
+    local sep = string.find(member, '|', 1, true)
+    redis.call('XADD', string.sub(member, 1, sep - 1), '*', 'd', string.sub(member, sep + 1))
+  end
 end
 return #due
 """
@@ -87,9 +94,11 @@ class Outbox:
         )
 
     async def schedule(self, message: OutboundMessage, envelope: dict[str, Any], due: float) -> None:
-        stream = self.queue.stream(self.queue.partition_of(routing_key(message)))
+        key = routing_key(message)
         envelope = dict(envelope, nonce=uuid.uuid4().hex[:8])  # members of a set must differ
-        await self.redis.zadd(self.delayed_key, {f"{stream}|{json.dumps(envelope, ensure_ascii=False)}": due})
+        member = {"s": self.queue.stream(self.queue.partition_of(key)), "k": key,
+                  "d": json.dumps(envelope, ensure_ascii=False)}  # fmt: skip
+        await self.redis.zadd(self.delayed_key, {json.dumps(member, ensure_ascii=False): due})
 
     async def move_due(self, now: float) -> int:
         return int(await self.redis.eval(_MOVE_DUE, 1, self.delayed_key, now))
