@@ -22,7 +22,8 @@ class KeyedLanes:
     def __init__(self, limit: int) -> None:
         self._slots = asyncio.Semaphore(limit)
         self._tails: dict[Hashable, asyncio.Task[None]] = {}  # the last work submitted per key
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()  # started or waiting for their lane
+        self._closing = False
 
     async def submit(self, key: Hashable, work: Callable[[], Awaitable[None]]) -> None:
         """Start ``work`` once a slot is free and the key's earlier work is done; returns when
@@ -38,7 +39,8 @@ class KeyedLanes:
             if previous is not None:
                 # Its outcome is its own: even a failed or cancelled predecessor frees the lane.
                 await asyncio.wait([previous])
-            await work()
+            if not self._closing:
+                await work()
         finally:
             self._slots.release()
 
@@ -49,10 +51,16 @@ class KeyedLanes:
         if not task.cancelled() and task.exception() is not None:
             log.error("work for %r failed", key, exc_info=task.exception())
 
-    async def close(self, timeout: float) -> None:
-        """Cancel what is running or waiting and wait (up to ``timeout``) for it to stop."""
-        running = list(self._running)
-        for task in running:
+    async def close(self, grace: float) -> None:
+        """Stop: work not yet started never starts, and work under way gets ``grace`` seconds
+        to finish before it is cancelled. A queue's unfinished work is handled again by whoever
+        takes the queue over; letting it finish first spares the platform a second reply where
+        it offers no idempotency key."""
+        self._closing = True
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=grace)
+        left = list(self._running)
+        for task in left:
             task.cancel()
-        if running:
-            await asyncio.wait(running, timeout=timeout)
+        if left:
+            await asyncio.wait(left, timeout=1)

@@ -386,7 +386,9 @@ class LeasedConsumer:
             if self._inboxes.get(partition) is inbox:
                 self._reading.discard(partition)
                 del self._inboxes[partition]
-            await lanes.close(timeout=self.block_ms / 1000 + 2)
+            # Less than a hand-over waits for this task (``_rebalance``): the next owner then
+            # re-handles only what overran.
+            await lanes.close(grace=self.block_ms / 1000 + 0.5)
 
     async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         retries = 0

@@ -92,24 +92,29 @@ def test_a_failed_or_cancelled_predecessor_frees_its_lane(caplog) -> None:  # ty
     assert "boom" in caplog.text
 
 
-def test_close_cancels_running_and_waiting_work() -> None:
+def test_close_lets_running_work_finish_starts_no_more_and_cancels_what_overruns() -> None:
     async def scenario() -> list[str]:
-        lanes, stopped = KeyedLanes(limit=4), []
+        lanes, events = KeyedLanes(limit=4), []
+
+        async def brief() -> None:
+            await asyncio.sleep(0.05)
+            events.append("brief finished")
 
         async def hang() -> None:
             try:
                 await asyncio.Event().wait()
             finally:
-                stopped.append("hang")
+                events.append("hang stopped")
 
-        async def never() -> None:
-            stopped.append("ran")  # must not: its predecessor never finishes
+        async def later() -> None:
+            events.append("later ran")  # must not: it had not started when the lanes closed
 
-        await lanes.submit("k", hang)
-        await lanes.submit("k", never)
+        await lanes.submit("a", brief)
+        await lanes.submit("a", later)
+        await lanes.submit("b", hang)
         await asyncio.sleep(0.01)
-        await lanes.close(timeout=1)
-        await asyncio.sleep(0.01)
-        return stopped
+        await lanes.close(grace=0.2)
+        await asyncio.sleep(0.1)
+        return events
 
-    assert asyncio.run(scenario()) == ["hang"]
+    assert asyncio.run(scenario()) == ["brief finished", "hang stopped"]

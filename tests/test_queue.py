@@ -307,6 +307,44 @@ def test_a_joining_consumer_takes_its_share_as_soon_as_it_is_released(redis_clea
     asyncio.run(scenario())
 
 
+def test_a_handed_over_partition_finishes_what_it_started_and_the_next_owner_handles_the_rest(
+    redis_clean: str,
+) -> None:
+    """Each message started once: its second start would be a second reply where the platform
+    offers no idempotency key."""
+
+    async def scenario() -> list[int]:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "handover", partitions=2)
+        await q.ensure_groups()
+        starts: dict[str, int] = {}
+        finished: set[str] = set()
+
+        async def handler(payload: bytes) -> None:
+            starts[payload.decode()] = starts.get(payload.decode(), 0) + 1
+            await asyncio.sleep(0.3)
+            finished.add(payload.decode())
+
+        one = LeasedConsumer(q, handler, identity="one", lease_ms=1500)
+        two = LeasedConsumer(q, handler, identity="two", lease_ms=1500)
+        first = asyncio.create_task(one.run())
+        for i in range(200):
+            await q.add(f"customer{i}", str(i))
+        while len(starts) < 40:  # both partitions busy
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(two.run())  # "one" hands a partition over mid-message
+        deadline = time.monotonic() + 30
+        while len(finished) < 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(two._tasks) == 1
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+        await _stop(first, r)
+        return sorted(set(starts.values()))
+
+    assert asyncio.run(scenario()) == [1]
+
+
 async def recording_queue(url: str, name: str, partitions: int):  # type: ignore[no-untyped-def]
     """A Redis client, a queue with its groups, and a handler that records what it is given."""
     r = aredis.Redis.from_url(url)
