@@ -6,6 +6,7 @@ Feishu replies by the message replied to.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -34,7 +35,12 @@ def main() -> None:
     fake.route("/__replies", replies)
     with fake:
         while True:
-            time.sleep(3600)
+            # What it records only grows (a benchmark's 30,000 replies), and a full collection
+            # over it stopped this server for 46-96 ms mid-run, counted as kefu's latency. Each
+            # second, collect what is new and move it out of later collections' way.
+            time.sleep(1)
+            gc.collect()
+            gc.freeze()
 
 
 if __name__ == "__main__":
