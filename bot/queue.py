@@ -200,6 +200,9 @@ class LeasedConsumer:
         self._reader: asyncio.Task[None] | None = None
         self._partition_of = {queue.stream(p).encode(): p for p in range(queue.partitions)}
         self._stopping = False
+        # Partitions whose lease ran out under us: their next owner is already re-handling what
+        # we had in hand, so that is cancelled at once rather than given time to finish.
+        self._lost: set[int] = set()
         self._members_key = queue.keys.of("members", queue.name)
 
     def _lease(self, partition: int) -> Lease:
@@ -264,6 +267,8 @@ class LeasedConsumer:
             if held and (task is None or task.done()):
                 self._tasks[p] = asyncio.create_task(self._consume(p), name=f"{self.q.name}-{p}")
             elif not held and task is not None:
+                log.warning("%s partition %d: lease lost, stopping its work now", self.q.name, p)
+                self._lost.add(p)
                 task.cancel()
                 self._tasks.pop(p)
         while len(self._tasks) > share:
@@ -386,9 +391,12 @@ class LeasedConsumer:
             if self._inboxes.get(partition) is inbox:
                 self._reading.discard(partition)
                 del self._inboxes[partition]
-            # Less than a hand-over waits for this task (``_rebalance``): the next owner then
-            # re-handles only what overran.
-            await lanes.close(grace=self.block_ms / 1000 + 0.5)
+            # Handed over or stopping: what is under way may finish, in less time than a
+            # hand-over waits for this task (``_rebalance``), and the next owner re-handles only
+            # what overran. Lost: the next owner has it already.
+            lost = partition in self._lost
+            self._lost.discard(partition)
+            await lanes.close(grace=0 if lost else self.block_ms / 1000 + 0.5)
 
     async def _handle(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         retries = 0

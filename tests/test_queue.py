@@ -345,6 +345,37 @@ def test_a_handed_over_partition_finishes_what_it_started_and_the_next_owner_han
     assert asyncio.run(scenario()) == [1]
 
 
+def test_work_of_a_partition_whose_lease_was_lost_stops_at_once(redis_clean: str) -> None:
+    """Its next owner is already re-handling it: finishing too would mean a second reply."""
+
+    async def scenario() -> float:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "lost", partitions=1)
+        await q.ensure_groups()
+        started, stopped = asyncio.Event(), asyncio.Event()
+
+        async def handler(payload: bytes) -> None:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                stopped.set()
+
+        # A 5 s read block gives a hand-over 5.5 s of grace; a lost lease must not wait for it.
+        consumer = LeasedConsumer(q, handler, identity="one", lease_ms=1500, block_ms=5000)
+        task = asyncio.create_task(consumer.run())
+        await q.add("customer", "m")
+        await asyncio.wait_for(started.wait(), timeout=10)
+        await r.set(KEYS.of("lease", "lost", "0"), "someone else", px=60_000)
+        stolen = time.monotonic()
+        await asyncio.wait_for(stopped.wait(), timeout=10)
+        took = time.monotonic() - stolen
+        await _stop(task, r)
+        return took
+
+    assert asyncio.run(scenario()) < 3  # one lease round (0.5 s) and a margin, not 5.5 s
+
+
 async def recording_queue(url: str, name: str, partitions: int):  # type: ignore[no-untyped-def]
     """A Redis client, a queue with its groups, and a handler that records what it is given."""
     r = aredis.Redis.from_url(url)
