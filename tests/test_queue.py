@@ -336,6 +336,7 @@ def test_a_handed_over_partition_finishes_what_it_started_and_the_next_owner_han
         deadline = time.monotonic() + 30
         while len(finished) < 200 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        assert len(finished) == 200
         assert len(two._tasks) == 1
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
