@@ -57,10 +57,12 @@ class KeyedLanes:
         takes the queue over; letting it finish first spares the platform a second reply where
         it offers no idempotency key."""
         self._closing = True
-        if self._running:
-            await asyncio.wait(list(self._running), timeout=grace)
-        left = list(self._running)
-        for task in left:
-            task.cancel()
+        try:
+            if self._running:
+                await asyncio.wait(list(self._running), timeout=grace)
+        finally:  # cancelled while waiting too: nothing may outlive its lanes
+            left = list(self._running)
+            for task in left:
+                task.cancel()
         if left:
             await asyncio.wait(left, timeout=1)

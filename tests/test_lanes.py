@@ -118,3 +118,25 @@ def test_close_lets_running_work_finish_starts_no_more_and_cancels_what_overruns
         return events
 
     assert asyncio.run(scenario()) == ["brief finished", "hang stopped"]
+
+
+def test_close_cancelled_during_its_grace_still_cancels_the_work() -> None:
+    async def scenario() -> bool:
+        lanes, stopped = KeyedLanes(limit=4), asyncio.Event()
+
+        async def hang() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                stopped.set()
+
+        await lanes.submit("k", hang)
+        await asyncio.sleep(0.01)
+        closing = asyncio.create_task(lanes.close(grace=30))
+        await asyncio.sleep(0.05)
+        closing.cancel()  # as when the process stops during a hand-over
+        await asyncio.gather(closing, return_exceptions=True)
+        await asyncio.sleep(0.01)
+        return stopped.is_set()
+
+    assert asyncio.run(scenario())
