@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,18 +31,33 @@ def redis_clean(redis_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data_dir holding the intent model trained once from the shipped knowledge base."""
+    """A data_dir holding the intent model trained once from the shipped knowledge base, and the
+    default risk emotion model (every runtime built on ``settings`` would otherwise train its own)."""
+    from alerts.risk.emotion import ensure_emotion_model
     from bot.runtime import build_engine
 
     data_dir = tmp_path_factory.mktemp("model")
     settings = load_settings(None).model_copy(update={"data_dir": data_dir})
     build_engine(settings).load()
+    ensure_emotion_model(settings.risk.emotion, data_dir)
     return data_dir
 
 
+def _fingerprint(directory: Path) -> dict[str, tuple[int, int]]:
+    return {f.name: (f.stat().st_size, f.stat().st_mtime_ns) for f in directory.iterdir() if f.is_file()}
+
+
 @pytest.fixture()
-def settings(tmp_path: Path, trained_model_dir: Path, redis_clean: str) -> Settings:
-    """Settings for one test: the shared Redis (emptied), a private data_dir with the trained model."""
+def settings(tmp_path: Path, trained_model_dir: Path, redis_clean: str) -> Iterator[Settings]:
+    """Settings for one test: the shared Redis (emptied), a private data_dir with the trained model.
+
+    The model files are hard links, not copies: a 75 MB copy and a 22 MB emotion model trained
+    for each of about sixty tests wrote 5.5 GB per session, and pytest keeps three sessions.
+    kefu replaces a model file (written beside it, then renamed) and never writes into one, so
+    a test that retrains leaves the shared files alone; the check after the test keeps it that
+    way for tests too."""
     data_dir = tmp_path / "data"
-    shutil.copytree(trained_model_dir, data_dir)
-    return load_settings(None).model_copy(update={"data_dir": data_dir, "redis_url": redis_clean})
+    shutil.copytree(trained_model_dir, data_dir, copy_function=os.link)
+    shared = _fingerprint(trained_model_dir)
+    yield load_settings(None).model_copy(update={"data_dir": data_dir, "redis_url": redis_clean})
+    assert _fingerprint(trained_model_dir) == shared, "a test wrote into the shared trained model's files"
