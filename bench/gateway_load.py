@@ -6,8 +6,9 @@
 
 Prints, in one run: sustained messages per second end to end, ack latency p50/p99, end-to-end
 latency (callback sent -> reply received by the fake platform) p50/p99, the same load on a bare
-hello-world endpoint served by the same ASGI server (uvicorn, as many processes) for the ratio,
-the CPU each side's HTTP processes spent per request, and the Redis commands per callback.
+hello-world endpoint served by the same ASGI server (uvicorn, as many processes) for the ratio
+(and, with ``--rate``, at that rate too), the CPU each side's HTTP processes spent per request,
+and the Redis commands per callback.
 Everything, the generator included, shares this machine's cores.
 """
 
@@ -239,6 +240,14 @@ def main() -> None:
         hello_cpu = cpu_seconds(procs[2].pid)
         hello_acks, _, hello_seconds = asyncio.run(blast(hello, hello_requests, args.concurrency))
         hello_cpu = cpu_seconds(procs[2].pid) - hello_cpu
+        paced_cpu = paced_count = 0.0
+        if args.rate:
+            # The same server at kefu's offered rate (ten seconds of it): a request that arrives
+            # alone pays a wake-up of its own, so its CPU is compared at the same rate.
+            paced = hello_requests[: int(10 * args.rate)]
+            paced_cpu = cpu_seconds(procs[2].pid)
+            paced_count = len(asyncio.run(blast(hello, paced, args.concurrency, args.rate))[0])
+            paced_cpu = cpu_seconds(procs[2].pid) - paced_cpu
         kefu_cpu = cpu_seconds(procs[1].pid)
         worker_cpu = cpu_seconds(procs[1].pid, "worker")
         acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency, args.rate))
@@ -272,6 +281,9 @@ def main() -> None:
             f"concurrency {args.concurrency}, {offered}",
             f"hello-world on uvicorn:  {hello_rate:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  "
             f"p99 {pct(hello_acks, .99):.1f} ms   server CPU {hello_cpu / len(hello_acks) * 1e6:.0f} us/request",
+            f"hello-world at {args.rate:.0f}/s offered: server CPU {paced_cpu / paced_count * 1e6:.0f} us/request"
+            if args.rate
+            else "",
             f"kefu ack path:           {ack_rate:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  "
             f"p99 {pct(acks, .99):.1f} ms   HTTP process CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request   "
             f"({ack_rate / hello_rate:.0%} of hello-world)",
