@@ -7,18 +7,31 @@ the CPU. Here, commands issued while a batch is in flight go out together in the
 a pipeline (not a transaction: every command keeps its own result or error). At low load a
 batch holds one command and costs what a direct call did. Blocking commands, which would hold
 up everyone's batch, go out directly on their own connection.
+
+Batches go over one connection of their own, written and read here rather than through
+redis-py's ``Pipeline``: its per-command machinery (the command stack, a pooled connection
+checked out and checked for stray data per batch, its own packer) cost three quarters of a
+command's CPU (measured: 15.6-22.7 against 3.3-6 µs a command, 8-32 commands in flight).
+Replies are still read and converted by redis-py (``parse_response``), and a batch that loses
+its connection fails (after the retries configured on the client, none by default) and the
+next one reconnects. A connection idle for a second is checked first, as the pool would.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import hiredis
 import redis.asyncio as aredis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import DataError, ResponseError
 
 from bot.coalesce import Coalescer
 
+# A batch connection idle this long is checked before use, as the pool checks the connections
+# it hands out: the server, or a proxy, may have closed it meanwhile. Busy, it is not checked.
+IDLE_CHECK_SECONDS = 1.0
 _BLOCKING = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BLMPOP", "BRPOPLPUSH", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT"})
 _BLOCKING_WITH_OPTION = frozenset({"XREAD", "XREADGROUP"})
 
@@ -52,6 +65,10 @@ class PipeliningRedis(aredis.Redis):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._batches: Coalescer[Command, Any] = Coalescer(self._send_batch)
+        # The batches' connection, taken from the pool for good (so that closing the pool closes
+        # it), with the loop it belongs to and a lock that keeps one batch on it at a time.
+        self._batch_line: tuple[asyncio.AbstractEventLoop, AbstractConnection, asyncio.Lock] | None = None
+        self._batch_line_used = 0.0  # the loop's time at the end of the last batch
         # Connections are made on first use, so the pool's class (TCP, TLS or unix socket, as
         # the URL said) can still gain the faster packer.
         pool = self.connection_pool
@@ -67,20 +84,51 @@ class PipeliningRedis(aredis.Redis):
     async def _send_batch(self, batch: list[Command]) -> list[Any]:
         """One result per command; a command's own error (a ResponseError, or a DataError for an
         argument that cannot be sent) is its result, raised to its caller alone. A connection
-        error fails the whole batch."""
-        if len(batch) == 1:  # a pipeline of one costs twice a plain call
-            return [await self._send_one(*batch[0])]
-        try:
-            async with self.pipeline(transaction=False) as pipe:
-                for args, options in batch:
-                    pipe.execute_command(*args, **options)
-                return await pipe.execute(raise_on_error=False)
-        except DataError:
-            # Packing failed before anything was sent: one by one, only the culprit fails.
-            return [await self._send_one(args, options) for args, options in batch]
+        error that outlasts redis-py's retries fails the whole batch."""
+        packed: list[bytes] = []
+        results: list[Any] = [None] * len(batch)
+        to_send: list[tuple[int, Command]] = []
+        for i, (args, options) in enumerate(batch):
+            try:
+                packed.append(_pack(args))
+            except DataError as e:  # nothing of it goes out; the rest of the batch does
+                results[i] = e
+                continue
+            to_send.append((i, (args, options)))
+        if to_send:
+            connection, lock = await self._line()
+            async with lock:
+                loop = asyncio.get_running_loop()
+                if loop.time() - self._batch_line_used > IDLE_CHECK_SECONDS:
+                    await self.connection_pool.ensure_connection(connection)  # reconnects a closed one
+                replies = await connection.retry.call_with_retry(
+                    lambda: self._exchange(connection, packed, to_send), lambda _: connection.disconnect()
+                )
+                self._batch_line_used = loop.time()
+            for (i, _), reply in zip(to_send, replies, strict=True):
+                results[i] = reply
+        return results
 
-    async def _send_one(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        try:
-            return await super().execute_command(*args, **options)
-        except (ResponseError, DataError) as e:
-            return e
+    async def _line(self) -> tuple[AbstractConnection, asyncio.Lock]:
+        loop = asyncio.get_running_loop()
+        if self._batch_line is None or self._batch_line[0] is not loop:
+            # First use, or a client used again under another event loop (a CLI command after
+            # the server's): that loop's connection cannot be read from this one.
+            connection = await self.connection_pool.get_connection()
+            self._batch_line = (loop, connection, asyncio.Lock())
+            self._batch_line_used = loop.time()
+        return self._batch_line[1], self._batch_line[2]
+
+    async def _exchange(
+        self, connection: AbstractConnection, packed: list[bytes], batch: list[tuple[int, Command]]
+    ) -> list[Any]:
+        """Send the batch in one write and read every reply, so that the connection stays in step
+        (a read interrupted midway disconnects it, and the next batch reconnects)."""
+        await connection.send_packed_command(packed)
+        replies: list[Any] = []
+        for _, (args, options) in batch:
+            try:
+                replies.append(await self.parse_response(connection, args[0], **options))
+            except ResponseError as e:
+                replies.append(e)
+        return replies

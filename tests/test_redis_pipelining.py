@@ -9,7 +9,7 @@ import pytest
 from redis.exceptions import ConnectionError, DataError, ResponseError
 
 from bot.coalesce import Coalescer
-from bot.redis_pipelining import PipeliningRedis
+from bot.redis_pipelining import IDLE_CHECK_SECONDS, PipeliningRedis
 
 
 class CountingRedis(PipeliningRedis):
@@ -115,3 +115,63 @@ def test_coalescer_keeps_submission_order_across_batches(max_batch: int) -> None
     assert asyncio.run(scenario()) == [i * 10 for i in range(7)]
     assert [i for batch in seen for i in batch] == list(range(7))
     assert max(len(batch) for batch in seen) == max_batch
+
+
+def test_a_batch_connection_closed_while_idle_is_replaced_before_use(redis_clean: str) -> None:
+    async def scenario() -> tuple[int, int, list[object]]:
+        r = PipeliningRedis.from_url(redis_clean)
+        await r.set("k", "v")
+        first = await r.client_id()  # the id of the connection the batches use
+        killer = PipeliningRedis.from_url(redis_clean)
+        await killer.client_kill_filter(_id=first)  # as a server timeout or a proxy would
+        await killer.aclose()
+        await asyncio.sleep(IDLE_CHECK_SECONDS + 0.1)
+        out = await asyncio.gather(r.get("k"), r.incr("n"), r.get("k"))
+        second = await r.client_id()
+        await r.aclose()
+        return first, second, out
+
+    first, second, out = asyncio.run(scenario())
+    assert out == [b"v", 1, b"v"] and second != first
+
+
+def test_a_batch_connection_lost_while_busy_fails_that_batch_and_the_next_reconnects(redis_clean: str) -> None:
+    async def scenario() -> tuple[list[object], list[object]]:
+        r = PipeliningRedis.from_url(redis_clean)
+        await r.set("k", "v")
+        killer = PipeliningRedis.from_url(redis_clean)
+        await killer.client_kill_filter(_id=await r.client_id())
+        await killer.aclose()
+        failed = await asyncio.gather(r.get("k"), r.get("k"), return_exceptions=True)
+        recovered = await asyncio.gather(r.get("k"), r.incr("n"))
+        await r.aclose()
+        return failed, recovered
+
+    failed, recovered = asyncio.run(scenario())
+    # The batch on the lost connection fails (a RedisError: callers retry); none gets a wrong value.
+    assert isinstance(failed[0], ConnectionError) and all(
+        f in (b"v",) or isinstance(f, ConnectionError) for f in failed
+    )
+    assert recovered == [b"v", 1]
+
+
+def test_a_caller_cancelled_mid_reply_leaves_no_reply_for_the_next_one(redis_clean: str) -> None:
+    # The interrupted command's reply is still on its way: read by the next command, it would
+    # shift every later caller's result by one.
+    async def scenario() -> list[object]:
+        r = PipeliningRedis.from_url(redis_clean)
+        await r.set("k", "v")
+        slow = asyncio.create_task(r.execute_command("DEBUG", "SLEEP", "0.3"))
+        await asyncio.sleep(0.05)
+        slow.cancel()
+        out = [await r.get("k"), await r.incr("n"), await r.ping()]
+        await r.aclose()
+        return out
+
+    assert asyncio.run(scenario()) == [b"v", 1, True]
+
+
+def test_one_client_serves_one_event_loop_after_another(redis_clean: str) -> None:
+    r = PipeliningRedis.from_url(redis_clean)
+    assert asyncio.run(r.set("k", "v")) is True
+    assert asyncio.run(r.get("k")) == b"v"  # the first loop's connection is gone with it
