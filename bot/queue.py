@@ -7,10 +7,10 @@ are handled one at a time, in order, while different keys go in parallel. One re
 process fetches for all its partitions, lingering a few milliseconds after each catch, so that
 messages close in time are handled together and share Redis round trips. Within a partition,
 entries of different routing keys are handled concurrently (``bot/lanes.py``); each entry
-records its key for that. When a process dies,
-its leases expire; the next owner first re-handles what the dead one had read but not
-acknowledged (XAUTOCLAIM), so nothing is lost. Handlers must be idempotent: ``add_once`` makes
-"enqueue the reply for this message" happen once per key however often it is retried.
+records its key for that. When a process dies, its leases expire; the next owner first
+re-handles what the dead one had read but not acknowledged (XAUTOCLAIM), so nothing is lost.
+Handlers must be idempotent: ``add_once`` makes "enqueue the reply for this message" happen
+once per key however often it is retried.
 """
 
 from __future__ import annotations

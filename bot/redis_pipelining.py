@@ -97,9 +97,8 @@ class PipeliningRedis(aredis.Redis):
                 continue
             to_send.append((i, (args, options)))
         if to_send:
-            connection, lock = await self._line()
+            loop, connection, lock = await self._line()
             async with lock:
-                loop = asyncio.get_running_loop()
                 if loop.time() - self._batch_line_used > IDLE_CHECK_SECONDS:
                     await self.connection_pool.ensure_connection(connection)  # reconnects a closed one
                 replies = await connection.retry.call_with_retry(
@@ -110,7 +109,7 @@ class PipeliningRedis(aredis.Redis):
                 results[i] = reply
         return results
 
-    async def _line(self) -> tuple[AbstractConnection, asyncio.Lock]:
+    async def _line(self) -> tuple[asyncio.AbstractEventLoop, AbstractConnection, asyncio.Lock]:
         loop = asyncio.get_running_loop()
         if self._batch_line is None or self._batch_line[0] is not loop:
             # First use, or a client used again under another event loop (a CLI command after
@@ -118,7 +117,7 @@ class PipeliningRedis(aredis.Redis):
             connection = await self.connection_pool.get_connection()
             self._batch_line = (loop, connection, asyncio.Lock())
             self._batch_line_used = loop.time()
-        return self._batch_line[1], self._batch_line[2]
+        return self._batch_line
 
     async def _exchange(
         self, connection: AbstractConnection, packed: list[bytes], batch: list[tuple[int, Command]]
