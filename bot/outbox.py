@@ -1,6 +1,7 @@
 """The durable outbox: every reply and staff notification goes through here.
 
-put() enqueues once per idempotency key. The sender handles entries with rate limits per
+put() enqueues once per idempotency key; a customer's reply skips the queue when it can go at
+once (``OutboxSender.send_now``) and joins the outbox only when it has to wait. The sender handles entries with rate limits per
 destination, retries retryable failures with exponential backoff through a delayed set, and
 parks permanent failures (or exhausted retries) in a dead-letter list that ``kefu dead-letters``
 shows and replays. A message already delivered is never sent again, even when its entry is
@@ -88,10 +89,12 @@ class Outbox:
 
     async def put(self, message: OutboundMessage) -> bool:
         """Enqueue once per idempotency key; False when it was already enqueued."""
-        envelope = f'{{"m":{message.to_json()},"attempts":0}}'
-        return await self.queue.add_once(
-            f"out:{message.idempotency_key}", SENT_TTL_SECONDS, routing_key(message), envelope
-        )
+        envelope = f'{{"m":{message.to_json()},"attempts":0}}'  # _envelope's, without a decode
+        return await self.queue.add_once(_enqueued_marker(message), SENT_TTL_SECONDS, routing_key(message), envelope)
+
+    def enqueued_key(self, message: OutboundMessage) -> str:
+        """The key that says ``put`` enqueued ``message``."""
+        return self.queue.seen_key(_enqueued_marker(message))
 
     async def schedule(self, message: OutboundMessage, envelope: dict[str, Any], due: float) -> None:
         key = routing_key(message)
@@ -116,6 +119,15 @@ class Outbox:
             await self.redis.delete(self.keys.of("sent", message.idempotency_key))
             count += 1
         return count
+
+
+def _enqueued_marker(message: OutboundMessage) -> str:
+    return f"out:{message.idempotency_key}"
+
+
+def _envelope(message: OutboundMessage, attempts: int, **extra: Any) -> dict[str, Any]:
+    """An outbox entry: the message, how many times sending it failed, and ``extra`` (error...)."""
+    return {"m": json.loads(message.to_json()), "attempts": attempts, **extra}
 
 
 def _dead_entry(raw: bytes) -> dict[str, Any]:
@@ -148,37 +160,56 @@ class OutboxSender:
 
     async def __call__(self, payload: bytes) -> None:
         envelope = json.loads(payload)
-        message = OutboundMessage(**envelope["m"])
+        await self._attempt(OutboundMessage(**envelope["m"]), envelope["attempts"])
+
+    async def send_now(self, message: OutboundMessage) -> None:
+        """Deliver a new message at once instead of through the outbox stream.
+
+        The stream's hop (a write, a blocking read, the reader's 5 ms linger, an acknowledgement)
+        doubled a reply's time in the worker, and the guarantees need none of it. The caller is a queue handler that acknowledges its own entry only after this
+        returns, so a crash before then hands the whole message over again, and the sent mark
+        keeps it from being delivered twice. What cannot go now takes the outbox's own path: a
+        rate-limited or failed message waits in the delayed set for its turn or retry, a
+        permanent failure becomes a dead letter. One that ``put`` already enqueued is left to
+        the outbox.
+        """
+        await self._attempt(message, 0, also_done_if=self.outbox.enqueued_key(message))
+
+    async def _attempt(self, message: OutboundMessage, attempts: int, also_done_if: str | None = None) -> None:
+        """One try at ``message``, which failed ``attempts`` times before: then it is delivered,
+        delayed or dead. Nothing is done when it was delivered before (a crash after sending, or
+        a duplicate hand-over) or ``also_done_if`` exists: never twice."""
         redis, keys = self.outbox.redis, self.outbox.keys
         sent_key = keys.of("sent", message.idempotency_key)
+        done_keys = (sent_key, also_done_if) if also_done_if else (sent_key,)
         now = self.clock()
         # One round trip for both; a duplicate of a delivered message (rare) thereby spends a slot.
-        delivered, wait_ms = await asyncio.gather(
-            redis.exists(sent_key), self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
+        done, wait_ms = await asyncio.gather(
+            redis.exists(*done_keys), self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
         )
-        if delivered:
-            return  # delivered before a crash or a duplicate hand-over: never twice
+        if done:
+            return
         sender = self.senders(message)
         if sender is None:
-            await self._dead(envelope, f"no sender for channel {message.channel}/{message.app}")
+            await self._dead(message, attempts, f"no sender for channel {message.channel}/{message.app}")
             return
         if wait_ms > 0:
-            await self.outbox.schedule(message, envelope, now + wait_ms / 1000)
+            await self.outbox.schedule(message, _envelope(message, attempts), now + wait_ms / 1000)
             return
         result = await sender.send(message)
         SENDS.labels(message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
-        attempts = envelope["attempts"] + 1
+        attempts += 1
         if result.ok:
             await redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
             return
         if result.retryable and attempts < self.policy.max_attempts:
             delay = self.policy.delay(attempts, result.retry_after)
             log.info("send to %s failed (%s), retry %d in %.0fs", message.channel, result.error, attempts, delay)
-            await self.outbox.schedule(message, dict(envelope, attempts=attempts, error=result.error), now + delay)
+            await self.outbox.schedule(message, _envelope(message, attempts, error=result.error), now + delay)
             return
-        await self._dead(dict(envelope, attempts=attempts), result.error)
+        await self._dead(message, attempts, result.error)
 
-    async def _dead(self, envelope: dict[str, Any], error: str) -> None:
-        log.error("outbox: dead letter for %s: %s", envelope["m"]["channel"], error)
-        entry = dict(envelope, error=error, dead_at=self.clock())
+    async def _dead(self, message: OutboundMessage, attempts: int, error: str) -> None:
+        log.error("outbox: dead letter for %s: %s", message.channel, error)
+        entry = _envelope(message, attempts, error=error, dead_at=self.clock())
         await self.outbox.redis.rpush(self.outbox.dead_key, json.dumps(entry, ensure_ascii=False))

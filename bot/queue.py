@@ -117,6 +117,10 @@ class StreamQueue:
     def stream(self, partition: int) -> str:
         return self.keys.of(self.name, str(partition))
 
+    def seen_key(self, dedupe_key: str) -> str:
+        """Where ``add_once`` marks ``dedupe_key`` as enqueued."""
+        return self.keys.of("seen", dedupe_key)
+
     async def add(self, routing_key: str, payload: str) -> None:
         """Enqueue without a cap: used for the little traffic that has no platform to push back
         on (replays of dead letters, platform tasks without an id)."""
@@ -131,7 +135,7 @@ class StreamQueue:
         keys: list[str] = []
         args: list[str | int] = [MAX_STREAM_LEN]
         for dedupe_key, ttl_seconds, routing_key, payload in batch:
-            keys += [self.keys.of("seen", dedupe_key), self.stream(self.partition_of(routing_key))]
+            keys += [self.seen_key(dedupe_key), self.stream(self.partition_of(routing_key))]
             args += [ttl_seconds, payload, routing_key]
         results = await self._add_once_script(keys=keys, args=args)
         return [QueueFull(f"{keys[2 * i + 1]} holds {MAX_STREAM_LEN} entries") if added < 0 else bool(added)

@@ -50,13 +50,14 @@ def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None
     if not work:
         return reloads
     identity = identity or process_identity()
+    outbox_sender = runtime.outbox_sender()
     inbox_handler = InboxHandler(
-        runtime.pipeline, runtime.outbox, runtime.clock, runtime.settings.server.max_answer_age_seconds
+        runtime.pipeline, outbox_sender.send_now, runtime.clock, runtime.settings.server.max_answer_age_seconds
     )
     return [
         LeasedConsumer(runtime.gateway.inbox, inbox_handler, identity=identity).run(),
         LeasedConsumer(runtime.gateway.tasks, TaskHandler(runtime.adapter, runtime.gateway), identity=identity).run(),
-        LeasedConsumer(runtime.outbox.queue, runtime.outbox_sender(), identity=identity).run(),
+        LeasedConsumer(runtime.outbox.queue, outbox_sender, identity=identity).run(),
         _move_delayed(runtime),
         *reloads,
         *(job() for job in runtime.jobs),

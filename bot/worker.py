@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.channel import ChannelAdapter, PlatformTask
 from bot.gateway import Gateway
 from bot.message import InboundMessage, OutboundMessage
 from bot.metrics import DECISIONS
-from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -30,10 +29,14 @@ def reply_for(message: InboundMessage, text: str, handoff: bool) -> OutboundMess
 
 class InboxHandler:
     def __init__(
-        self, pipeline: Pipeline, outbox: Outbox, clock: Callable[[], float], max_answer_age_seconds: int
+        self,
+        pipeline: Pipeline,
+        deliver: Callable[[OutboundMessage], Awaitable[None]],
+        clock: Callable[[], float],
+        max_answer_age_seconds: int,
     ) -> None:
         self.pipeline = pipeline
-        self.outbox = outbox
+        self.deliver = deliver  # OutboxSender.send_now: at once, or through the outbox
         self.clock = clock
         self.max_age = max_answer_age_seconds
 
@@ -48,7 +51,7 @@ class InboxHandler:
         reply = await self.pipeline.handle(message)
         DECISIONS.labels(reply.action).inc()
         if reply.text:
-            await self.outbox.put(reply_for(message, reply.text, reply.handoff))
+            await self.deliver(reply_for(message, reply.text, reply.handoff))
 
 
 class TaskHandler:

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import redis.asyncio as aredis
 
 from adapters.robots import (
     DingtalkRobotSender,
@@ -21,13 +20,12 @@ from adapters.robots import (
 from adapters.robots.dingtalk_robot import sign as dingtalk_sign
 from bot.http import HttpClient
 from bot.message import OutboundMessage
-from bot.outbox import Outbox, OutboxSender, RetryPolicy, routing_key
-from bot.ratelimit import Rate, RateLimiter
-from bot.redis_store import Keys
+from bot.outbox import Outbox, OutboxSender, routing_key
 from bot.settings.alerts import AlertsSettings
 from tests.clock import Clock
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import FEISHU_HOOK, WECOM_ROBOT
+from tests.outbox_harness import deliver, drain
 
 KEY = "693a91f6-7a6c-4bc4-97a0-0ec2a1fa5aaa"
 DD_TOKEN, DD_SECRET = "ddtoken", "SECdd-secret"
@@ -176,36 +174,6 @@ def test_over_long_alerts_are_shortened_not_rejected(fake: FakePlatform) -> None
 
 
 # -- through the outbox -------------------------------------------------------------------------
-async def drain(outbox: Outbox, handler: OutboxSender) -> None:
-    """Handle every entry now in the streams (as the outbox consumer would)."""
-    await outbox.move_due(handler.clock())
-    for p in range(outbox.queue.partitions):
-        stream = outbox.queue.stream(p)
-        for entry_id, fields in await outbox.redis.xrange(stream):
-            await outbox.redis.xdel(stream, entry_id)
-            await handler(fields[b"d"])
-
-
-def deliver(redis_url: str, sender: Any, steps: Callable[[Outbox, OutboxSender, Clock], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        redis = aredis.Redis.from_url(redis_url)
-        keys = Keys("r")
-        outbox = Outbox(redis, keys, 2)
-        clock = Clock()
-
-        def rate_for(m: OutboundMessage) -> Rate:
-            return Rate(float(m.route["rate_per_minute"]), int(m.route["rate_burst"]))
-
-        handler = OutboxSender(outbox, lambda m: sender, RateLimiter(redis, keys), rate_for, clock,
-                               RetryPolicy(max_attempts=5, base_delay=1, max_delay=60))  # fmt: skip
-        try:
-            return await steps(outbox, handler, clock)
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(main())
-
-
 ROBOT_ROUTE = {"rate_key": "dingtalk_robot:dd", "rate_per_minute": "20", "rate_burst": "1"}
 
 

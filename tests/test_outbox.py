@@ -1,15 +1,26 @@
-"""The outbox's delayed entries (retries waiting out their backoff) go back to their lane."""
+"""The outbox's delayed entries (retries waiting out their backoff) go back to their lane, and
+``send_now`` delivers a reply at once with the outbox's guarantees: once, retried, rate-limited,
+dead-lettered."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import pytest
 import redis.asyncio as aredis
 
+from adapters.robots import WecomRobotSender
+from bot.http import HttpClient
 from bot.message import OutboundMessage
-from bot.outbox import Outbox, routing_key
+from bot.outbox import Outbox, OutboxSender, routing_key
 from bot.redis_store import Keys
+from tests.clock import Clock
+from tests.fake_platform import FakePlatform
+from tests.fake_platform.robots import WECOM_ROBOT
+from tests.outbox_harness import deliver, drain
 
 MESSAGE = OutboundMessage("wecom", "default", {"touser": "u|1"}, "您好，退款已受理 😊", "k1")
 
@@ -51,3 +62,98 @@ def test_a_retry_scheduled_before_routing_keys_were_recorded_still_returns(redis
     assert moved == 1
     assert b"k" not in entry
     assert OutboundMessage(**json.loads(entry[b"d"])["m"]) == MESSAGE
+
+
+# -- send_now: a reply delivered at once, with the outbox's guarantees --------------------------
+ROBOT_KEY = "693a91f6-7a6c-4bc4-97a0-0ec2a1fa5aaa"
+ROUTE = {"rate_key": "wecom_robot:ops", "rate_per_minute": "20", "rate_burst": "1"}
+UNLIMITED = dict(ROUTE, rate_per_minute="60000", rate_burst="100")
+
+
+@pytest.fixture()
+def fake() -> FakePlatform:
+    with FakePlatform() as platform:
+        platform.state["robots"]["wecom"].add(ROBOT_KEY)
+        yield platform
+
+
+def robot_message(text: str, key: str, route: dict[str, str] = UNLIMITED) -> OutboundMessage:
+    return OutboundMessage("wecom_robot", "ops", route, text, key)
+
+
+def send_now_then(fake: FakePlatform, redis_url: str, steps: Callable[..., Awaitable[Any]]) -> Any:
+    """``steps(outbox, handler, clock)`` with the handler sending to the fake WeCom robot (to
+    the one that the route's "robot" names, if any)."""
+
+    async def with_sender(outbox: Outbox, handler: OutboxSender, clock: Clock) -> Any:
+        async with HttpClient(timeout=5) as http:
+            handler.senders = lambda m: WecomRobotSender(
+                http, webhook_key=m.route.get("robot", ROBOT_KEY), api_base=fake.base
+            )
+            return await steps(outbox, handler, clock)
+
+    return deliver(redis_url, None, with_sender)
+
+
+def sent_texts(fake: FakePlatform) -> list[str]:
+    return [body["text"]["content"] for _, body in fake.state["robots"]["sent"]]
+
+
+async def queued(outbox: Outbox) -> int:
+    return sum([await outbox.redis.xlen(outbox.queue.stream(p)) for p in range(outbox.queue.partitions)])
+
+
+def test_send_now_delivers_at_once_without_the_stream_and_never_twice(fake: FakePlatform, redis_clean: str) -> None:
+    async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> int:
+        message = robot_message("您好，退款已受理", "reply:1")
+        await handler.send_now(message)
+        assert sent_texts(fake) == ["您好，退款已受理"]
+        await handler.send_now(message)  # the inbound message handled again after a crash
+        await drain(outbox, handler)
+        return await queued(outbox)
+
+    assert send_now_then(fake, redis_clean, steps) == 0
+    assert sent_texts(fake) == ["您好，退款已受理"]
+
+
+def test_send_now_leaves_a_message_already_in_the_outbox_to_it(fake: FakePlatform, redis_clean: str) -> None:
+    async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
+        message = robot_message("已为您登记", "reply:2")
+        assert await outbox.put(message)
+        await handler.send_now(message)
+        assert sent_texts(fake) == []
+        await drain(outbox, handler)
+
+    send_now_then(fake, redis_clean, steps)
+    assert sent_texts(fake) == ["已为您登记"]
+
+
+def test_send_now_failures_take_the_outbox_retries(fake: FakePlatform, redis_clean: str) -> None:
+    fake.fail_next(WECOM_ROBOT, 1)  # HTTP 500: retryable
+
+    async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> list[dict[str, Any]]:
+        await handler.send_now(robot_message("第一条", "reply:3"))
+        assert sent_texts(fake) == [] and await outbox.redis.zcard(outbox.delayed_key) == 1
+        await drain(outbox, handler)  # not due yet: 1 s of backoff
+        assert sent_texts(fake) == []
+        clock.now += 1
+        await drain(outbox, handler)
+        await handler.send_now(robot_message("第二条", "reply:4", dict(UNLIMITED, robot="gone")))  # 93000: permanent
+        return await outbox.dead_letters()
+
+    [dead] = send_now_then(fake, redis_clean, steps)
+    assert sent_texts(fake) == ["第一条"]
+    assert dead["m"]["text"] == "第二条" and dead["attempts"] == 1 and "93000" in dead["error"]
+
+
+def test_send_now_over_the_rate_limit_waits_its_turn(fake: FakePlatform, redis_clean: str) -> None:
+    async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
+        for i in range(3):  # 20 a minute, burst 1: one now, the others 3 s apart
+            await handler.send_now(robot_message(f"第{i}条", f"reply:r{i}", ROUTE))
+        assert sent_texts(fake) == ["第0条"]
+        for _ in range(4):
+            clock.now += 3
+            await drain(outbox, handler)
+
+    send_now_then(fake, redis_clean, steps)
+    assert sent_texts(fake) == ["第0条", "第1条", "第2条"]
