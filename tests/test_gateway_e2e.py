@@ -269,3 +269,32 @@ def test_a_message_too_old_to_answer_still_counts_as_a_contact(settings: Setting
     delivered, contacts = asyncio.run(scenario())
     assert [reply.idempotency_key for reply in delivered] == ["reply:wecom:default:new-1"]  # none an hour late
     assert len(contacts) == 1  # but the old message is on record as a contact
+
+
+def test_a_reply_sent_at_once_is_not_sent_again_when_its_message_is_handled_again(
+    settings: Settings, fake: FakePlatform
+) -> None:
+    import asyncio
+
+    from bot.channel import WebhookRequest
+    from bot.runtime import Runtime
+    from bot.worker import InboxHandler
+
+    async def scenario() -> int:
+        runtime = Runtime.start(with_channels(settings, fake))
+        try:
+            handler = InboxHandler(runtime.pipeline, runtime.outbox_sender().send_now, runtime.clock, 600)
+            query, body = wecom_callback("我的快递到哪了", "7101")
+            callback = WebhookRequest("POST", query, {}, body, time.time())
+            [message] = (await runtime.adapter("wecom", "default").handle(callback)).messages
+            await handler(message.to_json().encode())
+            # A worker that dies after sending, before acknowledging, hands the message over again.
+            await handler(message.to_json().encode())
+            q = runtime.outbox.queue
+            return sum([await runtime.redis.xlen(q.stream(p)) for p in range(q.partitions)])
+        finally:
+            await runtime.close()
+
+    assert asyncio.run(scenario()) == 0  # sent at once: the outbox never held it
+    [sent] = fake.calls(SEND)
+    assert sent.json()["touser"] == "zhangsan" and "快递" in sent.json()["text"]["content"]
