@@ -90,7 +90,7 @@ class Outbox:
 
     async def put(self, message: OutboundMessage) -> bool:
         """Enqueue once per idempotency key; False when it was already enqueued."""
-        envelope = f'{{"m":{message.to_json()},"attempts":0}}'  # _envelope's, without a decode
+        envelope = json.dumps(_envelope(message, 0), ensure_ascii=False)
         return await self.queue.add_once(_enqueued_marker(message), SENT_TTL_SECONDS, routing_key(message), envelope)
 
     def enqueued_key(self, message: OutboundMessage) -> str:

@@ -9,8 +9,8 @@ messages close in time are handled together and share Redis round trips. Within 
 entries of different routing keys are handled concurrently (``bot/lanes.py``); each entry
 records its key for that. When a process dies, its leases expire; the next owner first
 re-handles what the dead one had read but not acknowledged (XAUTOCLAIM), so nothing is lost.
-Handlers must be idempotent: ``add_once`` makes "enqueue the reply for this message" happen
-once per key however often it is retried.
+Handlers must be idempotent: the outbox's sent mark makes "send the reply to this message"
+happen once however often the message is handled (``OutboxSender.send_now``).
 """
 
 from __future__ import annotations
