@@ -21,6 +21,7 @@ pool checks the connections it hands out.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 import hiredis
@@ -62,14 +63,22 @@ def _pack(args: tuple[Any, ...]) -> bytes:
         raise DataError(f"{e} (command {args[0]!r})") from None
 
 
+@dataclass(slots=True)
+class _BatchLine:
+    """The batches' connection, taken from the pool for good (so that closing the pool closes
+    it) on first use, with the loop it belongs to and a lock that keeps one batch on it at a time."""
+
+    loop: asyncio.AbstractEventLoop
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    connection: AbstractConnection | None = None
+    used: float = 0.0  # the loop's time at the end of the last batch
+
+
 class PipeliningRedis(aredis.Redis):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._batches: Coalescer[Command, Any] = Coalescer(self._send_batch)
-        # The batches' connection, taken from the pool for good (so that closing the pool closes
-        # it), with the loop it belongs to and a lock that keeps one batch on it at a time.
-        self._batch_line: tuple[asyncio.AbstractEventLoop, AbstractConnection, asyncio.Lock] | None = None
-        self._batch_line_used = 0.0  # the loop's time at the end of the last batch
+        self._batch_line: _BatchLine | None = None
         # Connections are made on first use, so the pool's class (TCP, TLS or unix socket, as
         # the URL said) can still gain the faster packer.
         pool = self.connection_pool
@@ -97,26 +106,31 @@ class PipeliningRedis(aredis.Redis):
                 continue
             to_send.append((i, (args, options)))
         if to_send:
-            loop, connection, lock = await self._line()
-            async with lock:
-                if loop.time() - self._batch_line_used > IDLE_CHECK_SECONDS:
-                    await self.connection_pool.ensure_connection(connection)  # reconnects a closed one
+            line = self._line()
+            async with line.lock:
+                if line.connection is None:
+                    line.connection = await self.connection_pool.get_connection()
+                elif line.loop.time() - line.used > IDLE_CHECK_SECONDS:
+                    await self.connection_pool.ensure_connection(line.connection)  # reconnects a closed one
+                connection = line.connection
                 replies = await connection.retry.call_with_retry(
                     lambda: self._exchange(connection, packed, to_send), lambda _: connection.disconnect()
                 )
-                self._batch_line_used = loop.time()
+                line.used = line.loop.time()
             for (i, _), reply in zip(to_send, replies, strict=True):
                 results[i] = reply
         return results
 
-    async def _line(self) -> tuple[asyncio.AbstractEventLoop, AbstractConnection, asyncio.Lock]:
+    def _line(self) -> _BatchLine:
+        """This loop's batch line, made without awaiting anything: two batches in flight at
+        once (a direct call and the drainer's) must queue on one lock. When the first opened its
+        own line while the second awaited a connection for another, they went out on two
+        connections and a later command could overtake an earlier one."""
         loop = asyncio.get_running_loop()
-        if self._batch_line is None or self._batch_line[0] is not loop:
+        if self._batch_line is None or self._batch_line.loop is not loop:
             # First use, or a client used again under another event loop (a CLI command after
             # the server's): that loop's connection cannot be read from this one.
-            connection = await self.connection_pool.get_connection()
-            self._batch_line = (loop, connection, asyncio.Lock())
-            self._batch_line_used = loop.time()
+            self._batch_line = _BatchLine(loop)
         return self._batch_line
 
     async def _exchange(

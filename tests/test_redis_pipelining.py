@@ -175,3 +175,19 @@ def test_one_client_serves_one_event_loop_after_another(redis_clean: str) -> Non
     r = PipeliningRedis.from_url(redis_clean)
     assert asyncio.run(r.set("k", "v")) is True
     assert asyncio.run(r.get("k")) == b"v"  # the first loop's connection is gone with it
+
+
+def test_batches_in_flight_together_on_first_use_share_one_connection_in_order(redis_clean: str) -> None:
+    # The first command goes out directly and the next ones in the drainer's batch, both before
+    # any connection exists: on two connections, the read could overtake the write.
+    async def scenario() -> tuple[list[object], int]:
+        r = PipeliningRedis.from_url(redis_clean, client_name="first-use")
+        out = await asyncio.gather(r.set("n", "1"), r.incr("n"), r.get("n"))
+        connections = [c for c in await r.client_list() if c["name"] == "first-use"]
+        await r.aclose()
+        return out, len(connections)
+
+    for _ in range(5):
+        (written, incremented, read), connections = asyncio.run(scenario())
+        assert (written, incremented, read) == (True, 2, b"2")
+        assert connections == 1
