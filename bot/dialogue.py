@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import redis.asyncio as aredis
 
@@ -34,6 +35,11 @@ class DialogueState:
     order_no: str = ""  # the last order number the customer gave
     unanswered: int = 0  # consecutive turns the bot could not answer
     handoff_until: float = 0.0  # a human has the conversation until then: the bot stays quiet
+    # The message whose turn was saved last, and the reply it got. A message handled again after
+    # a failure past that save (its queue entry not yet acknowledged) gets the same reply back
+    # instead of being counted, and perhaps answered differently, a second time.
+    last_message: str = ""
+    last_reply: dict[str, Any] = field(default_factory=dict)
 
     def add_turn(self, turn: Turn) -> None:
         self.turns = (self.turns + [turn])[-MAX_TURNS:]

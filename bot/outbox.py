@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aredis
+from redis.exceptions import RedisError
 
 from bot.message import OutboundMessage, SendResult
 from bot.metrics import SENDS
@@ -32,6 +33,7 @@ from bot.redis_store import Keys
 log = logging.getLogger(__name__)
 
 SENT_TTL_SECONDS = 3 * 24 * 3600  # longer than any retry tail
+SENT_MARK_RETRY_MAX_SECONDS = 1.0  # how long, at most, between tries to write a sent mark
 
 # Move due delayed entries back into their stream, atomically, so one process moves each once.
 # A member is {"s": stream, "k": routing key, "d": envelope}; "stream|envelope" members were
@@ -202,7 +204,7 @@ class OutboxSender:
         SENDS.labels(message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
         attempts += 1
         if result.ok:
-            await redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
+            await self._mark_sent(sent_key)
             return
         if result.retryable and attempts < self.policy.max_attempts:
             delay = self.policy.delay(attempts, result.retry_after)
@@ -210,6 +212,20 @@ class OutboxSender:
             await self.outbox.schedule(message, _envelope(message, attempts, error=result.error), now + delay)
             return
         await self._dead(message, attempts, result.error)
+
+    async def _mark_sent(self, sent_key: str) -> None:
+        """Record a delivery, however long Redis takes to come back. Given up on, the error
+        would make the queue handle the whole message again, which without the mark sends it
+        again; waited for, the message goes once, unless the process dies meanwhile."""
+        delay = 0.05
+        while True:
+            try:
+                await self.outbox.redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
+                return
+            except RedisError as e:
+                log.warning("outbox: sent, but the sent mark is not written yet (%s); again in %.2fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, SENT_MARK_RETRY_MAX_SECONDS)
 
     async def _dead(self, message: OutboundMessage, attempts: int, error: str) -> None:
         log.error("outbox: dead letter for %s: %s", message.channel, error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from bot import replies
 from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
@@ -70,17 +70,19 @@ class Pipeline:
             return Reply(replies.NON_TEXT, action="non_text")
 
         state = await self.p.dialogue.load(msg.customer_key)
+        if state.last_message and state.last_message == _handled_id(msg):
+            return Reply(**state.last_reply)
         norm = normalize(msg.text)
         risk = self.p.risk.assess(msg.text, state.turns, now) if self.p.risk else RiskResult(0.0)
         if state.handoff_until > now:
             # A person has this conversation: record it, alert if it turns risky, say nothing.
             state.add_turn(Turn(norm.text, None, False, risk.score, now, risk.message_score))
-            await self.p.dialogue.save(msg.customer_key, state)
             if self.p.contacts is not None:
                 await self.p.contacts.record(msg, None, now)
             if risk.alert:
                 await self._escalate(msg, "risk", "人工接待中客户情绪升级", risk, state, None)
-            return Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
+            quiet = Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
+            return await self._remember(msg, state, quiet)
 
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
             if self.p.contacts is not None:
@@ -104,13 +106,21 @@ class Pipeline:
         if handoff_reason:
             state.handoff_until = now + self.p.handoff_quiet_seconds
             state.unanswered = 0
-        await self.p.dialogue.save(msg.customer_key, state)
 
         category = intent.category if intent else None
         if handoff_reason:
             await self._escalate(msg, "handoff", handoff_reason, risk, state, decision.intent, category)
         elif risk.alert:
             await self._escalate(msg, "risk", "；".join(risk.reasons) or "投诉风险", risk, state, decision.intent, category)
+        return await self._remember(msg, state, reply)
+
+    async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply) -> Reply:
+        """Save the turn with the reply it got, as the last step: the contact log and the
+        escalations before it are safe to repeat (each is de-duplicated), so a failure anywhere
+        before this save lets the message be handled again from the state it found."""
+        state.last_message = _handled_id(msg)
+        state.last_reply = {f.name: getattr(reply, f.name) for f in fields(reply)}
+        await self.p.dialogue.save(msg.customer_key, state)
         return reply
 
     async def record_only(self, msg: InboundMessage) -> None:
@@ -178,3 +188,8 @@ class Pipeline:
         await self.p.escalations.escalate(
             Escalation(msg, kind, reason, risk, list(state.turns), intent, category)
         )
+
+
+def _handled_id(msg: InboundMessage) -> str:
+    # Platform ids are unique within an app; "" (an id the platform left out) never matches.
+    return f"{msg.app}/{msg.message_id}" if msg.message_id else ""

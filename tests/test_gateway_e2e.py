@@ -181,6 +181,48 @@ def test_redis_down_answers_503_and_the_bot_recovers_when_it_returns(
         own.stop()
 
 
+def test_redis_refusing_writes_just_after_a_reply_went_out_does_not_get_it_sent_twice(
+    settings: Settings, fake: FakePlatform, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import redis
+
+    from bot.queue import GROUP
+    from bot.redis_store import EmbeddedRedis
+
+    own = EmbeddedRedis(tmp_path / "own-redis")
+    url = own.start()
+    admin = redis.Redis.from_url(url)
+
+    writable_again = threading.Timer(1.5, admin.config_set, ("min-replicas-to-write", 0))
+
+    def refuse_writes_for_a_while() -> None:
+        # What a primary does when it lacks the replicas it was told to wait for.
+        if not writable_again.is_alive() and not writable_again.finished.is_set():  # the first send only
+            admin.config_set("min-replicas-to-write", 1)
+            writable_again.start()
+
+    fake.after(SEND, refuse_writes_for_a_while)
+    try:
+        with served(with_channels(settings, fake).model_copy(update={"redis_url": url})) as (base, runtime):
+            query, body = wecom_callback("怎么退货", "7300", sender="lisi")
+            assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+            fake.wait_for(SEND, 1)
+            # The sent mark and the acknowledgement fail, and the worker handles the message again.
+            inbox = runtime.gateway.inbox
+            wait_until(lambda: admin.config_get("min-replicas-to-write")["min-replicas-to-write"] == "0"
+                       and sum(admin.xpending(inbox.stream(p), GROUP)["pending"] for p in range(inbox.partitions)) == 0,
+                       timeout=15)  # fmt: skip
+            time.sleep(1.0)
+            assert len(fake.calls(SEND)) == 1
+            state = json.loads(admin.get("kefu:{c:wecom:lisi}:dialogue"))
+            assert [turn["text"] for turn in state["turns"]] == ["怎么退货"]
+    finally:
+        writable_again.cancel()
+        own.stop()
+
+
 def test_a_full_queue_answers_503_and_the_platforms_retry_is_answered_once(
     settings: Settings, fake: FakePlatform, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import redis.asyncio as aredis
 
 from adapters.robots import WecomRobotSender
 from bot.http import HttpClient
-from bot.message import OutboundMessage
+from bot.message import OutboundMessage, SendResult
 from bot.outbox import Outbox, OutboxSender, routing_key
 from bot.redis_store import Keys
 from tests.clock import Clock
@@ -157,3 +157,37 @@ def test_send_now_over_the_rate_limit_waits_its_turn(fake: FakePlatform, redis_c
 
     send_now_then(fake, redis_clean, steps)
     assert sent_texts(fake) == ["第0条", "第1条", "第2条"]
+
+
+def test_a_reply_the_platform_took_is_marked_sent_even_if_redis_refuses_writes_just_then(
+    fake: FakePlatform, redis_clean: str
+) -> None:
+    async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
+        robot = handler.senders(robot_message("", ""))
+        admin = aredis.Redis.from_url(redis_clean)
+
+        class RedisRefusesWritesOnceSent:
+            """The platform takes the reply; at that moment Redis stops taking writes (as a
+            primary does when it lacks replicas) and takes them again 0.3 s later."""
+
+            async def send(self, message: OutboundMessage) -> SendResult:
+                result = await robot.send(message)
+                await admin.config_set("min-replicas-to-write", 1)
+                asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(writable()))
+                return result
+
+        async def writable() -> None:
+            await admin.config_set("min-replicas-to-write", 0)
+
+        handler.senders = lambda m: RedisRefusesWritesOnceSent()
+        message = robot_message("退款已原路退回", "reply:5")
+        try:
+            await handler.send_now(message)  # returns once the mark is written, not with the error
+            handler.senders = lambda m: robot
+            await handler.send_now(message)  # the inbound message handled again
+        finally:
+            await writable()
+            await admin.aclose()
+
+    send_now_then(fake, redis_clean, steps)
+    assert sent_texts(fake) == ["退款已原路退回"]

@@ -132,6 +132,28 @@ async def test_three_unanswerable_messages_hand_over(runtime) -> None:  # type: 
     assert (await runtime.pipeline.handle(msg("你好", "g"))).text is None
 
 
+async def test_a_message_handled_again_gets_the_same_reply_and_counts_once(runtime) -> None:  # type: ignore[no-untyped-def]
+    # The queue handles a message again when Redis failed after its turn was saved (before the
+    # entry was acknowledged). Counted three times, one unanswerable message would hand over.
+    unanswerable = msg("asdkjh qwe", "again")
+    replies_ = [await runtime.pipeline.handle(unanswerable) for _ in range(HANDOFF_AFTER_UNANSWERED)]
+    assert replies_[0].action in ("fallback", "clarify") and replies_[0].text
+    assert all(reply == replies_[0] for reply in replies_)
+    state = await runtime.pipeline.p.dialogue.load("web:again")
+    assert len(state.turns) == 1 and state.unanswered == 1
+    answered = await runtime.pipeline.handle(msg("我的快递到哪了", "again"))  # the next message is new
+    assert answered.intent == "where_is_parcel"
+
+
+async def test_a_quiet_turn_handled_again_is_recorded_once(runtime) -> None:  # type: ignore[no-untyped-def]
+    await runtime.pipeline.handle(msg("转人工", "q"))
+    waiting = msg("人呢", "q")
+    for _ in range(2):
+        assert (await runtime.pipeline.handle(waiting)).action == "quiet"
+    state = await runtime.pipeline.p.dialogue.load("web:q")
+    assert [turn.text for turn in state.turns] == ["转人工", "人呢"]
+
+
 async def test_an_answer_resets_the_unanswered_count(runtime) -> None:  # type: ignore[no-untyped-def]
     for text in ("asdkjh qwe", "zxqv plmkjh", "我的快递到哪了", "kjhgf wqzx", "asdkjh qwe"):
         reply = await runtime.pipeline.handle(msg(text, "r"))

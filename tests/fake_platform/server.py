@@ -41,6 +41,7 @@ class FakePlatform:
         self._failures: dict[str, deque[Response]] = defaultdict(deque)
         self._routes: dict[str, Handler] = {}
         self._prefix_routes: list[tuple[str, Handler]] = []  # for ids in the path (Feishu reply)
+        self._after: dict[str, Callable[[], None]] = {}
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-platform fake state (kf message queues, ...)
         from tests.fake_platform import dingtalk, feishu, robots, wechat, wecom  # noqa: PLC0415
@@ -65,6 +66,11 @@ class FakePlatform:
         with self._lock:
             for _ in range(times):
                 self._failures[path].append(response or Response("boom", status_code=500))
+
+    def after(self, path: str, hook: Callable[[], None]) -> None:
+        """Run ``hook`` each time the platform has handled a call to ``path`` (and before its
+        answer leaves): to change the world at exactly the moment the platform accepted."""
+        self._after[path] = hook
 
     def fail_next_json(self, path: str, times: int, payload: dict[str, Any]) -> None:
         self.fail_next(path, times, JSONResponse(payload))
@@ -101,7 +107,10 @@ class FakePlatform:
         )
         if handler is None:
             return JSONResponse({"errcode": 404, "errmsg": f"fake platform: no route {path}"}, 404)
-        return await handler(self, request, body)
+        response = await handler(self, request, body)
+        if path in self._after:
+            self._after[path]()
+        return response
 
     def __enter__(self) -> "FakePlatform":
         app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
