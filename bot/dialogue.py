@@ -52,8 +52,18 @@ class DialogueState:
     @classmethod
     def from_json(cls, raw: bytes | str) -> "DialogueState":
         data = json.loads(raw)
-        data["turns"] = [Turn(**t) for t in data.get("turns", [])]
-        return cls(**data)
+        try:
+            data["turns"] = [Turn(**t) for t in data.get("turns", [])]
+            return cls(**data)
+        except TypeError:
+            # Saved by a newer version with fields this one lacks (a release rolled back): read
+            # what is known rather than fail every message of the customer until the TTL ends.
+            data["turns"] = [Turn(**_known(Turn, t)) for t in data.get("turns", []) if isinstance(t, dict)]
+            return cls(**_known(cls, data))
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
 
 
 def _fields(obj: object) -> dict[str, object]:

@@ -61,6 +61,16 @@ async def test_release_hands_the_conversation_back(store) -> None:  # type: igno
     assert again.handoff_until == 0.0 and again.unanswered == 0
 
 
+def test_a_state_saved_by_a_newer_version_is_read_for_what_this_one_knows() -> None:
+    saved = (
+        '{"turns":[{"text":"退款","intent":"refund_progress","answered":true,"risk":0.1,"at":5.0,"mood":"x"}],'
+        '"last_intent":"refund_progress","order_no":"A1","unanswered":1,"channel_hint":"kf"}'
+    )
+    state = DialogueState.from_json(saved)
+    assert state.turns == [Turn("退款", "refund_progress", True, 0.1, 5.0)]
+    assert (state.last_intent, state.order_no, state.unanswered) == ("refund_progress", "A1", 1)
+
+
 def test_only_the_last_turns_are_kept() -> None:
     state = DialogueState()
     for i in range(MAX_TURNS + 3):
