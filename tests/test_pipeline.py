@@ -60,6 +60,22 @@ async def test_parcel_question_is_answered(runtime) -> None:  # type: ignore[no-
     assert state.last_intent == "where_is_parcel" and state.turns[-1].answered
 
 
+@pytest.mark.parametrize("text", ["东西收到了 挺好的", "很满意 已五星", "收到了 东西挺满意的"])
+async def test_a_happy_customer_is_thanked_not_apologised_to(runtime, text: str) -> None:  # type: ignore[no-untyped-def]
+    # None of these is an example in the knowledge base. Before positive_feedback, the first was
+    # answered as a damaged item and the second as a complaint.
+    reply = await runtime.pipeline.handle(msg(text, "happy"))
+    assert (reply.action, reply.intent, reply.handoff, reply.risk) == ("answer", "positive_feedback", False, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"), [("收到了 但是坏了", "damaged_item"), ("东西收到了 少了一件", "missing_item")]
+)
+async def test_received_but_unhappy_is_not_taken_for_praise(runtime, text: str, intent: str) -> None:  # type: ignore[no-untyped-def]
+    reply = await runtime.pipeline.handle(msg(text, "unhappy"))
+    assert reply.intent == intent
+
+
 async def test_greeting_alone(runtime) -> None:  # type: ignore[no-untyped-def]
     reply = await runtime.pipeline.handle(msg("你好"))
     assert reply.intent == "greeting" and reply.action == "answer" and reply.text
