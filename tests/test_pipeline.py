@@ -19,10 +19,10 @@ from bot.pipeline import HANDOFF_AFTER_UNANSWERED, Pipeline, PipelineParts
 from bot.redis_store import Keys
 from bot.runtime import Runtime
 from bot.settings import Settings
+from tests.clock import Clock
 
 pytestmark = pytest.mark.anyio
 _ids = itertools.count()
-from tests.clock import Clock
 
 
 @pytest.fixture
