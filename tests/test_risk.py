@@ -9,7 +9,7 @@ import pytest
 from alerts.risk.dataset import RiskDataError, load_risk_csv
 from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
 from alerts.risk.evaluate import eval_from_csv, evaluate, train_from_csv
-from alerts.risk.rules import compile_rules, punctuation_hits, word_hits
+from alerts.risk.rules import compile_rules, punctuation_hits, without_negated_words, word_hits
 from alerts.risk.scorer import RiskScorer, Turn
 from bot.nlu.normalize import normalize
 from bot.settings.risk import RiskSettings
@@ -73,6 +73,30 @@ def test_negated_threat_is_not_a_threat() -> None:
     rules = compile_rules(RiskSettings())
     assert word_hits(rules, normalize("放心，我不会给差评的").text) == []
     assert [h.rule for h in word_hits(rules, normalize("不处理我就给差评").text)] == ["bad_review"]
+
+
+@pytest.mark.parametrize("text", ["不会投诉的 放心", "一点都不差 挺好", "一点也不失望", "不后悔买", "挺好 没有异味"])
+def test_a_negation_that_takes_trouble_back_reassures(scorer: RiskScorer, text: str) -> None:
+    # Each of these alerted (or came close) while the emotion model and the anger words read
+    # "投诉", "差", "失望" without the negation before them.
+    result = scorer.score(text)
+    assert result.score < 0.3, (text, result)
+
+
+@pytest.mark.parametrize("text", ["一点都不好用 太差了", "不退款我就投诉", "没见过这么差的店", "质量不好 很失望"])
+def test_negations_that_complain_still_alert(scorer: RiskScorer, text: str) -> None:
+    assert scorer.score(text).alert, text
+
+
+def test_reassurance_can_be_switched_off(emotion: EmotionModel) -> None:
+    off = RiskScorer(RiskSettings(reassurance={"enabled": False}), emotion)
+    assert off.score("一点也不失望").alert  # "失望" is an anger word, read alone again
+
+
+def test_the_emotion_model_does_not_read_a_cancelled_rule_word() -> None:
+    rules = compile_rules(RiskSettings())
+    assert without_negated_words(rules, "不会投诉的 放心").split() == ["的", "放心"]
+    assert without_negated_words(rules, "我要投诉") == "我要投诉"
 
 
 def test_punctuation_rules_read_the_raw_text() -> None:

@@ -46,6 +46,7 @@ class RuleSet:
     rules: tuple[CompiledRule, ...]
     negation: re.Pattern[str] | None
     negation_window: int
+    reassurance: re.Pattern[str] | None
     punctuation: PunctuationSettings
     emoji: re.Pattern[str] | None
 
@@ -86,17 +87,59 @@ def compile_rules(settings: RiskSettings) -> RuleSet:
         rules=tuple(compiled),
         negation=negation,
         negation_window=settings.negation_window,
+        reassurance=_reassurance_pattern(settings),
         punctuation=settings.punctuation,
         emoji=emoji_re,
     )
 
 
-def _negated(rules: RuleSet, text: str, start: int) -> bool:
+def _reassurance_pattern(settings: RiskSettings) -> re.Pattern[str] | None:
+    spec = settings.reassurance
+
+    def alternatives(words: list[str]) -> str:
+        return "|".join(sorted((p for p in (_word_pattern(w) for w in words) if p), key=len, reverse=True))
+
+    negations, words = alternatives(spec.negations), alternatives(spec.words)
+    if not (spec.enabled and negations and words):
+        return None
+    degrees = alternatives(spec.degrees)
+    return re.compile(f"(?:{negations})" + (f"(?:{degrees})?" if degrees else "") + f"(?:{words})")
+
+
+def without_reassurance(rules: RuleSet, normalized_text: str) -> str:
+    """The text without the spans that take trouble back ("没有异味", "一点都不差", "不后悔")."""
+    if rules.reassurance is None:
+        return normalized_text
+    return rules.reassurance.sub(" ", normalized_text)
+
+
+def without_negated_words(rules: RuleSet, normalized_text: str) -> str:
+    """The text without the rule words a negation cancels, the negation included ("不会投诉"),
+    for the emotion model: it reads "投诉", and "不会" too, as a complaint whatever the order."""
+    spans = []
+    for rule in rules.rules:
+        if not rule.negatable:
+            continue
+        for m in rule.regex.finditer(normalized_text):
+            negation_start = _negation_start(rules, normalized_text, m.start())
+            if negation_start is not None:
+                spans.append((negation_start, m.end()))
+    if not spans:
+        return normalized_text
+    chars = list(normalized_text)
+    for span_start, span_end in spans:
+        chars[span_start:span_end] = " " * (span_end - span_start)
+    return "".join(chars)
+
+
+def _negation_start(rules: RuleSet, text: str, start: int) -> int | None:
+    """Where the negation that cancels the match at ``start`` begins; None when none does."""
     if rules.negation is None or rules.negation_window == 0:
-        return False
-    before = text[max(0, start - rules.negation_window) : start]
-    before = before.rsplit(" ", 1)[-1]  # a space is where punctuation was: another clause
-    return rules.negation.search(before) is not None
+        return None
+    window_start = max(0, start - rules.negation_window)
+    clause_start = text.rfind(" ", window_start, start) + 1  # a space is where punctuation was
+    m = rules.negation.search(text, max(window_start, clause_start), start)
+    return m.start() if m else None
 
 
 def word_hits(rules: RuleSet, normalized_text: str) -> list[RuleHit]:
@@ -104,7 +147,7 @@ def word_hits(rules: RuleSet, normalized_text: str) -> list[RuleHit]:
     hits = []
     for rule in rules.rules:
         for m in rule.regex.finditer(normalized_text):
-            if rule.negatable and _negated(rules, normalized_text, m.start()):
+            if rule.negatable and _negation_start(rules, normalized_text, m.start()) is not None:
                 continue
             reason = rule.reason.replace("{match}", m.group()) if "{match}" in rule.reason else rule.reason
             hits.append(RuleHit(reason=reason, weight=rule.weight, evidence=m.group(), rule=rule.name))

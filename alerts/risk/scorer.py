@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
-from alerts.risk.rules import RuleHit, RuleSet, compile_rules, noisy_or, punctuation_hits, repeat_hits, word_hits
+from alerts.risk.rules import (
+    RuleHit,
+    RuleSet,
+    compile_rules,
+    noisy_or,
+    punctuation_hits,
+    repeat_hits,
+    without_negated_words,
+    without_reassurance,
+    word_hits,
+)
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.normalize import normalize
 from bot.nlu.tokenize import tokens
@@ -139,7 +149,7 @@ class RiskScorer:
         self, state: _Compiled, text: str, earlier: Sequence[tuple[str, bool]]
     ) -> tuple[float, list[RuleHit], float | None]:
         settings = state.settings
-        normalized = normalize(text).text
+        normalized = without_reassurance(state.rules, normalize(text).text)
         hits = word_hits(state.rules, normalized)
         hits += punctuation_hits(state.rules, text)
         if earlier:
@@ -148,7 +158,7 @@ class RiskScorer:
         probability = None
         emotion_settings = settings.emotion
         if self._emotion is not None and emotion_settings.enabled and emotion_settings.weight > 0:
-            probability = self._emotion.probability(" ".join(tokens(normalized)))
+            probability = self._emotion.probability(" ".join(tokens(without_negated_words(state.rules, normalized))))
             span = 1.0 - emotion_settings.floor
             contribution = emotion_settings.weight * min(max((probability - emotion_settings.floor) / span, 0.0), 1.0)
             contribution *= min(1.0, len(_EVIDENCE_RE.findall(normalized)) / emotion_settings.evidence_chars)

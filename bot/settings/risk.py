@@ -153,8 +153,29 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     },
 }
 
+# Reassurance: a negation right before a word of trouble ("没有异味", "一点都不差", "不后悔", "不急").
+# Such a span is taken out before the word rules and the emotion model read a message: the model
+# reads words without their order, and the anger words cannot be negatable (不满意 and 不接受 are
+# negations themselves). Between the two, at most one of the degree words. "投诉" and "差评" are
+# not here: "没有投诉电话吗" seeks a complaint; their rules' own negations cover "不会投诉".
+DEFAULT_REASSURANCE_NEGATIONS = ["一点都不", "一点也不", "并不", "并没有", "从不", "毫无", "没有", "没", "不", "无"]
+DEFAULT_REASSURANCE_DEGREES = ["很", "太", "算", "那么", "任何", "一点", "什么"]
+DEFAULT_REASSURED_WORDS = [
+    "差", "坏", "破", "烂", "异味", "色差", "瑕疵", "毛病", "问题", "生气", "失望", "后悔", "担心", "急",
+    "贵", "慢",
+]  # fmt: skip
+
 # Negations that cancel a negatable match when they come just before it, in the same clause.
 DEFAULT_NEGATIONS = ["不会", "不想", "不打算", "没打算", "不是要", "不用", "不至于", "没有要", "并不想", "无需"]
+
+
+class ReassuranceSettings(_Strict):
+    """Spans "negation [degree] word" that take trouble back; see DEFAULT_REASSURED_WORDS."""
+
+    enabled: bool = True
+    negations: list[str] = Field(default_factory=lambda: list(DEFAULT_REASSURANCE_NEGATIONS))
+    degrees: list[str] = Field(default_factory=lambda: list(DEFAULT_REASSURANCE_DEGREES))
+    words: list[str] = Field(default_factory=lambda: list(DEFAULT_REASSURED_WORDS))
 
 
 class PunctuationSettings(_Strict):
@@ -242,6 +263,7 @@ class RiskSettings(_Strict):
     rules: dict[str, RuleSpec] = Field(default_factory=dict)
     negations: list[str] = Field(default_factory=lambda: list(DEFAULT_NEGATIONS))
     negation_window: int = Field(default=4, ge=0, le=10)  # characters before the match
+    reassurance: ReassuranceSettings = Field(default_factory=ReassuranceSettings)
     punctuation: PunctuationSettings = Field(default_factory=PunctuationSettings)
     repeat: RepeatSettings = Field(default_factory=RepeatSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
