@@ -71,7 +71,8 @@ class Pipeline:
 
         state = await self.p.dialogue.load(msg.customer_key)
         if state.last_message and state.last_message == _handled_id(msg):
-            return Reply(**state.last_reply)
+            # Fields a newer version added are dropped: the text is what must go out again.
+            return Reply(**{k: v for k, v in state.last_reply.items() if k in Reply.__dataclass_fields__})
         norm = normalize(msg.text)
         risk = self.p.risk.assess(msg.text, state.turns, now) if self.p.risk else RiskResult(0.0)
         if state.handoff_until > now:
@@ -111,7 +112,8 @@ class Pipeline:
         if handoff_reason:
             await self._escalate(msg, "handoff", handoff_reason, risk, state, decision.intent, category)
         elif risk.alert:
-            await self._escalate(msg, "risk", "；".join(risk.reasons) or "投诉风险", risk, state, decision.intent, category)
+            reason = "；".join(risk.reasons) or "投诉风险"
+            await self._escalate(msg, "risk", reason, risk, state, decision.intent, category)
         return await self._remember(msg, state, reply)
 
     async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply) -> Reply:

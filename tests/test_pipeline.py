@@ -161,6 +161,15 @@ async def test_a_message_handled_again_gets_the_same_reply_and_counts_once(runti
     assert answered.intent == "where_is_parcel"
 
 
+async def test_a_reply_saved_by_a_newer_version_is_sent_again_as_saved(runtime) -> None:  # type: ignore[no-untyped-def]
+    again = msg("我的快递到哪了", "newer")
+    saved = {"text": "已为您查询物流", "intent": "where_is_parcel", "action": "answer", "channel_hint": "x"}
+    await runtime.pipeline.p.dialogue.save("web:newer", DialogueState(last_message=f"default/{again.message_id}",
+                                                                      last_reply=saved))  # fmt: skip
+    reply = await runtime.pipeline.handle(again)
+    assert (reply.text, reply.intent, reply.action) == ("已为您查询物流", "where_is_parcel", "answer")
+
+
 async def test_a_quiet_turn_handled_again_is_recorded_once(runtime) -> None:  # type: ignore[no-untyped-def]
     await runtime.pipeline.handle(msg("转人工", "q"))
     waiting = msg("人呢", "q")
