@@ -83,7 +83,9 @@ def test_a_negation_that_takes_trouble_back_reassures(scorer: RiskScorer, text: 
     assert result.score < 0.3, (text, result)
 
 
-@pytest.mark.parametrize("text", ["一点都不好用 太差了", "不退款我就投诉", "没见过这么差的店", "质量不好 很失望"])
+@pytest.mark.parametrize(
+    "text", ["一点都不好用 太差了", "不退款我就投诉", "没见过这么差的店", "质量不好 很失望", "这样了我能不生气吗"]
+)
 def test_negations_that_complain_still_alert(scorer: RiskScorer, text: str) -> None:
     assert scorer.score(text).alert, text
 

@@ -103,7 +103,8 @@ def _reassurance_pattern(settings: RiskSettings) -> re.Pattern[str] | None:
     if not (spec.enabled and negations and words):
         return None
     degrees = alternatives(spec.degrees)
-    return re.compile(f"(?:{negations})" + (f"(?:{degrees})?" if degrees else "") + f"(?:{words})")
+    # Not after 能 or 怎么: "我能不生气吗" and "你们怎么不急" are anger, asked.
+    return re.compile(f"(?<!能)(?<!怎么)(?:{negations})" + (f"(?:{degrees})?" if degrees else "") + f"(?:{words})")
 
 
 def without_reassurance(rules: RuleSet, normalized_text: str) -> str:
