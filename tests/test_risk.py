@@ -9,7 +9,7 @@ import pytest
 from alerts.risk.dataset import RiskDataError, load_risk_csv
 from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
 from alerts.risk.evaluate import eval_from_csv, evaluate, train_from_csv
-from alerts.risk.rules import compile_rules, punctuation_hits, without_negated_words, word_hits
+from alerts.risk.rules import compile_rules, punctuation_hits, read_words
 from alerts.risk.scorer import RiskScorer, Turn
 from bot.nlu.normalize import normalize
 from bot.settings.risk import RiskSettings
@@ -71,8 +71,8 @@ def test_calm_questions_stay_below_alert(scorer: RiskScorer, text: str) -> None:
 
 def test_negated_threat_is_not_a_threat() -> None:
     rules = compile_rules(RiskSettings())
-    assert word_hits(rules, normalize("放心，我不会给差评的").text) == []
-    assert [h.rule for h in word_hits(rules, normalize("不处理我就给差评").text)] == ["bad_review"]
+    assert read_words(rules, normalize("放心，我不会给差评的").text)[0] == []
+    assert [h.rule for h in read_words(rules, normalize("不处理我就给差评").text)[0]] == ["bad_review"]
 
 
 @pytest.mark.parametrize("text", ["不会投诉的 放心", "一点都不差 挺好", "一点也不失望", "不后悔买", "挺好 没有异味"])
@@ -97,8 +97,8 @@ def test_reassurance_can_be_switched_off(emotion: EmotionModel) -> None:
 
 def test_the_emotion_model_does_not_read_a_cancelled_rule_word() -> None:
     rules = compile_rules(RiskSettings())
-    assert without_negated_words(rules, "不会投诉的 放心").split() == ["的", "放心"]
-    assert without_negated_words(rules, "我要投诉") == "我要投诉"
+    assert read_words(rules, "不会投诉的 放心")[1].split() == ["的", "放心"]
+    assert read_words(rules, "我要投诉")[1] == "我要投诉"
 
 
 def test_punctuation_rules_read_the_raw_text() -> None:
@@ -111,7 +111,7 @@ def test_punctuation_rules_read_the_raw_text() -> None:
 def test_words_need_context_where_products_share_them() -> None:
     rules = compile_rules(RiskSettings())
     for calm in ["垃圾袋有大号的吗", "这个怎么操作", "110码的童装有吗"]:
-        assert word_hits(rules, normalize(calm).text) == [], calm
+        assert read_words(rules, normalize(calm).text)[0] == [], calm
 
 
 def test_repeated_unanswered_question_raises_the_score(scorer: RiskScorer) -> None:

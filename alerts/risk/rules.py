@@ -114,25 +114,6 @@ def without_reassurance(rules: RuleSet, normalized_text: str) -> str:
     return rules.reassurance.sub(" ", normalized_text)
 
 
-def without_negated_words(rules: RuleSet, normalized_text: str) -> str:
-    """The text without the rule words a negation cancels, the negation included ("不会投诉"),
-    for the emotion model: it reads "投诉", and "不会" too, as a complaint whatever the order."""
-    spans = []
-    for rule in rules.rules:
-        if not rule.negatable:
-            continue
-        for m in rule.regex.finditer(normalized_text):
-            negation_start = _negation_start(rules, normalized_text, m.start())
-            if negation_start is not None:
-                spans.append((negation_start, m.end()))
-    if not spans:
-        return normalized_text
-    chars = list(normalized_text)
-    for span_start, span_end in spans:
-        chars[span_start:span_end] = " " * (span_end - span_start)
-    return "".join(chars)
-
-
 def _negation_start(rules: RuleSet, text: str, start: int) -> int | None:
     """Where the negation that cancels the match at ``start`` begins; None when none does."""
     if rules.negation is None or rules.negation_window == 0:
@@ -143,17 +124,31 @@ def _negation_start(rules: RuleSet, text: str, start: int) -> int | None:
     return m.start() if m else None
 
 
-def word_hits(rules: RuleSet, normalized_text: str) -> list[RuleHit]:
-    """One hit per rule family at most: the first match that is not negated."""
-    hits = []
+def read_words(rules: RuleSet, normalized_text: str) -> tuple[list[RuleHit], str]:
+    """The word rules' hits (one per rule family at most: its first match that is not negated),
+    and the text without the matches a negation cancels, the negation included ("不会投诉"), for
+    the emotion model: it reads "投诉", and "不会" too, as a complaint whatever the order. One scan
+    for both."""
+    hits: list[RuleHit] = []
+    cancelled: list[tuple[int, int]] = []
     for rule in rules.rules:
+        hit = False
         for m in rule.regex.finditer(normalized_text):
-            if rule.negatable and _negation_start(rules, normalized_text, m.start()) is not None:
-                continue
-            reason = rule.reason.replace("{match}", m.group()) if "{match}" in rule.reason else rule.reason
-            hits.append(RuleHit(reason=reason, weight=rule.weight, evidence=m.group(), rule=rule.name))
-            break
-    return hits
+            negation_start = _negation_start(rules, normalized_text, m.start()) if rule.negatable else None
+            if negation_start is not None:
+                cancelled.append((negation_start, m.end()))
+            elif not hit:
+                reason = rule.reason.replace("{match}", m.group()) if "{match}" in rule.reason else rule.reason
+                hits.append(RuleHit(reason=reason, weight=rule.weight, evidence=m.group(), rule=rule.name))
+                hit = True
+                if not rule.negatable:
+                    break  # nothing of it can be cancelled: the rest is not needed
+    if not cancelled:
+        return hits, normalized_text
+    chars = list(normalized_text)
+    for span_start, span_end in cancelled:
+        chars[span_start:span_end] = " " * (span_end - span_start)
+    return hits, "".join(chars)
 
 
 def punctuation_hits(rules: RuleSet, raw_text: str) -> list[RuleHit]:

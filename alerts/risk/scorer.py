@@ -34,10 +34,9 @@ from alerts.risk.rules import (
     compile_rules,
     noisy_or,
     punctuation_hits,
+    read_words,
     repeat_hits,
-    without_negated_words,
     without_reassurance,
-    word_hits,
 )
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.normalize import normalize
@@ -150,7 +149,7 @@ class RiskScorer:
     ) -> tuple[float, list[RuleHit], float | None]:
         settings = state.settings
         normalized = without_reassurance(state.rules, normalize(text).text)
-        hits = word_hits(state.rules, normalized)
+        hits, uncancelled = read_words(state.rules, normalized)
         hits += punctuation_hits(state.rules, text)
         if earlier:
             is_question = "?" in text or "？" in text or self._has_question_marker(settings, normalized)
@@ -158,7 +157,7 @@ class RiskScorer:
         probability = None
         emotion_settings = settings.emotion
         if self._emotion is not None and emotion_settings.enabled and emotion_settings.weight > 0:
-            probability = self._emotion.probability(" ".join(tokens(without_negated_words(state.rules, normalized))))
+            probability = self._emotion.probability(" ".join(tokens(uncancelled)))
             span = 1.0 - emotion_settings.floor
             contribution = emotion_settings.weight * min(max((probability - emotion_settings.floor) / span, 0.0), 1.0)
             contribution *= min(1.0, len(_EVIDENCE_RE.findall(normalized)) / emotion_settings.evidence_chars)
