@@ -57,7 +57,7 @@ def test_angry_customer_alerts_the_feishu_bot_once(settings: Settings, fake: Fak
         [(_, body)] = fake.state["robots"]["sent"]
         assert body["msg_type"] == "interactive"
         content = body["card"]["elements"][0]["text"]["content"]
-        assert "客户：cu***00" in content and "13800138000" not in content
+        assert "客户：web:cu***00" in content and "13800138000" not in content
         assert "12315" in content and "请尽快联系客户" in content
         assert body["card"]["header"]["title"]["content"].startswith("【")
         assert len(fake.calls(FEISHU_HOOK + FS_TOKEN)) == 2  # 500, then delivered

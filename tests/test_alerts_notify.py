@@ -222,7 +222,7 @@ def test_no_receivers_records_only(redis_clean: str) -> None:
     async def scenario(n: Notifier) -> None:
         assert await n.notify(notice()) == []
         [entry] = await n.recent()
-        assert entry["status"] == "unrouted" and entry["customer"] == "wx***23"
+        assert entry["status"] == "unrouted" and entry["customer"] == "wecom:wx***23"
         assert await n.groups.pending() == 0
 
     run_with_notifier(redis_clean, AlertsSettings(), clock, scenario)

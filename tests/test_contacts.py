@@ -119,14 +119,15 @@ async def test_further_contacts_add_to_the_open_ticket_then_reopen_after_close(c
     for i in range(4):
         await recorder.record(msg("在吗", T0 + i * HOUR, n=i), None, T0 + i * HOUR)
     [ticket] = await service.store.all()
-    assert len(ticket.contacts) == 4 and notifier.kinds() == ["ticket"]
+    assert len(ticket.contacts) == 4 and notifier.kinds() == ["ticket", "ticket"]  # opened, came back
+    assert [n.title.split()[0] for n in notifier.notices] == ["重复进线工单", "工单客户再次进线"]
     clock.now = T0 + 5 * HOUR
     boss = service.staff.lookup("wecom", "boss")
     await service.act(boss, "chat:wecom/default", "close", ticket.id, "已处理")
     await recorder.record(msg("又来了", T0 + 6 * HOUR, n=10), None, T0 + 6 * HOUR)
     [again] = await service.store.all()
     assert again.id == ticket.id and again.state == "reopened" and again.reopen_count == 1
-    assert notifier.kinds() == ["ticket", "ticket"]
+    assert notifier.kinds() == ["ticket"] * 3 and notifier.notices[-1].title.startswith("工单重开")
     # Closed longer ago than reopen_within_days: a new ticket.
     clock.now = T0 + 7 * HOUR
     await service.act(boss, "chat:wecom/default", "close", ticket.id, "已处理")

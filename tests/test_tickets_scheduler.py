@@ -60,7 +60,7 @@ async def test_escalations_survive_a_restart_without_repeats(client: aredis.Redi
     assert await third.escalate_due(created + 30 * HOUR) == []
     escalations = [n for n in notifier.notices if n.kind == "ticket_escalation"]
     assert [n.dedupe_key for n in escalations] == [f"{tid}:unacked#0", f"{tid}:open#0"]
-    assert all(n.audience == "managers" for n in escalations)
+    assert all(n.team == "kefu" and n.channel == "wecom_kf" for n in escalations)
 
 
 async def test_an_escalation_interrupted_while_sending_is_sent_again(client: aredis.Redis) -> None:

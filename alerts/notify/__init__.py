@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.notify.chat import SilenceCommands
 from alerts.notify.escalations import NotifyingEscalations
+from alerts.notify.handles import CustomerHandles
+from alerts.notify.labels import Labeler
 from alerts.notify.notice import Notice
 from alerts.notify.notifier import Notifier
 from alerts.notify.render import ROBOT_TYPES
@@ -35,7 +37,9 @@ def install(runtime: "Runtime", robot_sender: Callable[[Any, Any, Callable[[], f
     for name, receiver in settings.receivers.items():
         if receiver.type in ROBOT_TYPES:
             runtime.senders[(receiver.type, name)] = robot_sender(receiver, runtime.http, runtime.clock)
-    runtime.pipeline.p.escalations = NotifyingEscalations(notifier)
+    runtime.pipeline.p.escalations = NotifyingEscalations(
+        notifier, Labeler.from_settings(runtime.settings), CustomerHandles(runtime.redis, runtime.keys)
+    )
     interval = min(1.0, max(0.1, settings.group_wait_seconds / 10))
     runtime.jobs.append(lambda: notifier.run(interval))
     runtime.notifier = notifier  # type: ignore[attr-defined]  # tickets send through it

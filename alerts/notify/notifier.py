@@ -24,7 +24,7 @@ from alerts.notify.render import merge, messages_for
 from alerts.notify.routing import route_receivers
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
-from bot.nlu.normalize import mask_id
+from bot.nlu.normalize import mask_customer
 from bot.outbox import Outbox
 from bot.queue import cancel_requested
 from bot.redis_store import Keys
@@ -107,10 +107,9 @@ class Notifier:
             await asyncio.sleep(interval)
 
     async def _record(self, notice: Notice, receivers: list[str], status: str, now: float) -> None:
-        sender = notice.customer_key.split(":", 1)[-1]
         entry = {
             "at": now, "kind": notice.kind, "severity": notice.severity, "title": notice.title,
-            "customer": mask_id(sender) if sender else "", "reason": notice.reason,
+            "customer": mask_customer(notice.customer_key) if notice.customer_key else "", "reason": notice.reason,
             "labels": notice.labels, "receivers": receivers, "status": status,
         }  # fmt: skip
         async with self._redis.pipeline(transaction=True) as pipe:

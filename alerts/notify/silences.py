@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import redis.asyncio as aredis
 
 from alerts.notify.notice import Notice
-from bot.nlu.normalize import mask_id
+from bot.nlu.normalize import mask_customer, mask_id
 from bot.redis_store import Keys
 
 _UNITS = {"s": 1, "秒": 1, "m": 60, "min": 60, "分": 60, "分钟": 60, "h": 3600, "小时": 3600, "时": 3600,
@@ -59,7 +59,8 @@ class Silence:
     def matches(self, notice: Notice) -> bool:
         m = self.matcher
         sender = notice.customer_key.split(":", 1)[-1]
-        if notice.customer_key and m in (notice.customer_key, sender, mask_id(sender)):
+        forms = (notice.customer_key, sender, mask_id(sender), mask_customer(notice.customer_key))
+        if notice.customer_key and m in forms:
             return True
         return len(m) >= 2 and any(m in part for part in (notice.reason, notice.title))
 

@@ -13,6 +13,8 @@ from alerts.contacts.identity import IdentityLinker
 from alerts.contacts.recorder import ContactRecorder
 from alerts.contacts.rules import Rule
 from alerts.contacts.store import ContactStore
+from alerts.notify.handles import CustomerHandles
+from alerts.notify.labels import Labeler
 from alerts.tickets.chat import StaffChat
 from alerts.tickets.notify import LoggingNotifier, NotifierBridge, TicketNotifier
 from alerts.tickets.scheduler import TicketScheduler
@@ -66,17 +68,18 @@ def install(runtime: "Runtime") -> TicketService | None:
     if not settings.enabled:
         return None
     notifier_impl = getattr(runtime, "notifier", None)
-    team_labels = {name: {**t.labels, **({"receivers": ",".join(t.receivers)} if t.receivers else {})}
-                   for name, t in settings.teams.items()}  # fmt: skip
     notifier: TicketNotifier = (
-        NotifierBridge(notifier_impl, runtime.outbox, team_labels) if notifier_impl is not None else LoggingNotifier()
+        NotifierBridge(notifier_impl, runtime.outbox, Labeler.from_settings(runtime.settings))
+        if notifier_impl is not None
+        else LoggingNotifier()
     )
     if notifier_impl is None:
         log.warning("tickets: no runtime.notifier; ticket cards are not delivered (install alerts.notify first)")
     category_of, title_of = _catalog(runtime)
     service = build_service(runtime.redis, runtime.keys, settings, notifier, runtime.clock,
                             category_of=category_of, title_of=title_of)  # fmt: skip
-    chat = StaffChat(service, notifier, release=runtime.pipeline.p.dialogue.release)
+    chat = StaffChat(service, notifier, release=runtime.pipeline.p.dialogue.release,
+                     handles=CustomerHandles(runtime.redis, runtime.keys))  # fmt: skip
     runtime.pipeline.p.contacts = build_recorder(runtime.redis, runtime.keys, settings, service)
     runtime.pipeline.p.staff = chat
     runtime.settings_listeners.append(service.reload_staff)

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
+from alerts.notify.handles import CustomerHandles
 from alerts.tickets.cards import parse_button_key, ticket_card, ticket_line, ticket_text
 from alerts.tickets.model import Refused
 from alerts.tickets.notify import TicketNotifier
@@ -14,6 +15,7 @@ from alerts.tickets.service import NOT_STAFF, TicketService
 from alerts.tickets.store import TicketNotFound
 from bot.channel import CardAction, CardActionAnswer
 from bot.message import InboundMessage
+from bot.nlu.normalize import mask_customer
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ HELP = (
     "/close T-… 原因 关闭（主管）\n"
     "/reopen T-… 重开（主管）\n"
     "/note T-… 内容 添加备注\n"
-    "/release 客户 人工处理完毕，交还机器人接待"
+    "/release 编号 人工处理完毕，交还机器人接待（编号见转人工提醒）"
 )
 _TICKET_ID = re.compile(r"^T-\d{8}-\d{4,}$", re.IGNORECASE)
 _COMMANDS = {"tickets", "ticket", "ack", "assign", "close", "reopen", "note", "help", "release"}
@@ -52,11 +54,23 @@ class StaffChat:
 
     def __init__(
         self, service: TicketService, notifier: TicketNotifier,
-        release: Callable[[str], Awaitable[bool]] | None = None,
+        release: Callable[[str], Awaitable[bool]] | None = None, handles: CustomerHandles | None = None,
     ) -> None:  # fmt: skip
         self.service = service
         self.notifier = notifier
         self.release = release  # hands a customer's conversation back to the bot
+        self.handles = handles  # the numbers hand-over alerts show for customers
+
+    async def _release(self, target: str) -> str:
+        """``/release 3`` (the alert's number) or ``/release wecom_kf:wm…`` (a raw customer key)."""
+        if not target or self.release is None:
+            return "用法：/release 编号（转人工提醒里给出的编号）"
+        customer = await self.handles.resolve(target) if self.handles is not None else None
+        if customer is None and target.strip().lstrip("#").isdigit():
+            return f"找不到编号 {target} 对应的客户（编号可能已过期），请在转人工提醒里核对"
+        customer = customer or target
+        shown = f"{target}（{mask_customer(customer)}）" if customer != target else mask_customer(customer)
+        return f"已交还机器人接待：{shown}" if await self.release(customer) else f"{shown} 当前不在人工接待中"
 
     async def handle(self, message: InboundMessage) -> str | None:
         parsed = parse_command(message.text)
@@ -69,10 +83,7 @@ class StaffChat:
         if name == "help":
             return HELP
         if name == "release":
-            if not target or self.release is None:
-                return "用法：/release 客户（转人工提醒里给出的客户标识）"
-            released = await self.release(target)
-            return f"已交还机器人接待：{target}" if released else f"{target} 当前不在人工接待中"
+            return await self._release(target)
         if name == "tickets":
             tickets = await (self.service.store.active() if target.lower() == "all" else self.service.mine(staff))
             if not tickets:

@@ -42,6 +42,8 @@ class Ticket:
     rule: str
     created_at: float
     state: str = OPEN
+    app: str = ""  # the channel's app the opening contact came through (routing, shop)
+    category: str = ""  # knowledge-base category of its most frequent intent (routing)
     updated_at: float = 0.0
     assignee: str = ""  # "<platform>:<user id>"
     assignee_name: str = ""

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from alerts.notify import Notice, Notifier
+from alerts.notify.labels import Labeler
 from bot.message import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -19,17 +21,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TicketNotice:
+    """What ticket logic says; its audience, severity and routing labels follow from ``kind``
+    (alerts.notify.labels)."""
+
     kind: str  # "ticket", "ticket_escalation", "ticket_digest", "ticket_weekly"
     team: str
     title: str
     text: str
     dedupe_key: str  # the same notice is shown once, however often it is sent
     card: dict[str, Any] | None = None  # the neutral card (fields, buttons)
-    audience: str = "team"  # "team" or "managers"
-    severity: str = "warning"
     customer_key: str = ""
     group_key: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    channel: str = ""  # where the ticket's customer wrote: empty for digests and reviews
+    app: str = ""
+    category: str = ""
 
 
 class TicketNotifier(Protocol):
@@ -43,20 +48,18 @@ class TicketNotifier(Protocol):
 class NotifierBridge:
     """``TicketNotifier`` over the alerts feature's ``Notifier`` and the runtime's outbox."""
 
-    def __init__(self, notifier: Any, outbox: Any, team_labels: dict[str, dict[str, str]]) -> None:
+    def __init__(self, notifier: Notifier, outbox: Any, labeler: Labeler) -> None:
         self._notifier = notifier
         self._outbox = outbox
-        self._team_labels = team_labels
+        self._labeler = labeler
 
     async def send(self, notice: TicketNotice) -> None:
-        from alerts.notify import Notice  # noqa: PLC0415 (another feature; present at run time)
-
-        labels = {"team": notice.team, "audience": notice.audience, **self._team_labels.get(notice.team, {}),
-                  **notice.labels}  # fmt: skip
+        labels = self._labeler.labels(notice.kind, team=notice.team, channel=notice.channel, app=notice.app,
+                                      category=notice.category)  # fmt: skip
         card = notice.card or {}
         await self._notifier.notify(
             Notice(
-                kind=notice.kind, severity=notice.severity, labels=labels, title=notice.title, text=notice.text,
+                kind=notice.kind, severity=labels["severity"], labels=labels, title=notice.title, text=notice.text,
                 fields=[tuple(f) for f in card.get("fields", [])], buttons=list(card.get("buttons", [])),
                 group_key="", dedupe_key=notice.dedupe_key,  # a ticket card goes at once, alone
                 customer_key=notice.customer_key,

@@ -20,22 +20,13 @@ from alerts.tickets.notify import TicketNotice, TicketNotifier
 from alerts.tickets.staff import Staff, StaffDirectory
 from alerts.tickets.store import TicketNotFound, TicketStore
 from bot.message import InboundMessage
-from bot.nlu.normalize import mask_id
+from bot.nlu.normalize import mask_customer
 from bot.settings import Settings
 from bot.settings.tickets import TicketsSettings
 
 log = logging.getLogger(__name__)
 NOT_STAFF = "你不在工单人员名单中，无法操作工单（请联系主管在 tickets.staff 中添加）"
 MANAGERS_ONLY = {"close": "只有主管可以关闭工单", "reopen": "只有主管可以重开工单"}
-
-
-def mask_customer(person: str, name: str = "") -> str:
-    """``wecom_kf:wm1234abcd`` -> ``wecom_kf:wm***cd``; a name keeps its first character."""
-    prefix, _, ident = person.rpartition(":")
-    masked = f"{prefix}:{mask_id(ident)}" if prefix else mask_id(ident)
-    if name:
-        masked = f"{name[0]}{'*' * min(len(name) - 1, 2) or '*'} ({masked})"
-    return masked
 
 
 class TicketService:
@@ -72,7 +63,8 @@ class TicketService:
     ) -> tuple[str, Ticket]:
         records = [c.to_dict() for c in contacts]
         intents = [i for c in contacts for i in c.intents]
-        titles = [self.title_of(i) for i, _ in Counter(intents).most_common(3)]
+        top = [i for i, _ in Counter(intents).most_common(3)]
+        titles = [self.title_of(i) for i in top]
         reason = rule.describe() + (f"：{'、'.join(titles)}" if titles else "")
         limit = self.settings.timeline_max
         reopen_seconds = self.settings.reopen_within_days * 86400
@@ -80,7 +72,8 @@ class TicketService:
         def create(tid: str) -> tuple[Ticket, dict[str, Any]]:
             t = Ticket(
                 id=tid, customer=person, customer_display=mask_customer(person, message.sender_name),
-                channel=message.channel, team=self.team_for(intents), reason=reason, rule=rule.describe(),
+                channel=message.channel, app=message.app, category=(self.category_of(top[0]) or "") if top else "",
+                team=self.team_for(intents), reason=reason, rule=rule.describe(),
                 created_at=now, updated_at=now, topic=titles[0] if titles else "", contacts=records[-limit:],
             )  # fmt: skip
             return t, {"at": now, "action": "create", "actor": m.SYSTEM.to_dict(), "rule": rule.describe()}
@@ -101,14 +94,15 @@ class TicketService:
             await self._announce(t, "ticket", f"{t.id}:created", "重复进线工单")
         elif what == "updated" and outcome.audit and outcome.audit.get("action") == "reopen":
             await self._announce(t, "ticket", f"{t.id}:reopened#{t.reopen_count}", "工单重开")
+        elif what == "updated" and outcome.changed:  # the customer came back while it is open
+            await self._announce(t, "ticket", f"{t.id}:contacts#{t.contacts[-1]['id']}", "工单客户再次进线")
         return what, t
 
-    async def _announce(self, t: Ticket, kind: str, dedupe: str, headline: str, audience: str = "team") -> None:
+    async def _announce(self, t: Ticket, kind: str, dedupe: str, headline: str) -> None:
         card = ticket_card(t, self.tz, headline)
         await self.notifier.send(TicketNotice(
             kind=kind, team=t.team, title=card["title"], text=card["description"], dedupe_key=dedupe, card=card,
-            audience=audience, customer_key=t.customer, group_key=t.id,
-            severity="critical" if audience == "managers" else "warning",
+            customer_key=t.customer, group_key=t.id, channel=t.channel, app=t.app, category=t.category,
         ))  # fmt: skip
 
     # -- staff actions -------------------------------------------------------------------------
@@ -181,7 +175,7 @@ class TicketService:
                     else f"工单超过{esc.open_hours:g}小时未关闭")  # fmt: skip
         ok = False
         try:
-            await self._announce(t, "ticket_escalation", f"{t.id}:{kind}#{t.epoch}", headline, audience="managers")
+            await self._announce(t, "ticket_escalation", f"{t.id}:{kind}#{t.epoch}", headline)
             ok = True
         except Exception:
             log.exception("escalation of %s (%s) not sent; will retry", tid, kind)
@@ -207,7 +201,7 @@ class TicketService:
             text = "\n".join([f"未关闭 {len(tickets)} 单，其中未确认 {unacked} 单："] + [ticket_line(t, self.tz) for t in tickets])
             notice = TicketNotice(
                 kind="ticket_digest", team=team, title=f"每日工单摘要 {date}（{team}）", text=text,
-                dedupe_key=f"digest:{date}:{team}", severity="info",
+                dedupe_key=f"digest:{date}:{team}",
             )  # fmt: skip
             await self._send_once(marker, notice)
             sent.append(team)
@@ -232,7 +226,7 @@ class TicketService:
         lines += [f"  {i}. {r} × {n}" for i, (r, n) in enumerate(top, 1)] or ["  （无）"]
         await self._send_once(marker, TicketNotice(
             kind="ticket_weekly", team=self.settings.default_team, title=f"重复进线周报 {week_id}",
-            text="\n".join(lines), dedupe_key=f"weekly:{week_id}", audience="managers", severity="info",
+            text="\n".join(lines), dedupe_key=f"weekly:{week_id}",
         ))  # fmt: skip
         return review
 

@@ -90,6 +90,17 @@ def mask_id(value: str) -> str:
     return f"{value[:2]}***{value[-2:]}"
 
 
+def mask_customer(customer_key: str, name: str = "") -> str:
+    """A customer as staff see them everywhere (alerts, tickets, ``kefu tickets``, silences):
+    ``wecom_kf:wm1234abcd`` -> ``wecom_kf:wm***cd``; a name keeps its first character
+    (``张** (wecom_kf:wm***cd)``). The raw key never goes to a work chat."""
+    prefix, _, ident = customer_key.rpartition(":")
+    masked = f"{prefix}:{mask_id(ident)}" if prefix else mask_id(ident)
+    if name:
+        masked = f"{name[0]}{'*' * min(len(name) - 1, 2) or '*'} ({masked})"
+    return masked
+
+
 def mask_for_log(text: str) -> str:
     """Phone numbers hidden but for the last four digits: safe to log or show in an alert."""
     return _PHONE_RE.sub(lambda m: "1**-****-" + re.sub(r"\D", "", m.group())[-4:], text)
