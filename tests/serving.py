@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import uvicorn
 
@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(settings: Settings) -> Iterator[tuple[str, Runtime]]:
+def served(settings: Settings, clock: Callable[[], float] = time.time) -> Iterator[tuple[str, Runtime]]:
     """``(base_url, runtime)`` of a running bot; stopped on exit."""
-    runtime = Runtime.start(settings)
+    runtime = Runtime.start(settings, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
