@@ -40,11 +40,13 @@ def check_config(config: Optional[Path] = ConfigOpt) -> None:
     problems = check_settings(settings)
     if problems:
         fail("configuration problems:\n  " + "\n  ".join(problems))
-    from alerts.notify.checks import describe_alerts
+    from alerts.notify.checks import describe_alerts, routing_warnings
 
     typer.echo("configuration OK")
     for line in [*describe(settings), *describe_alerts(settings)]:
         typer.echo(f"  {line}")
+    for line in routing_warnings(settings):
+        typer.echo(f"warning: {line}")
 
 
 def describe(settings: Settings) -> list[str]:
@@ -256,6 +258,45 @@ def alerts_recent_cmd(
         typer.echo(format_alert(entry))
     if not entries:
         typer.echo("no alerts")
+
+
+@alerts_app.command("test")
+def alerts_test_cmd(
+    kind: str = typer.Option(..., "--kind", help="risk|handoff|ticket|ticket_escalation|ticket_digest|ticket_weekly"),
+    channel: str = typer.Option("web", "--channel", help="the sample customer's channel (routes may match on it)"),
+    team: str = typer.Option("", "--team", help="the team of a ticket notice (default: tickets.default_team)"),
+    as_json: bool = typer.Option(False, "--json"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Send a sample notice of one kind through the real routing and delivery."""
+    from alerts.notify.labels import KINDS
+    from bot.message import CHANNELS
+
+    if kind not in KINDS:
+        fail(f"--kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    if channel not in CHANNELS:
+        fail(f"--channel: expected one of {', '.join(CHANNELS)}, got {channel!r}")
+    settings = settings_or_exit(config)
+    from alerts.trial import send_trial
+    from bot.runtime import Runtime
+
+    async def run() -> dict:  # type: ignore[type-arg]
+        runtime = Runtime.start(settings)
+        try:
+            return await send_trial(runtime, kind, channel, team)
+        finally:
+            await runtime.close()
+
+    result = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    labels = " ".join(f"{k}={v}" for k, v in result["labels"].items() if v)
+    typer.echo(f"{result['title']}\n  labels: {labels}")
+    if not result["receivers"]:
+        typer.echo(f"  no receiver: {KINDS[kind]}没有接收人 (add a route for kind {kind} or default_receivers)")
+    for d in result["deliveries"]:
+        typer.echo(f"  -> {d['receiver']}: {d['status']}" + (f" ({d['error']})" if d.get("error") else ""))
 
 
 tickets_app = typer.Typer(help="Repeat-contact tickets from the shell.", no_args_is_help=True)

@@ -36,11 +36,16 @@ def _to_json(obj: object) -> str:
     return orjson.dumps(fields).decode()
 
 
+# Every channel a message can come from: the platforms' and the built-in web channel (/api/chat);
+# 微信客服 (wecom_kf) arrives through the WeCom app.
+CHANNELS = ("web", "wecom", "wecom_kf", "wechat", "dingtalk", "feishu")
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """A message from a customer or a staff member, as every platform delivers it."""
 
-    channel: str  # "web", "wecom", "wecom_kf", "wechat", "dingtalk", "feishu"
+    channel: str  # one of CHANNELS
     app: str  # the configured app name ("default" unless several apps of one platform)
     conversation_id: str  # a chat: p2p or group; replies go here
     sender_id: str  # the customer (or staff member) id on that platform

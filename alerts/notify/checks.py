@@ -1,11 +1,16 @@
 """``kefu check-config`` for alerts: what the schema cannot see (missing or malformed keys and
-secrets, receivers on apps that are off, routes to nowhere), each line naming the key."""
+secrets, receivers on apps that are off, routes to nowhere), each line naming the key; and
+warnings for notices that will reach nobody and route values that no notice carries."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
 
+from alerts.notify.labels import ABOUT_A_CUSTOMER, AUDIENCE, KINDS, SEVERITY, Labeler
+from alerts.notify.routing import route_receivers
+from bot.message import CHANNELS
+from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.settings import Settings
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -78,3 +83,95 @@ def describe_alerts(settings: Settings) -> list[str]:
     if not a.default_receivers:
         notes.append("alerts: no default_receivers: an alert no route matches is recorded but sent nowhere")
     return notes
+
+
+def produced_kinds(settings: Settings) -> list[str]:
+    """The kinds of notice this configuration will send."""
+    kinds = ["risk", "handoff"] if settings.risk.enabled else ["handoff"]
+    t = settings.tickets
+    if t.enabled:
+        kinds += ["ticket", "ticket_escalation"]
+        kinds += ["ticket_digest"] if t.schedules.digest else []
+        kinds += ["ticket_weekly"] if t.schedules.weekly else []
+    return kinds
+
+
+def _channel_apps(settings: Settings) -> list[tuple[str, str]]:
+    """Every (channel, app) a customer can write through (微信客服 comes through the WeCom app)."""
+    pairs = [("web", "default")]
+    for channel in CHANNELS:
+        platform = "wecom" if channel == "wecom_kf" else channel
+        if hasattr(settings.channels, platform):
+            pairs += [(channel, app) for app in settings.channels.apps_of(platform)]
+    return pairs
+
+
+def _categories(settings: Settings) -> set[str]:
+    try:
+        kb = load_knowledge_base(settings.faq_path)
+    except KnowledgeBaseError:
+        return set()  # check_settings reports it
+    return {intent.category for intent in kb.intents.values() if intent.category}
+
+
+def _severities(settings: Settings, kind: str) -> tuple[str, ...]:
+    if kind == "risk":  # alerted from risk.alert_threshold up, graded by alerts.severity
+        low = settings.risk.alert_threshold < settings.alerts.severity.warning
+        return ("info", "warning", "critical") if low else ("warning", "critical")
+    return ("warning", "critical") if kind == "handoff" else (SEVERITY[kind],)
+
+
+def sample_labels(settings: Settings, kind: str, categories: set[str]) -> list[dict[str, str]]:
+    """The label sets notices of ``kind`` can carry under this configuration, one per case."""
+    labeler = Labeler.from_settings(settings)
+    t = settings.tickets
+    if kind in ABOUT_A_CUSTOMER:  # the team follows from the category
+        cases = [{"channel": c, "app": a, "category": cat} for c, a in _channel_apps(settings)
+                 for cat in sorted(categories | {""})]  # fmt: skip
+    elif kind == "ticket_digest":  # one per team with open tickets
+        cases = [{"team": team} for team in sorted({*t.teams, t.default_team})]
+    else:
+        cases = [{"team": t.default_team}]
+    return [labeler.labels(kind, severity=s, **case) for s in _severities(settings, kind) for case in cases]
+
+
+def routing_warnings(settings: Settings) -> list[str]:
+    """check-config's warnings about routing: notices that reach nobody, routes that match nothing."""
+    categories = _categories(settings)
+    return unrouted_notices(settings, categories) + unmatchable_routes(settings, categories)
+
+
+def unrouted_notices(settings: Settings, categories: set[str]) -> list[str]:
+    """Warnings for kinds of notice that will be sent and reach no receiver, wholly or in part."""
+    a, warnings = settings.alerts, []
+    for kind in produced_kinds(settings):
+        samples = sample_labels(settings, kind, categories)
+        lost = [labels for labels in samples if not route_receivers(a, labels, labels["severity"])]
+        if len(lost) == len(samples):
+            warnings.append(f"{KINDS[kind]}没有接收人: no route matches kind {kind} and alerts.default_receivers is empty")
+        elif lost:
+            case = ", ".join(f"{k}={lost[0][k]}" for k in ("channel", "team", "category", "severity") if lost[0][k])
+            warnings.append(f"{KINDS[kind]}部分没有接收人: kind {kind} with {case} matches no route "
+                            f"and alerts.default_receivers is empty ({len(lost)} of {len(samples)} cases)")  # fmt: skip
+    return warnings
+
+
+def unmatchable_routes(settings: Settings, categories: set[str]) -> list[str]:
+    """Warnings for route values no notice carries (a typo, a team or category that is not there)."""
+    t, c = settings.tickets, settings.channels
+    apps = {"default"} | {name for p in CHANNELS if hasattr(c, p) for name in getattr(c, p).apps}
+    known: dict[str, set[str]] = {
+        "kind": set(KINDS), "audience": set(AUDIENCE.values()), "channel": set(CHANNELS), "app": apps,
+        "shop": apps | set(settings.alerts.shops.values()),
+        "team": {*t.teams, t.default_team} | {team.labels["team"] for team in t.teams.values() if "team" in team.labels},
+        "category": categories | {cat for team in t.teams.values() for cat in team.categories},
+    }  # fmt: skip
+    warnings = []
+    for i, route in enumerate(settings.alerts.routes):
+        for name, values in known.items():
+            wanted = getattr(route.match, name)
+            for value in [wanted] if isinstance(wanted, str) else wanted or []:
+                if value not in values:
+                    warnings.append(f"alerts.routes.{i}.match.{name}: no notice has {name} {value!r} "
+                                    f"(known: {', '.join(sorted(values))})")  # fmt: skip
+    return warnings
