@@ -197,7 +197,9 @@ def test_tickets_list_show_and_close_from_the_shell(settings, monkeypatch) -> No
     assert {"id", "state", "customer", "reason", "created_at"} <= set(ticket)
     assert ticket["state"] == "open" and "zhangsan" not in ticket["customer"]  # masked
     shown = runner.invoke(app, ["tickets", "show", ticket["id"], "--json"])
-    assert shown.exit_code == 0 and _json.loads(shown.output)["id"] == ticket["id"]
+    detail = _json.loads(shown.output)
+    assert shown.exit_code == 0 and {k: detail[k] for k in ticket} == ticket  # the same names, the same things
+    assert len(detail["timeline"]) == 3 and "zhangsan" not in shown.output
     closed = runner.invoke(app, ["tickets", "close", ticket["id"], "--reason", "已退款", "--actor", "ops"])
     assert closed.exit_code == 0, closed.output
     again = runner.invoke(app, ["tickets", "close", ticket["id"], "--reason", "x"])

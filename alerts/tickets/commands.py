@@ -54,9 +54,7 @@ def tickets_show(settings: Settings, id: str) -> dict[str, Any]:  # noqa: A002 (
         t = await service.store.get(id.upper())
         if t is None:
             raise TicketCommandError(f"找不到工单 {id}")
-        from dataclasses import asdict  # noqa: PLC0415
-
-        return {**asdict(t), "audit": await service.store.audit(t.id)}
+        return {**t.details(), "audit": await service.store.audit(t.id)}
 
     return _run(settings, work)
 

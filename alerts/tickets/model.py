@@ -82,11 +82,22 @@ class Ticket:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def summary(self) -> dict[str, Any]:
-        """What ``kefu tickets list --json`` prints for one ticket."""
+        """What ``kefu tickets list --json`` prints for one ticket; ``details`` adds to it. The
+        customer is the masked form staff see everywhere, never the raw key."""
         return {
             "id": self.id, "state": self.state, "customer": self.customer_display, "reason": self.reason,
             "created_at": self.created_at, "team": self.team, "assignee": self.assignee_name or self.assignee,
-            "channel": self.channel, "contacts": len(self.contacts),
+            "assignee_id": self.assignee, "channel": self.channel, "contacts": len(self.contacts),
+        }  # fmt: skip
+
+    def details(self) -> dict[str, Any]:
+        """What ``kefu tickets show --json`` prints: the summary's fields, then the rest; the
+        contacts themselves are the ``timeline``."""
+        return {
+            **self.summary(), "app": self.app, "category": self.category, "rule": self.rule, "topic": self.topic,
+            "updated_at": self.updated_at, "acked_at": self.acked_at, "closed_at": self.closed_at,
+            "close_reason": self.close_reason, "reopened_at": self.reopened_at, "reopen_count": self.reopen_count,
+            "timeline": self.contacts, "notes": self.notes, "escalations": self.escalations,
         }  # fmt: skip
 
 
