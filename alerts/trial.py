@@ -48,7 +48,9 @@ def _escalation(kind: str, channel: str, now: float) -> Escalation:
     text = f"{TEST}这是一条测试消息，请忽略"
     message = InboundMessage(channel, "default", "kefu-test", "kefu-test-customer", text, uuid.uuid4().hex, now)
     risk = RiskResult(score=0.9, reasons=(f"{TEST}测试原因",), alert=True)
-    return Escalation(message, kind, f"{TEST}{KINDS[kind]}", risk, [Turn(text, None, False, 0.9, now)], "human_agent", "service")
+    return Escalation(
+        message, kind, f"{TEST}{KINDS[kind]}", risk, [Turn(text, None, False, 0.9, now)], "human_agent", "service"
+    )
 
 
 def _ticket_notice(kind: str, channel: str, team: str, now: float, tz: ZoneInfo) -> TicketNotice:

@@ -41,7 +41,9 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_check_config_warns_when_ticket_notices_reach_nobody(tmp_path: Path, settings: Settings, fake: FakePlatform) -> None:
+def test_check_config_warns_when_ticket_notices_reach_nobody(
+    tmp_path: Path, settings: Settings, fake: FakePlatform
+) -> None:
     cfg = config(tmp_path, settings, fake, [{"match": {"kind": "risk"}, "receivers": ["ops_group"]}])
     code, out = run("check-config", "--config", str(cfg))
     assert code == 0 and "configuration OK" in out
@@ -53,8 +55,12 @@ def test_check_config_warns_when_ticket_notices_reach_nobody(tmp_path: Path, set
     assert "没有接收人" not in run("check-config", "--config", str(cfg))[1]
 
 
-def test_check_config_warns_when_only_some_tickets_are_routed(tmp_path: Path, settings: Settings, fake: FakePlatform) -> None:
-    cfg = config(tmp_path, settings, fake, [{"match": {"kind": "ticket", "category": "logistics"}, "receivers": ["ops_group"]}])
+def test_check_config_warns_when_only_some_tickets_are_routed(
+    tmp_path: Path, settings: Settings, fake: FakePlatform
+) -> None:
+    cfg = config(
+        tmp_path, settings, fake, [{"match": {"kind": "ticket", "category": "logistics"}, "receivers": ["ops_group"]}]
+    )
     out = run("check-config", "--config", str(cfg))[1]
     assert "warning: 工单通知部分没有接收人: kind ticket with channel=web" in out
 
@@ -76,7 +82,9 @@ def test_check_config_names_route_values_no_notice_has(tmp_path: Path, settings:
     assert code == 2 and "alerts.routes.0.match.knd" in out  # an unknown label is an error
 
 
-def test_alerts_test_sends_a_sample_ticket_through_the_routes(tmp_path: Path, settings: Settings, fake: FakePlatform) -> None:
+def test_alerts_test_sends_a_sample_ticket_through_the_routes(
+    tmp_path: Path, settings: Settings, fake: FakePlatform
+) -> None:
     cfg = config(tmp_path, settings, fake, [{"match": {"kind": "ticket"}, "receivers": ["ops_group"]}])
     code, out = run("alerts", "test", "--kind", "ticket", "--channel", "wecom_kf", "--config", str(cfg))
     assert code == 0, out

@@ -25,7 +25,7 @@ from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import WECOM_ROBOT
 from tests.serving import served, wait_until
 from tests.test_alerts_e2e import with_alerts
-from tests.test_gateway_e2e import SEND, with_channels, wecom_callback
+from tests.test_gateway_e2e import SEND, wecom_callback, with_channels
 
 RECEIVERS = ("risk_group", "handoff_group", "ticket_group", "wecom_group", "managers", "digest_group")
 KEY = {name: str(uuid.UUID(int=i + 1)) for i, name in enumerate(RECEIVERS)}
@@ -137,4 +137,3 @@ def test_every_kind_of_notice_reaches_the_receiver_its_route_names(settings: Set
         assert {e["kind"] for e in recent} == set(KINDS)
         assert all(e["status"] == "queued" and e["receivers"] for e in recent)
         assert all(set(LABEL_NAMES) <= set(e["labels"]) for e in recent)
-

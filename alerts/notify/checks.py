@@ -106,12 +106,13 @@ def _channel_apps(settings: Settings) -> list[tuple[str, str]]:
     return pairs
 
 
-def _categories(settings: Settings) -> set[str]:
+def _catalog(settings: Settings) -> tuple[set[str], set[str]]:
+    """The knowledge base's categories and intents (empty when it does not load: reported apart)."""
     try:
         kb = load_knowledge_base(settings.faq_path)
     except KnowledgeBaseError:
-        return set()  # check_settings reports it
-    return {intent.category for intent in kb.intents.values() if intent.category}
+        return set(), set()
+    return {intent.category for intent in kb.intents.values() if intent.category}, set(kb.intents)
 
 
 def _severities(settings: Settings, kind: str) -> tuple[str, ...]:
@@ -137,8 +138,8 @@ def sample_labels(settings: Settings, kind: str, categories: set[str]) -> list[d
 
 def routing_warnings(settings: Settings) -> list[str]:
     """check-config's warnings about routing: notices that reach nobody, routes that match nothing."""
-    categories = _categories(settings)
-    return unrouted_notices(settings, categories) + unmatchable_routes(settings, categories)
+    categories, intents = _catalog(settings)
+    return unrouted_notices(settings, categories) + unmatchable_routes(settings, categories, intents)
 
 
 def unrouted_notices(settings: Settings, categories: set[str]) -> list[str]:
@@ -156,7 +157,7 @@ def unrouted_notices(settings: Settings, categories: set[str]) -> list[str]:
     return warnings
 
 
-def unmatchable_routes(settings: Settings, categories: set[str]) -> list[str]:
+def unmatchable_routes(settings: Settings, categories: set[str], intents: set[str]) -> list[str]:
     """Warnings for route values no notice carries (a typo, a team or category that is not there)."""
     t, c = settings.tickets, settings.channels
     apps = {"default"} | {name for p in CHANNELS if hasattr(c, p) for name in getattr(c, p).apps}
@@ -165,6 +166,7 @@ def unmatchable_routes(settings: Settings, categories: set[str]) -> list[str]:
         "shop": apps | set(settings.alerts.shops.values()),
         "team": {*t.teams, t.default_team} | {team.labels["team"] for team in t.teams.values() if "team" in team.labels},
         "category": categories | {cat for team in t.teams.values() for cat in team.categories},
+        "intent": intents,
     }  # fmt: skip
     warnings = []
     for i, route in enumerate(settings.alerts.routes):

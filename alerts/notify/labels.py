@@ -54,7 +54,7 @@ class Labeler:
     default_team: str = "kefu"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Labeler":
+    def from_settings(cls, settings: Settings) -> Labeler:
         return cls(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
 
     def shop_of(self, channel: str, app: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from alerts.notify.labels import LABEL_NAMES
 from alerts.notify.notice import SEVERITY_RANK
 from bot.settings.alerts import AlertsSettings, Route, Severity
 
@@ -18,7 +19,9 @@ def matches(route: Route, labels: Mapping[str, str], severity: str) -> bool:
     m = route.match
     if m.severity and SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK[m.severity]:
         return False
-    for name in ("channel", "app", "shop", "category", "team", "kind", "audience"):
+    for name in LABEL_NAMES:
+        if name == "severity":
+            continue  # a minimum, checked above
         wanted = getattr(m, name)
         if wanted is None:
             continue

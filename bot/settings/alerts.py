@@ -127,7 +127,8 @@ class RouteMatch(_Strict):
     category: str | list[str] | None = None
     team: str | list[str] | None = None
     kind: str | list[str] | None = None
-    audience: str | list[str] | None = None  # tickets: "team" (cards) or "managers" (escalations)
+    audience: str | list[str] | None = None  # "team", or "managers" (escalations, weekly review)
+    intent: str | list[str] | None = None  # risk and hand-over alerts: the intent of the message
     severity: Literal["info", "warning", "critical"] | None = None
 
 
