@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.settings.channels import Channels
 from tests.fuzz_cases import (
+    CORP,
     ROUTES,
     WX_TOKEN,
     Fuzzer,
@@ -65,17 +66,19 @@ def now() -> int:
     return int(time.time())
 
 
-async def inbox_texts(runtime: Runtime) -> list[str]:
-    """The texts of the messages queued so far (what the workers would read)."""
+async def inbox_messages(runtime: Runtime) -> list[dict[str, object]]:
+    """The messages queued so far, as the workers would read them."""
     r = redis.Redis.from_url(runtime.settings.redis_url)
-    texts = []
+    messages = []
     for key in r.scan_iter("*"):
         if r.type(key) == b"stream":
             for _, fields in r.xrange(key):
-                for value in fields.values():
-                    if value.startswith(b"{") and b'"text"' in value:
-                        texts.append(json.loads(value)["text"])
-    return texts
+                messages += [json.loads(v) for v in fields.values() if v.startswith(b"{") and b'"text"' in v]
+    return messages
+
+
+async def inbox_texts(runtime: Runtime) -> list[str]:
+    return [str(message["text"]) for message in await inbox_messages(runtime)]
 
 
 # -- timestamps -----------------------------------------------------------------------------------
@@ -173,6 +176,21 @@ async def test_signed_dingtalk_lone_surrogate_is_replaced_and_its_retry_is_a_dup
         r = await client.post("/webhooks/dingtalk", content=content, headers=dingtalk_headers(str(now() * 1000)))
         assert r.status_code == 200
     assert await inbox_texts(runtime) == ["退款\ufffd了吗"]
+
+
+@pytest.mark.parametrize("agent", ["\u202e", "1" * 5000, "12a", "²"])
+async def test_signed_wecom_agent_id_that_is_no_number_does_not_reach_the_reply(
+    client: httpx.AsyncClient, runtime: Runtime, agent: str
+) -> None:
+    inner = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>u1</FromUserName><CreateTime>{now()}</CreateTime>"
+             f"<MsgType>text</MsgType><Content>你好</Content><MsgId>77</MsgId><AgentID>{agent}</AgentID></xml>")  # fmt: skip
+    sealed = Sealer.for_wecom().seal(inner.encode())
+    ts = str(now())
+    query = {"msg_signature": wx_signature(WX_TOKEN, ts, "n", sealed), "timestamp": ts, "nonce": "n"}
+    body = f"<xml><Encrypt><![CDATA[{sealed}]]></Encrypt></xml>".encode()
+    assert (await client.post(f"/webhooks/wecom?{query_string(query)}", content=body)).status_code == 200
+    [message] = await inbox_messages(runtime)
+    assert message["reply_route"]["agent_id"] == "1000002"  # type: ignore[index]
 
 
 def test_load_json_keeps_what_is_valid() -> None:
