@@ -31,6 +31,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto as CorpCrypto
 from bot.channel import WebhookError
 from bot.http import HttpClient, HttpError
 from bot.message import InboundMessage, SendResult, epoch_seconds
+from bot.parsing import Malformed, require_utf8_prolog, timestamp_seconds
 from bot.token_cache import json_object
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,13 @@ def parse_xml(raw: bytes | str) -> dict[str, str]:
         if depth == 2:
             text.append(data)
 
-    parser = expat.ParserCreate()
+    try:
+        require_utf8_prolog(raw)
+    except Malformed as e:
+        raise WebhookError(400, str(e)) from None
+    # UTF-8 whatever the document says: expat would otherwise look a declared encoding up among
+    # Python's codecs (LookupError on an unknown one, ValueError on a multi-byte one).
+    parser = expat.ParserCreate("UTF-8")
     parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, characters
     parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = parser.ExternalEntityRefHandler = _refuse
@@ -142,8 +149,8 @@ class Envelope:
         if not self._window:
             return
         try:
-            age = abs(now - int(timestamp))
-        except ValueError:
+            age = abs(now - timestamp_seconds(timestamp))
+        except Malformed:
             raise WebhookError(403, "bad timestamp") from None
         if age > self._window:
             raise WebhookError(403, "stale timestamp")

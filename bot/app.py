@@ -6,7 +6,6 @@ work happens in the workers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
@@ -22,6 +21,7 @@ from starlette.routing import Route
 
 from bot.message import InboundMessage
 from bot.nlu.normalize import MAX_TEXT_CHARS
+from bot.parsing import Malformed, load_json
 from bot.processes import METRICS_ENV
 from bot.runtime import Runtime
 from bot.webhook_asgi import BodyTooLarge, Dispatcher, WebhookEndpoint, read_body
@@ -49,10 +49,10 @@ def create_app(runtime: Runtime, lifespan=None) -> Dispatcher:  # type: ignore[n
     async def chat(request: Request) -> Response:
         try:
             body = await read_body(request.receive, request.headers.get("content-length"), limit)
-            data = json.loads(body)
+            data = load_json(body)
         except BodyTooLarge:
             return error(413, f"body over {limit} bytes")
-        except (json.JSONDecodeError, UnicodeDecodeError, ClientDisconnect):
+        except (Malformed, ClientDisconnect):
             return error(400, 'expected a JSON body {"user": ID, "text": TEXT}')
         if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data.get("user"):
             return error(400, 'expected {"user": ID, "text": TEXT} with non-empty user and string text')

@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 
 from bot.app import create_app
+from bot.http_limits import http_config
 from bot.processes import ChildProcesses, Layout, children_for, listening_socket, process_identity, until_orphaned
 from bot.queue import LeasedConsumer, cancel_requested
 from bot.runtime import Runtime
@@ -127,12 +128,7 @@ def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None
         # kills the process before any code after server.run could stop the embedded Redis.
         await asyncio.to_thread(runtime.redis_handle.stop)
 
-    # No proxy-headers middleware: nothing here reads the client address it would rewrite, and
-    # it wrapped every callback in one more ASGI layer.
-    config = uvicorn.Config(
-        create_app(runtime, lifespan), log_level="warning", access_log=False, proxy_headers=False
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(http_config(create_app(runtime, lifespan)))
     server.run(sockets=[listening_socket(host, port)])
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 
 from bot.app import create_app
+from bot.http_limits import http_config
 from bot.runtime import Runtime
 from bot.server import running
 from bot.settings import Settings
@@ -35,10 +40,7 @@ def served(settings: Settings, clock: Callable[[], float] = time.time) -> Iterat
         await runtime.redis.aclose()
 
     port = free_port()
-    config = uvicorn.Config(
-        create_app(runtime, lifespan), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(http_config(create_app(runtime, lifespan), host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -52,6 +54,20 @@ def served(settings: Settings, clock: Callable[[], float] = time.time) -> Iterat
         server.should_exit = True
         thread.join(timeout=15)
         runtime.redis_handle.stop()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_serve(port: int, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """``kefu serve`` on 127.0.0.1:``port`` as a child process, with ``env`` added to this
+    process's environment and its own embedded Redis; its output goes to ``log``."""
+    full_env = dict(os.environ, **env)
+    full_env.pop("KEFU_REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        cwd=ROOT, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]

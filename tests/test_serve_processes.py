@@ -15,7 +15,7 @@ import pytest
 
 from bot.processes import METRICS_ENV, share_metrics
 from tests.fake_platform import FakePlatform
-from tests.serving import free_port, wait_until
+from tests.serving import free_port, start_serve, wait_until
 from tests.test_gateway_e2e import AES_KEY, CORP, SEND, TOKEN, wecom_callback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,18 +47,13 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir:
     shutil.copytree(trained_model_dir, data_dir)
     port = free_port()
     with FakePlatform() as fake:
-        env = dict(
-            os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="INFO",
+        log = tmp_path / "serve.log"
+        serve = start_serve(
+            port, log, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="INFO",
             KEFU_SERVER__HTTP_PROCESSES="2", KEFU_SERVER__WORKER_PROCESSES="1",
             KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__SECRET="s3cret",
             KEFU_CHANNELS__WECOM__TOKEN=TOKEN, KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY,
             KEFU_CHANNELS__WECOM__API_BASE=fake.base,
-        )  # fmt: skip
-        env.pop("KEFU_REDIS_URL", None)
-        log = tmp_path / "serve.log"
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from adapters.dingtalk.delivery import post_robot_api, post_session_webhook, robot_api_call
@@ -12,6 +11,7 @@ from adapters.dingtalk.signing import verify_callback
 from adapters.dingtalk.token import fetch_access_token
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
+from bot.parsing import Malformed, load_json
 from bot.settings.channels import DingtalkApp
 from bot.token_cache import send_with_token
 
@@ -34,9 +34,9 @@ class DingtalkAdapter:
         secret = self._settings.app_secret.get_secret_value()
         verify_callback(request.headers, secret, self._deps.clock(), self._settings.replay_window_seconds)
         try:
-            body = json.loads(request.body)
-        except ValueError:
-            raise WebhookError(400, "body is not JSON") from None
+            body = load_json(request.body)
+        except Malformed as e:
+            raise WebhookError(400, f"body: {e}") from None
         if not isinstance(body, dict):
             raise WebhookError(400, "body is not a JSON object")
         try:

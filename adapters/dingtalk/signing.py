@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import quote_plus
 
 from bot.channel import WebhookError
+from bot.parsing import Malformed, timestamp_seconds
 
 
 def sign(timestamp_ms: str, secret: str) -> str:
@@ -25,10 +26,12 @@ def verify_callback(headers: Mapping[str, str], secret: str, now: float, window_
     timestamp, signature = headers.get("timestamp", ""), headers.get("sign", "")
     if not timestamp or not signature:
         raise WebhookError(403, "missing timestamp or sign header")
-    if not timestamp.isdigit():
-        raise WebhookError(403, "timestamp is not a number of milliseconds")
+    try:
+        sent_at = timestamp_seconds(timestamp, 1000)
+    except Malformed:
+        raise WebhookError(403, "timestamp is not a number of milliseconds") from None
     # A stolen signed request must not be replayable forever: DingTalk itself allows one hour.
-    if window_seconds and abs(now - int(timestamp) / 1000) > window_seconds:
+    if window_seconds and abs(now - sent_at) > window_seconds:
         raise WebhookError(403, "timestamp outside the replay window")
     if not hmac.compare_digest(sign(timestamp, secret).encode(), signature.encode()):
         raise WebhookError(403, "bad signature")

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.channel import WebhookError
+from bot.parsing import Malformed, timestamp_seconds
 
 SIGNATURE, TIMESTAMP, NONCE = "x-lark-signature", "x-lark-request-timestamp", "x-lark-request-nonce"
 
@@ -45,9 +46,11 @@ def check_freshness(headers: Mapping[str, str], now: float, window_seconds: int,
         if required:
             raise WebhookError(403, "missing X-Lark-Request-Timestamp")
         return
-    if not timestamp.isdigit():
-        raise WebhookError(403, "X-Lark-Request-Timestamp is not a number")
-    if window_seconds and abs(now - int(timestamp)) > window_seconds:
+    try:
+        sent_at = timestamp_seconds(timestamp)
+    except Malformed:
+        raise WebhookError(403, "X-Lark-Request-Timestamp is not a number") from None
+    if window_seconds and abs(now - sent_at) > window_seconds:
         raise WebhookError(403, "X-Lark-Request-Timestamp outside the replay window")
 
 

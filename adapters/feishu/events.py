@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from bot.channel import CardAction
 from bot.message import InboundMessage, epoch_seconds
+from bot.parsing import load_json
 
 
 def mentions_in_group(event: dict[str, Any]) -> bool:
@@ -55,7 +54,7 @@ def _addressed(mentions: list[dict[str, Any]], bot_open_id: str | None) -> bool:
 
 def _text(content: str, mentions: list[dict[str, Any]]) -> str:
     """``content`` is a JSON string ``{"text": ...}`` where mentions appear as ``@_user_N`` keys."""
-    text = str(orjson.loads(content).get("text", ""))
+    text = str(load_json(content).get("text", ""))
     for mention in mentions:
         if mention.get("key"):
             text = text.replace(str(mention["key"]), "")

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "wecom"
 _EVENT_DEDUPE_SECONDS = 9 * 3600  # longer than WeCom's retry tail
+_MAX_AGENT_ID_DIGITS = 18  # an int64
 
 
 class WecomCallback:
@@ -54,7 +55,9 @@ class WecomCallback:
         return WebhookResult(body=self._envelope.open_verified(request.query, now, echostr).encode())
 
     def _message(self, fields: dict[str, str]) -> Any:
-        agent = fields.get("AgentID") or str(self._agent_id or "")
+        agent = fields.get("AgentID", "")
+        if not (agent.isascii() and agent.isdigit() and len(agent) <= _MAX_AGENT_ID_DIGITS):
+            agent = str(self._agent_id or "")  # the reply's agentid is an integer: no garbage in the route
         route = {"touser": fields.get("FromUserName", ""), "agent_id": agent}
         return inbound_from(fields, channel=CHANNEL, app=self._app, reply_route=route)
 
