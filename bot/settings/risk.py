@@ -1,7 +1,8 @@
 """Risk scoring settings (owned by the complaint-risk feature).
 
-Everything the scorer decides with lives here: thresholds, the rule word lists and their weights,
-punctuation and repeat-question rules, the conversation window and the emotion model. All of it
+Everything the scorer decides with is set here: thresholds, the rule word lists and their weights
+(shipped in ``config/risk_words.yaml``), punctuation and repeat-question rules, the conversation
+window and the emotion model. All of it
 can be changed in the config file and applied to a running scorer (``RiskScorer.update``) without
 retraining; only the ``emotion.train`` block needs a retrain to take effect.
 
@@ -17,7 +18,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SHIPPED_RISK_WORDS = Path(__file__).resolve().parent.parent.parent / "config" / "risk_words.yaml"
 
 
 class _Strict(BaseModel):
@@ -53,129 +57,41 @@ class RuleSpec(_Strict):
         return [w for w in dict.fromkeys([*self.words, *self.extra_words]) if w.strip()]
 
 
-# Shipped rules. Weights are the probability-like strength of each signal on its own; signals are
-# combined by noisy-OR, so two medium signals together can cross the alert threshold.
-DEFAULT_RULES: dict[str, dict[str, Any]] = {
-    "complaint_channels": {
-        "reason": "威胁投诉{match}",
-        "weight": 0.9,
-        "words": [
-            "12315", "12345", "消协", "消费者协会", "工商", "工商局", "市场监管", "市场监督",
-            "监管部门", "质监局", "315晚会", "黑猫投诉", "媒体", "记者", "电视台", "报社",
-        ],
-        "patterns": [r"上(新闻|热搜|电视)"],
-    },
-    "complaint": {
-        "reason": "要求投诉",
-        "weight": 0.7,
-        "words": ["投诉", "举报"],
-    },
-    "expose": {
-        "reason": "威胁曝光",
-        "weight": 0.85,
-        "words": ["曝光", "让大家看看", "发到网上", "挂到网上"],
-        "patterns": [
-            r"(发|挂|曝|晒|传|放)[^ ]{0,5}(微博|抖音|小红书|朋友圈|网上|知乎|贴吧|快手|论坛)",
-            r"(微博|抖音|小红书|知乎|网上)[^ ]{0,3}(曝|挂|发帖|发视频)",
-        ],
-    },
-    "legal": {
-        "reason": "威胁起诉",
-        "weight": 0.9,
-        "words": [
-            "起诉", "上诉", "诉讼", "打官司", "律师", "法院", "法庭", "法律途径", "仲裁",
-            "追究责任", "追究法律", "消费者权益保护法", "消法", "退一赔三", "假一赔三", "假一赔十",
-        ],
-        "patterns": [r"告(你|死你|到你)"],
-    },
-    "police": {
-        "reason": "威胁报警",
-        "weight": 0.9,
-        "words": ["报警", "报案", "警察", "派出所", "公安", "网警"],
-        "patterns": [r"(打|找|叫)110"],
-    },
-    "bad_review": {
-        "reason": "威胁差评",
-        "weight": 0.7,
-        "words": ["差评", "中评", "负评", "一星", "1星", "零星", "恶评"],
-    },
-    "profanity": {
-        "reason": "辱骂",
-        "weight": 0.85,
-        "negatable": False,
-        "words": [
-            "傻逼", "傻b", "煞笔", "沙比", "傻x", "妈的", "他妈", "tmd", "nmd", "cnm", "nmsl", "草泥马",
-            "操你", "卧槽", "我草", "我操", "艹", "尼玛", "你妈", "狗屁", "狗东西", "畜生", "混蛋",
-            "王八蛋", "脑残", "智障", "白痴", "有病", "去死", "滚蛋", "滚吧", "给我滚", "滚开",
-            "垃圾客服", "垃圾商家", "垃圾店", "fuck", "shit", "什么玩意",
-        ],
-        "patterns": [r"^滚$", r"(?<![a-z])sb(?![a-z])", r"垃圾(?!袋|桶|篓|分类|处理|箱|车|清理|收纳)"],
-    },
-    "accusation": {
-        "reason": "指责欺诈",
-        "weight": 0.7,
-        "negatable": False,
-        "words": [
-            "骗子", "诈骗", "欺诈", "骗人", "骗钱", "欺骗", "黑心", "无良", "奸商", "坑人", "坑爹",
-            "太坑", "假货", "虚假宣传", "翻新机", "不诚信", "欺负",
-        ],
-    },
-    "anger": {
-        "reason": "愤怒不满",
-        "weight": 0.6,
-        "negatable": False,
-        "words": [
-            "气死", "生气", "愤怒", "火大", "恶心", "无语", "太过分", "过分了", "破服务", "什么破",
-            "搞什么", "受够", "忍无可忍", "欺人太甚", "太差", "极差", "最差", "差劲", "太烂", "烂透",
-            "离谱", "失望", "后悔", "服了", "敷衍", "摆设", "什么态度", "态度恶劣", "态度差",
-            "不想听", "不接受", "不满意", "后果自负", "等着瞧", "别装死", "别想", "什么鬼",
-            "还做不做生意", "说话不算数",
-        ],
-    },
-    "refund_dispute": {
-        "reason": "退款纠纷",
-        "weight": 0.5,
-        "words": ["退钱", "凭什么", "赔偿", "驳回", "拒绝退款", "不给退", "拒退"],
-        "patterns": [
-            r"(不|没|拒绝|拒|别想)[^ ]{0,3}(退款|退货|退钱|退回)",
-            r"(退款|退货|钱)[^ ]{0,4}(被拒|驳回|拖着|还没退|没退)",
-        ],
-    },
-    "impatience": {
-        "reason": "多次催促",
-        "weight": 0.4,
-        "negatable": False,
-        "words": [
-            "第几次", "第三次", "好几次", "好几遍", "多少遍", "说了三遍", "又是", "每次都", "一直没",
-            "到底", "还没动静", "人呢", "等到什么时候", "有没有人", "没人管", "没人解决", "不理人",
-            "还要等多久", "怎么还没",
-        ],
-    },
-}
+class ShippedWords(_Strict):
+    """The shipped word lists, ``config/risk_words.yaml``: data, not code, validated on load."""
 
-# Reassurance: a negation right before a word of trouble ("没有异味", "一点都不差", "不后悔", "不急").
-# Such a span is taken out before the word rules and the emotion model read a message: the model
-# reads words without their order, and the anger words cannot be negatable (不满意 and 不接受 are
-# negations themselves). Between the two, at most one of the degree words. "投诉" and "差评" are
-# not here: "没有投诉电话吗" seeks a complaint; their rules' own negations cover "不会投诉".
-DEFAULT_REASSURANCE_NEGATIONS = ["一点都不", "一点也不", "并不", "并没有", "从不", "毫无", "没有", "没", "不", "无"]
-DEFAULT_REASSURANCE_DEGREES = ["很", "太", "算", "那么", "任何", "一点", "什么"]
-DEFAULT_REASSURED_WORDS = [
-    "差", "坏", "破", "烂", "异味", "色差", "瑕疵", "毛病", "问题", "生气", "失望", "后悔", "担心", "着急", "急",
-    "贵", "慢",
-]  # fmt: skip
+    rules: dict[str, dict[str, Any]]
+    negations: list[str]
+    reassurance: dict[Literal["negations", "degrees", "words"], list[str]]
+    calm_question_markers: list[str]
+    angry_emoji: list[str]
+    soothing_openings: list[str]
 
-# Negations that cancel a negatable match when they come just before it, in the same clause.
-DEFAULT_NEGATIONS = ["不会", "不想", "不打算", "没打算", "不是要", "不用", "不至于", "没有要", "并不想", "无需"]
+    @field_validator("rules")
+    @classmethod
+    def _rules_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for spec in value.values():
+            RuleSpec(**spec)
+        return value
+
+
+def _load_shipped() -> ShippedWords:
+    with SHIPPED_RISK_WORDS.open(encoding="utf-8") as f:
+        return ShippedWords(**yaml.safe_load(f))
+
+
+SHIPPED = _load_shipped()
 
 
 class ReassuranceSettings(_Strict):
-    """Spans "negation [degree] word" that take trouble back; see DEFAULT_REASSURED_WORDS."""
+    """Spans "negation [degree] word" that take trouble back ("没有异味", "一点都不差", "不后悔"):
+    taken out before the rules and the emotion model read a message, which reads words without
+    their order. "投诉" and "差评" are left to their rules' negations ("没有投诉电话吗" seeks one)."""
 
     enabled: bool = True
-    negations: list[str] = Field(default_factory=lambda: list(DEFAULT_REASSURANCE_NEGATIONS))
-    degrees: list[str] = Field(default_factory=lambda: list(DEFAULT_REASSURANCE_DEGREES))
-    words: list[str] = Field(default_factory=lambda: list(DEFAULT_REASSURED_WORDS))
+    negations: list[str] = Field(default_factory=lambda: list(SHIPPED.reassurance["negations"]))
+    degrees: list[str] = Field(default_factory=lambda: list(SHIPPED.reassurance["degrees"]))
+    words: list[str] = Field(default_factory=lambda: list(SHIPPED.reassurance["words"]))
 
 
 class PunctuationSettings(_Strict):
@@ -188,7 +104,7 @@ class PunctuationSettings(_Strict):
     strong_exclaim_weight: float = Field(default=0.45, ge=0, le=1)
     question_run: int = Field(default=3, ge=1)  # "？？？"
     question_weight: float = Field(default=0.3, ge=0, le=1)
-    angry_emoji: list[str] = Field(default_factory=lambda: ["😡", "🤬", "😠", "💢", "🖕", "👊", "😤"])
+    angry_emoji: list[str] = Field(default_factory=lambda: list(SHIPPED.angry_emoji))
     emoji_weight: float = Field(default=0.4, ge=0, le=1)
 
 
@@ -215,12 +131,7 @@ class CalmSettings(_Strict):
     """A polite question without any negative word is damped: "请问退款多久到账" is not a complaint."""
 
     enabled: bool = True
-    question_markers: list[str] = Field(
-        default_factory=lambda: [
-            "请问", "吗", "呢", "怎么", "如何", "多久", "几天", "什么时候", "能不能", "可不可以",
-            "可以", "是否", "哪里", "哪个", "哪家", "多少", "有没有", "麻烦", "帮我", "想问", "咨询",
-        ]
-    )
+    question_markers: list[str] = Field(default_factory=lambda: list(SHIPPED.calm_question_markers))
     # Rules of at most this weight do not cancel the damping (a calm "没退款" question stays calm).
     max_rule_weight: float = Field(default=0.5, ge=0, le=1)
     dampening: float = Field(default=0.6, ge=0, le=1)  # factor on the emotion model's contribution
@@ -261,7 +172,7 @@ class RiskSettings(_Strict):
     alert_threshold: float = Field(default=0.6, ge=0, le=1)  # conversation score that alerts staff
     handoff_threshold: float = Field(default=0.85, ge=0, le=1)  # and that hands over to a person
     rules: dict[str, RuleSpec] = Field(default_factory=dict)
-    negations: list[str] = Field(default_factory=lambda: list(DEFAULT_NEGATIONS))
+    negations: list[str] = Field(default_factory=lambda: list(SHIPPED.negations))
     negation_window: int = Field(default=4, ge=0, le=10)  # characters before the match
     reassurance: ReassuranceSettings = Field(default_factory=ReassuranceSettings)
     punctuation: PunctuationSettings = Field(default_factory=PunctuationSettings)
@@ -269,14 +180,7 @@ class RiskSettings(_Strict):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     calm: CalmSettings = Field(default_factory=CalmSettings)
     emotion: EmotionSettings = Field(default_factory=EmotionSettings)
-    soothing_openings: list[str] = Field(
-        default_factory=lambda: [
-            "非常抱歉给您带来不好的体验，",
-            "真的很抱歉让您久等了，",
-            "理解您现在的心情，非常抱歉，",
-            "给您添麻烦了，实在抱歉，",
-        ]
-    )
+    soothing_openings: list[str] = Field(default_factory=lambda: list(SHIPPED.soothing_openings))
 
     @model_validator(mode="before")
     @classmethod
@@ -289,7 +193,7 @@ class RiskSettings(_Strict):
             given = {}
         if not isinstance(given, dict):
             return data  # let field validation say what is wrong
-        merged: dict[str, Any] = {name: dict(spec) for name, spec in DEFAULT_RULES.items()}
+        merged: dict[str, Any] = {name: dict(spec) for name, spec in SHIPPED.rules.items()}
         for name, spec in given.items():
             if isinstance(spec, RuleSpec):
                 merged[name] = spec
