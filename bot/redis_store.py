@@ -157,9 +157,9 @@ class EmbeddedRedis:
         parent = parent_of(server)
         return owner if parent is None or parent == owner else None  # else the pids were reused
 
-    def _spawn(self) -> None:
-        self.socket.unlink(missing_ok=True)
-        args = [
+    def server_command(self) -> list[str]:
+        """The redis-server command line: this socket only, this directory, append-only."""
+        return [
             _redis_server_binary(),
             "--port", "0",
             "--unixsocket", str(self.socket),
@@ -170,6 +170,10 @@ class EmbeddedRedis:
             "--save", "",
             "--pidfile", str(self.dir / "redis.pid"),
         ]  # fmt: skip
+
+    def _spawn(self) -> None:
+        self.socket.unlink(missing_ok=True)
+        args = self.server_command()
         with open(self.dir / "redis.log", "ab") as out:
             # A session of its own: a Ctrl-C meant for kefu does not reach it; the owner stops it
             # after the processes that still need it. The preexec_fn only calls prctl, looked up
