@@ -6,6 +6,7 @@ work happens in the workers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -28,6 +29,8 @@ from bot.webhook_asgi import BodyTooLarge, Dispatcher, WebhookEndpoint, read_bod
 
 log = logging.getLogger(__name__)
 
+READY_TIMEOUT_SECONDS = 2.0
+
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
@@ -40,6 +43,18 @@ def metrics_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return registry
+
+
+async def _redis_check(runtime: Runtime) -> str:
+    """Either "ok" or why Redis cannot be used (an address at most, never a password: redis-py's
+    messages carry none). Bounded: a readiness probe that hangs tells the prober nothing."""
+    try:
+        await asyncio.wait_for(runtime.redis.ping(), READY_TIMEOUT_SECONDS)
+    except TimeoutError:  # asyncio's (builtin) TimeoutError is an OSError: before it
+        return f"no answer within {READY_TIMEOUT_SECONDS:.0f}s"
+    except (RedisError, OSError) as e:
+        return f"{type(e).__name__}: {e}"
+    return "ok"
 
 
 def create_app(runtime: Runtime, lifespan=None) -> Dispatcher:  # type: ignore[no-untyped-def]
@@ -71,12 +86,10 @@ def create_app(runtime: Runtime, lifespan=None) -> Dispatcher:  # type: ignore[n
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        checks = {"model": runtime.engine.ready}
-        try:
-            checks["redis"] = bool(await runtime.redis.ping())
-        except RedisError:
-            checks["redis"] = False
-        return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+        """200 when every check says "ok", else 503; the body names what failed and why."""
+        checks = {"model": "ok" if runtime.engine.ready else "not loaded", "redis": await _redis_check(runtime)}
+        ready = all(state == "ok" for state in checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)

@@ -69,6 +69,7 @@ def serve(
     host: Optional[str] = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
     port: Optional[int] = typer.Option(None, help="listen port (default from config: 8080)"),
     parent_pid: Optional[int] = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
+    ready_fd: Optional[int] = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
     settings = settings_or_exit(config)
@@ -81,7 +82,7 @@ def serve(
 
     run_server(
         settings, host or settings.server.host, port or settings.server.port,
-        with_http=True, config_path=resolve_config_path(config), parent_pid=parent_pid,
+        with_http=True, config_path=resolve_config_path(config), parent_pid=parent_pid, ready_fd=ready_fd,
     )  # fmt: skip
 
 
@@ -90,6 +91,7 @@ def worker(
     config: Optional[Path] = ConfigOpt,
     parent_pid: Optional[int] = typer.Option(None, hidden=True, help="stop when this process is gone"),
     consumer_name: Optional[str] = typer.Option(None, hidden=True, help="the name its queue consumers go by"),
+    ready_fd: Optional[int] = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
     from bot.server import run_server
@@ -97,7 +99,7 @@ def worker(
     settings = settings_or_exit(config)
     run_server(
         settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid,
-        consumer_name=consumer_name,
+        consumer_name=consumer_name, ready_fd=ready_fd,
     )
 
 

@@ -4,9 +4,10 @@ An acknowledgement must go back within the platform's 3-5 s deadline whatever el
 and one Python process runs on one core. So ``kefu serve`` (the first HTTP process) starts
 ``server.http_processes - 1`` more HTTP processes on the same port (SO_REUSEPORT: the kernel
 spreads connections over them) and ``server.worker_processes`` copies of ``kefu worker``,
-restarts one that dies, and stops them when it stops. A child whose parent vanished (SIGKILL)
-notices and stops by itself. With one HTTP process and no worker processes, everything runs in
-one process.
+restarts one that dies (at once if it was up), and stops them when it stops. A child whose
+parent vanished (SIGKILL) notices and stops by itself. With one HTTP process and no worker
+processes, everything runs in one process. The embedded Redis, when there is one, is this first
+process's to watch and restart (bot/redis_store.py); the children only connect to it.
 
 Metrics: with more than one process, each writes its counters to files under
 ``<data_dir>/metrics`` (prometheus_client's multiprocess mode) and /metrics adds them up.
@@ -15,6 +16,8 @@ Metrics: with more than one process, each writes its counters to files under
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +37,10 @@ STOP_TIMEOUT_SECONDS = 10.0
 # When the CPU is short, acknowledgements (a platform deadline; a late one is delivered again)
 # go before answers (they wait in the queue, in order, and lose nothing by waiting).
 WORKER_NICENESS = 5
-_QUICK_DEATH_SECONDS = 10.0  # a child dying sooner than this after start is likely to again
+_RESTART_DELAY_SECONDS = 1.0  # for a child that died before it was up; doubles each time
 _MAX_RESTART_DELAY_SECONDS = 60.0
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,7 @@ def share_metrics(data_dir: Path) -> None:
     root = Path(data_dir).resolve() / "metrics"
     root.mkdir(parents=True, exist_ok=True)
     for entry in root.iterdir():
-        if entry.name.isdigit() and _alive(int(entry.name)):
+        if entry.name.isdigit() and alive(int(entry.name)):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
@@ -66,7 +71,11 @@ def share_metrics(data_dir: Path) -> None:
     os.environ[METRICS_ENV] = str(directory)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped by its parent, is not)."""
+    stat = _proc_stat(pid)
+    if stat is not None:
+        return stat[0] not in "ZX"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,6 +83,37 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process, but alive
     return True
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent pid of ``pid``, where Linux /proc tells (None elsewhere, or once it is gone)."""
+    stat = _proc_stat(pid)
+    return stat[1] if stat is not None else None
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) from /proc/<pid>/stat; the command name before them may hold anything."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child sent ``sig`` when this process dies, even of SIGKILL
+    (Linux's parent-death signal); None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(sig))
+        if os.getppid() != parent:  # the parent died before the child asked
+            os.kill(os.getpid(), int(sig))
+
+    return preexec
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -117,7 +157,12 @@ def children_for(layout: Layout, host: str, port: int, config_path: Path | None)
 
 
 class ChildProcesses:
-    """Starts the children, restarts one that exits (backing off when it keeps dying young)."""
+    """Starts the children and restarts one that exits.
+
+    Each child says when it is up (``report_ready``: settings read, Redis reached, model loaded).
+    One that was up and then died (killed, out of memory) is restarted at once; one that died
+    before it was up is likely to again (a bad setting, Redis unreachable), so it is restarted
+    after a delay that doubles each time, up to a minute, until a replacement is up."""
 
     def __init__(self, children: list[Child], redis_url: str) -> None:
         self.children = children
@@ -126,36 +171,56 @@ class ChildProcesses:
         self._env = dict(os.environ, KEFU_REDIS_URL=redis_url)
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self, child: Child) -> subprocess.Popen[bytes]:
+    def _spawn(self, child: Child) -> tuple[subprocess.Popen[bytes], int]:
+        """The process, and the read end of the pipe it reports on once it is up."""
         lower = _lower_priority if child.role == "worker" else None
-        proc = subprocess.Popen(child.argv, env=self._env, preexec_fn=lower)
+        ready_read, ready_write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [*child.argv, "--ready-fd", str(ready_write)], env=self._env, preexec_fn=lower, pass_fds=(ready_write,)
+            )
+        except BaseException:
+            os.close(ready_read)
+            raise
+        finally:
+            os.close(ready_write)
+        os.set_blocking(ready_read, False)
         log.info("%s process %d started", child.role, proc.pid)
-        return proc
+        return proc, ready_read
 
     async def run(self) -> None:
         """Keep every child alive until cancelled; then stop them."""
-        self.processes = [self._spawn(child) for child in self.children]
+        spawned = [self._spawn(child) for child in self.children]
+        self.processes = [proc for proc, _ in spawned]
+        pipes = [pipe for _, pipe in spawned]
         count = len(self.children)
-        started = [time.monotonic()] * count
-        delays = [1.0] * count
+        up = [False] * count
+        delays = [_RESTART_DELAY_SECONDS] * count  # for the next death before being up
         restart_at: list[float | None] = [None] * count
         try:
             while True:
                 await asyncio.sleep(0.5)
                 now = time.monotonic()
                 for i, proc in enumerate(self.processes):
+                    up[i] = up[i] or _reported_ready(pipes[i])  # read first: a report outlives its writer
                     if proc.poll() is None:
                         continue
                     due = restart_at[i]
                     if due is None:
-                        quick = now - started[i] < _QUICK_DEATH_SECONDS
-                        delays[i] = min(delays[i] * 2, _MAX_RESTART_DELAY_SECONDS) if quick else 1.0
-                        restart_at[i] = now + delays[i]
-                        log.error("%s process %d exited (code %s); restarting it in %.0fs", self.children[i].role,
-                                  proc.pid, proc.returncode, delays[i])  # fmt: skip
+                        if up[i]:
+                            wait, delays[i] = 0.0, _RESTART_DELAY_SECONDS
+                        else:
+                            wait, delays[i] = delays[i], min(delays[i] * 2, _MAX_RESTART_DELAY_SECONDS)
+                        restart_at[i] = now + wait
+                        log.error("%s process %d exited (code %s)%s; restarting it %s", self.children[i].role, proc.pid,
+                                  proc.returncode, "" if up[i] else " before it was up",
+                                  f"in {wait:.0f}s" if wait else "now")  # fmt: skip
                     elif now >= due:
-                        self.processes[i], started[i], restart_at[i] = self._spawn(self.children[i]), now, None
+                        os.close(pipes[i])
+                        (self.processes[i], pipes[i]), up[i], restart_at[i] = self._spawn(self.children[i]), False, None
         finally:
+            for pipe in pipes:
+                os.close(pipe)
             await asyncio.shield(asyncio.to_thread(self.stop))
 
     def stop(self) -> None:
@@ -171,6 +236,23 @@ class ChildProcesses:
                 log.warning("process %d did not stop in time; killing it", proc.pid)
                 proc.kill()
                 proc.wait()
+
+
+def _reported_ready(pipe: int) -> bool:
+    try:
+        return os.read(pipe, 1) == b"1"
+    except BlockingIOError:
+        return False
+
+
+def report_ready(fd: int | None) -> None:
+    """Tell the ``kefu serve`` that started this process (``--ready-fd``) that it is up."""
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, b"1")
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _lower_priority() -> None:

@@ -23,7 +23,15 @@ import uvloop
 
 from bot.app import create_app
 from bot.http_limits import http_config
-from bot.processes import ChildProcesses, Layout, children_for, listening_socket, process_identity, until_orphaned
+from bot.processes import (
+    ChildProcesses,
+    Layout,
+    children_for,
+    listening_socket,
+    process_identity,
+    report_ready,
+    until_orphaned,
+)
 from bot.queue import LeasedConsumer, cancel_requested
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -69,9 +77,10 @@ def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None
 async def running(
     runtime: Runtime, *, work: bool = True, also: Sequence[Coroutine[Any, Any, None]] = (), identity: str | None = None
 ) -> AsyncIterator[None]:
-    """The background jobs (and ``also``) run while inside; cancelled and awaited on the way out."""
+    """The background jobs (and ``also``) run while inside; cancelled and awaited on the way out.
+    The process that started the embedded Redis also keeps it up meanwhile."""
     jobs = background_jobs(runtime, work=work, identity=identity)
-    tasks = [asyncio.create_task(job) for job in [*jobs, *also]]
+    tasks = [asyncio.create_task(job) for job in [*jobs, *also, runtime.redis_handle.supervise()]]
     try:
         yield
     finally:
@@ -89,16 +98,19 @@ def run_server(
     config_path: Path | None = None,
     parent_pid: int | None = None,
     consumer_name: str | None = None,
+    ready_fd: int | None = None,
 ) -> None:
     """``kefu serve`` (``with_http``) or ``kefu worker``. With ``parent_pid`` this is a child of
-    that ``kefu serve`` (bot/processes.py): it starts no children and stops when the parent is gone;
-    a worker child also gets the name its queue consumers go by (``children_for``)."""
+    that ``kefu serve`` (bot/processes.py): it starts no children, stops when the parent is gone
+    and reports on ``ready_fd`` once it is up; a worker child also gets the name its queue
+    consumers go by (``children_for``)."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = Runtime.start(settings, config_path=config_path)
     # What startup built (SDKs, the knowledge base, models: about 270k objects) lives as long as
     # the process; out of the collector's sight, a full collection takes microseconds instead
     # of about 90 ms, a pause every message in flight used to wait out.
     gc.freeze()
+    report_ready(ready_fd)
     try:
         if with_http:
             _serve_http(runtime, host, port, config_path, parent_pid)

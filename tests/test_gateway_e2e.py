@@ -170,10 +170,15 @@ def test_redis_down_answers_503_and_the_bot_recovers_when_it_returns(
             own.stop()
             refused = httpx.post(f"{base}/webhooks/wecom", params=query, content=body)
             assert refused.status_code == 503  # the platform will retry
-            assert httpx.get(f"{base}/readyz").status_code == 503
+            not_ready = httpx.get(f"{base}/readyz")
+            assert not_ready.status_code == 503
+            reasons = not_ready.json()
+            assert reasons["ready"] is False and reasons["model"] == "ok"
+            assert reasons["redis"].startswith("ConnectionError") and "own-redis" in reasons["redis"]
             own.start()
             # The platform's retry of the same callback now gets through, and is answered once.
             wait_until(lambda: httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200)
+            assert httpx.get(f"{base}/readyz").json() == {"ready": True, "model": "ok", "redis": "ok"}
             fake.wait_for(SEND, 1, timeout=20)
             time.sleep(1.0)
             assert len(fake.calls(SEND)) == 1

@@ -1,19 +1,25 @@
 """`kefu serve` as operators run it: HTTP processes that acknowledge, worker processes that
-answer, restarted when they die, all stopped (embedded Redis included) on SIGTERM."""
+answer, restarted when they die, all stopped (embedded Redis included) on SIGTERM; the embedded
+Redis restarted when it dies, and never left behind when kefu serve is killed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.processes import METRICS_ENV, share_metrics
+from bot.processes import METRICS_ENV, Child, ChildProcesses, share_metrics
 from tests.fake_platform import FakePlatform
 from tests.serving import free_port, start_serve, wait_until
 from tests.test_gateway_e2e import AES_KEY, CORP, SEND, TOKEN, wecom_callback
@@ -41,20 +47,51 @@ def role(cmdline: str) -> str:
     return "worker" if " worker " in cmdline else "serve" if "--parent-pid" in cmdline else "?"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from Linux /proc")
-def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir: Path) -> None:
-    data_dir = tmp_path / "data"
-    shutil.copytree(trained_model_dir, data_dir)
+@pytest.fixture()
+def data_dir(tmp_path: Path, trained_model_dir: Path) -> Path:
+    """A data_dir of this test's own holding the trained model (and, once started, the embedded Redis)."""
+    copy = tmp_path / "data"
+    shutil.copytree(trained_model_dir, copy)
+    return copy
+
+
+def serve_on_fake(
+    tmp_path: Path, data_dir: Path, fake: FakePlatform, port: int, *, http: int, workers: int, log_name: str = "serve"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``kefu serve`` with the embedded Redis and the WeCom channel on ``fake``; and its log."""
+    log = tmp_path / f"{log_name}.log"
+    serve = start_serve(
+        port, log, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="INFO",
+        KEFU_SERVER__HTTP_PROCESSES=str(http), KEFU_SERVER__WORKER_PROCESSES=str(workers),
+        KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__SECRET="s3cret",
+        KEFU_CHANNELS__WECOM__TOKEN=TOKEN, KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY,
+        KEFU_CHANNELS__WECOM__API_BASE=fake.base,
+    )  # fmt: skip
+    return serve, log
+
+
+def ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_serve(serve: subprocess.Popen[bytes], log: Path) -> None:
+    if serve.poll() is None:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+    print(log.read_text(errors="replace"))  # shown by pytest when the test failed
+
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from Linux /proc")
+
+
+@linux_only
+def test_serve_with_http_and_worker_processes(tmp_path: Path, data_dir: Path) -> None:
     port = free_port()
     with FakePlatform() as fake:
-        log = tmp_path / "serve.log"
-        serve = start_serve(
-            port, log, KEFU_DATA_DIR=str(data_dir), KEFU_LOG_LEVEL="INFO",
-            KEFU_SERVER__HTTP_PROCESSES="2", KEFU_SERVER__WORKER_PROCESSES="1",
-            KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__SECRET="s3cret",
-            KEFU_CHANNELS__WECOM__TOKEN=TOKEN, KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY,
-            KEFU_CHANNELS__WECOM__API_BASE=fake.base,
-        )  # fmt: skip
+        serve, log = serve_on_fake(tmp_path, data_dir, fake, port, http=2, workers=1)
         base = f"http://127.0.0.1:{port}"
         try:
             # Redis, one more HTTP process and a worker, each past exec (until then a child
@@ -94,9 +131,7 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, trained_model_dir:
             assert 'kefu_decisions_total{action="answer"} 2.0' in metrics
             assert len(fake.calls(SEND)) == 2
         finally:
-            serve.send_signal(signal.SIGTERM)
-            serve.wait(timeout=30)
-            print(log.read_text(errors="replace"))  # shown by pytest when the test failed
+            stop_serve(serve, log)
         for pid in (http_pid, worker_pid):
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         assert not (data_dir / "redis" / "redis.sock").exists() or not _redis_answers(data_dir)
@@ -135,3 +170,163 @@ def test_each_serve_counts_in_its_own_metrics_directory(tmp_path: Path, monkeypa
     finally:
         other.kill()
         other.wait()
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped by whoever inherited it counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+def _redis_child(serve_pid: int) -> int | None:
+    return next((p for p, cmd in children_of(serve_pid).items() if role(cmd) == "redis"), None)
+
+
+@linux_only
+def test_a_killed_embedded_redis_is_restarted_and_no_acknowledged_message_is_lost(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """kill -9 of redis-server under a light load of signed callbacks, each delivered again
+    while refused, as the platform does: every acknowledged message is answered exactly once,
+    and callbacks get 200 again soon, with no hand restart."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with FakePlatform() as fake:
+        serve, log = serve_on_fake(tmp_path, data_dir, fake, port, http=1, workers=1)
+        try:
+            wait_until(lambda: sorted(role(c) for c in children_of(serve.pid).values()) == ["redis", "worker"], 60)
+            wait_until(lambda: ready(base), timeout=60)
+            first_redis = _redis_child(serve.pid)
+            assert first_redis is not None
+            acknowledged: list[str] = []
+            refused = 0
+            killed_at = back_after = None
+            for n in range(40):
+                sender = f"load{n}"
+                query, body = wecom_callback("我的快递到哪了", str(8100 + n), sender=sender)
+                if n == 15:
+                    os.kill(first_redis, signal.SIGKILL)
+                    killed_at = time.monotonic()
+                deadline = time.monotonic() + 30
+                while True:  # the platform delivers it again until it gets a 200
+                    try:
+                        status = httpx.post(
+                            f"{base}/webhooks/wecom", params=query, content=body, timeout=10
+                        ).status_code
+                    except httpx.HTTPError:
+                        status = None
+                    if status == 200:
+                        break
+                    assert status in (503, None), status  # "retry later", never a loss
+                    refused += 1
+                    assert time.monotonic() < deadline, "callbacks still refused after 30 s"
+                    time.sleep(0.1)
+                if killed_at is not None and back_after is None:
+                    back_after = time.monotonic() - killed_at
+                acknowledged.append(sender)
+                time.sleep(0.05)
+            print(f"{refused} deliveries refused; callbacks answered 200 again {back_after:.2f} s after the kill")
+            assert refused >= 1  # the outage was seen, and ridden out
+            assert back_after is not None and back_after < 10
+            assert _redis_child(serve.pid) not in (None, first_redis)  # restarted by kefu serve
+
+            def answered() -> list[str]:
+                return [sent["touser"] for sent in fake.state.get("app_sent", [])]
+
+            wait_until(lambda: set(answered()) >= set(acknowledged), timeout=90, interval=0.5)
+            time.sleep(2)  # a second answer to any of them would have gone out by now
+            assert sorted(answered()) == sorted(acknowledged)  # each exactly once
+            assert ready(base)
+        finally:
+            stop_serve(serve, log)
+
+
+@linux_only
+def test_kill_9_of_serve_takes_its_redis_along_and_the_next_start_runs_its_own(tmp_path: Path, data_dir: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with FakePlatform() as fake:
+        serve, log = serve_on_fake(tmp_path, data_dir, fake, port, http=1, workers=0)
+        try:
+            wait_until(lambda: _redis_child(serve.pid) is not None, timeout=60)
+            wait_until(lambda: ready(base), timeout=60)
+            first_redis = _redis_child(serve.pid)
+            assert first_redis is not None
+            serve.kill()
+            serve.wait()
+            wait_until(lambda: _gone(first_redis), timeout=15)  # not left running on its own
+        finally:
+            stop_serve(serve, log)
+        again, again_log = serve_on_fake(tmp_path, data_dir, fake, port, http=1, workers=0, log_name="again")
+        try:
+            wait_until(lambda: ready(base), timeout=60)
+            second_redis = _redis_child(again.pid)
+            assert second_redis is not None and second_redis != first_redis
+            owner = json.loads((data_dir / "redis" / "owner.json").read_text())
+            assert owner == {"owner": again.pid, "server": second_redis}
+        finally:
+            stop_serve(again, again_log)
+        assert _gone(second_redis)
+
+
+_CHILD = """
+import sys, time
+from pathlib import Path
+from bot.processes import report_ready
+marks, mode = Path(sys.argv[1]), sys.argv[2]
+fd = int(sys.argv[sys.argv.index("--ready-fd") + 1])
+(marks / f"started-{time.monotonic_ns()}").touch()
+if mode == "crash":
+    sys.exit(3)
+report_ready(fd)
+(marks / "up").write_text(str(__import__("os").getpid()))
+time.sleep(120)
+"""
+
+
+def _run_children(children: ChildProcesses, body) -> None:  # type: ignore[no-untyped-def]
+    """Run ``children`` in an event loop in a thread while ``body()`` runs here; then stop them."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(children.run())
+
+    def drive() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # how it is told to stop
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    try:
+        body()
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(timeout=30)
+        loop.close()
+
+
+def test_a_child_that_was_up_is_restarted_at_once_however_often_it_is_killed(tmp_path: Path) -> None:
+    """A worker killed again and again, each time once it was up, is replaced promptly every
+    time, not after a delay that doubles with each death."""
+    up = tmp_path / "up"
+    children = ChildProcesses([Child("worker", [sys.executable, "-c", _CHILD, str(tmp_path), "run"])], "")
+
+    def kill_repeatedly() -> None:
+        previous = None
+        for kills in range(7):
+            # Each replacement comes within this wait; six doubling delays would take a minute.
+            wait_until(lambda gone=str(previous): up.exists() and up.read_text() not in ("", gone), timeout=8)
+            if kills == 6:
+                return
+            previous = int(up.read_text())
+            os.kill(previous, signal.SIGKILL)
+
+    _run_children(children, kill_repeatedly)
+    assert len(list(tmp_path.glob("started-*"))) == 7
+
+
+def test_a_child_that_dies_before_it_is_up_is_restarted_after_growing_delays(tmp_path: Path) -> None:
+    children = ChildProcesses([Child("worker", [sys.executable, "-c", _CHILD, str(tmp_path), "crash"])], "")
+    _run_children(children, lambda: time.sleep(8))
+    # 1, 2 and 4 s apart (plus the checks' half second): four starts in 8 s; at once would be a dozen.
+    assert 2 <= len(list(tmp_path.glob("started-*"))) <= 5
