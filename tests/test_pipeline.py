@@ -76,6 +76,14 @@ async def test_received_but_unhappy_is_not_taken_for_praise(runtime, text: str, 
     assert reply.intent == intent
 
 
+async def test_an_order_number_then_ok_is_neither_anger_nor_praise(runtime) -> None:  # type: ignore[no-untyped-def]
+    await runtime.pipeline.handle(msg("我的快递到哪了", "ok1"))
+    given = await runtime.pipeline.handle(msg("订单号是 2024112812345678", "ok1"))
+    assert given.risk < 0.2 and "负面情绪" not in given.reasons
+    ok = await runtime.pipeline.handle(msg("好的", "ok1"))
+    assert (ok.action, ok.intent) == ("answer", "acknowledgement") and ok.risk < 0.2 and ok.reasons == []
+
+
 async def test_greeting_alone(runtime) -> None:  # type: ignore[no-untyped-def]
     reply = await runtime.pipeline.handle(msg("你好"))
     assert reply.intent == "greeting" and reply.action == "answer" and reply.text

@@ -141,6 +141,19 @@ def test_conversation_risk_decays_over_turns(scorer: RiskScorer) -> None:
     assert scorer.score(calm, far).score == scorer.score(calm).score  # out of the window
 
 
+@pytest.mark.parametrize("text", ["订单号是 2024112812345678", "单号 SF1234567890123", "好的", "嗯嗯", "收到"])
+def test_giving_an_order_number_or_saying_ok_is_calm(scorer: RiskScorer, text: str) -> None:
+    assert scorer.score(text).score < 0.2  # an order number read as anger (0.53) before
+
+
+def test_calm_turns_never_add_up_to_dissatisfaction(scorer: RiskScorer) -> None:
+    mild = [Turn("这个怎么还没发货", score=0.25), Turn("那我等等", score=0.2)]
+    assert "近几轮对话持续不满" not in scorer.score("好的", mild).reasons
+    assert scorer.score("好的", mild).score == scorer.score("好的").score
+    floor = RiskSettings(conversation={"min_turn_score": 0.0})
+    assert "近几轮对话持续不满" in RiskScorer(floor, scorer.emotion_model).score("好的", mild).reasons
+
+
 def test_update_changes_behaviour_without_retraining(scorer: RiskScorer) -> None:
     text = "你们这个店真是离谱到家"
     model = scorer.emotion_model

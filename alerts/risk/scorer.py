@@ -125,11 +125,12 @@ class RiskScorer:
         earlier = [(normalize(t.text).text, t.answered) for t in lookback]
         message, hits, emotion = self._message(state, text, earlier)
 
-        decay = settings.conversation.decay
+        decay, floor = settings.conversation.decay, settings.conversation.min_turn_score
         carried = []
         for age, turn in enumerate(reversed(recent), start=1):
             past = turn.score if turn.score is not None else self._message(state, turn.text, ())[0]
-            carried.append(past * decay**age)
+            if past >= floor:
+                carried.append(past * decay**age)
         total = noisy_or([message, *carried])
         reasons = list(dict.fromkeys(h.reason for h in sorted(hits, key=lambda h: -h.weight)))
         if total - message >= 0.05:

@@ -125,6 +125,9 @@ class ConversationSettings(_Strict):
 
     window_turns: int = Field(default=5, ge=0, le=50)
     decay: float = Field(default=0.5, ge=0, le=1)  # the turn before counts x0.5, the one before x0.25
+    # Earlier turns that scored less than this alone are not carried: calm turns ("好的", an order
+    # number) never add up to "近几轮对话持续不满".
+    min_turn_score: float = Field(default=0.3, ge=0, le=1)
 
 
 class CalmSettings(_Strict):
