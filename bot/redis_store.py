@@ -158,7 +158,9 @@ class EmbeddedRedis:
         return owner if parent is None or parent == owner else None  # else the pids were reused
 
     def server_command(self) -> list[str]:
-        """The redis-server command line: this socket only, this directory, append-only."""
+        """The redis-server command line: this socket only, this directory, append-only with an
+        fsync before each answer, so an acknowledged message survives a kill of either process
+        or of the machine (docs/operations.md has what it costs)."""
         return [
             _redis_server_binary(),
             "--port", "0",
@@ -166,7 +168,7 @@ class EmbeddedRedis:
             "--unixsocketperm", "700",
             "--dir", str(self.dir),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", "always",
             "--save", "",
             "--pidfile", str(self.dir / "redis.pid"),
         ]  # fmt: skip
