@@ -17,7 +17,18 @@ from bot.message import InboundMessage
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
 from bot.nlu.normalize import normalize
-from bot.ports import ContactRecorder, Escalation, EscalationSink, RiskAssessor, RiskResult, StaffCommands
+from bot.ports import (
+    ContactRecorder,
+    Escalation,
+    EscalationSink,
+    NoContacts,
+    NoEscalations,
+    NoRisk,
+    RiskAssessor,
+    RiskResult,
+    StaffChain,
+    StaffCommands,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +54,15 @@ class Reply:
 
 @dataclass(slots=True)
 class PipelineParts:
+    """What the pipeline talks to; the features' ports, or null objects where a feature is off."""
+
     engine: IntentEngine
     dialogue: DialogueStore
     clock: Callable[[], float]
-    risk: RiskAssessor | None = None
-    escalations: EscalationSink | None = None
-    contacts: ContactRecorder | None = None
-    staff: StaffCommands | None = None
+    risk: RiskAssessor = field(default_factory=NoRisk)
+    escalations: EscalationSink = field(default_factory=NoEscalations)
+    contacts: ContactRecorder = field(default_factory=NoContacts)
+    staff: StaffCommands = field(default_factory=StaffChain)
     handoff_quiet_seconds: int = 2 * 3600
 
 
@@ -58,15 +71,14 @@ class Pipeline:
         self.p = parts
 
     async def handle(self, msg: InboundMessage) -> Reply:
-        if self.p.staff is not None and msg.channel in STAFF_CHANNELS and msg.text.startswith("/"):
+        if msg.channel in STAFF_CHANNELS and msg.text.startswith("/"):
             answer = await self.p.staff.handle(msg)
             if answer is not None:
                 return Reply(answer, action="command")
         now = self.p.clock()
         model = self.p.engine.current  # one model for the whole message, even if a reload lands
         if msg.msg_type != "text":
-            if self.p.contacts is not None:
-                await self.p.contacts.record(msg, None, now)
+            await self.p.contacts.record(msg, None, now)
             return Reply(replies.NON_TEXT, action="non_text")
 
         state = await self.p.dialogue.load(msg.customer_key)
@@ -74,27 +86,24 @@ class Pipeline:
             # Fields a newer version added are dropped: the text is what must go out again.
             return Reply(**{k: v for k, v in state.last_reply.items() if k in Reply.__dataclass_fields__})
         norm = normalize(msg.text)
-        risk = self.p.risk.assess(msg.text, state.turns, now) if self.p.risk else RiskResult(0.0)
+        risk = self.p.risk.assess(msg.text, state.turns, now)
         if state.handoff_until > now:
             # A person has this conversation: record it, alert if it turns risky, say nothing.
             state.add_turn(Turn(norm.text, None, False, risk.score, now, risk.message_score))
-            if self.p.contacts is not None:
-                await self.p.contacts.record(msg, None, now)
+            await self.p.contacts.record(msg, None, now)
             if risk.alert:
                 await self._escalate(msg, "risk", "人工接待中客户情绪升级", risk, state, None)
             quiet = Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
             return await self._remember(msg, state, quiet)
 
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
-            if self.p.contacts is not None:
-                await self.p.contacts.record(msg, None, now)
+            await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         decision = self._understand(model, norm.text, state)
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
-        if self.p.contacts is not None:
-            await self.p.contacts.record(msg, decision.intent, now)
+        await self.p.contacts.record(msg, decision.intent, now)
 
         answered = decision.action is Action.ANSWER and not (intent and intent.handoff)
         state.unanswered = 0 if answered else state.unanswered + 1
@@ -127,8 +136,7 @@ class Pipeline:
 
     async def record_only(self, msg: InboundMessage) -> None:
         """Count a message as a contact without answering it (it came too late to answer)."""
-        if self.p.contacts is not None:
-            await self.p.contacts.record(msg, None, self.p.clock())
+        await self.p.contacts.record(msg, None, self.p.clock())
 
     @staticmethod
     def _understand(model: LoadedModel, text: str, state: DialogueState) -> Decision:
@@ -161,7 +169,7 @@ class Pipeline:
         self, model: LoadedModel, decision: Decision, risk: RiskResult, handoff_reason: str,
         state: DialogueState, seed: str,
     ) -> Reply:  # fmt: skip
-        opening = self.p.risk.soothing_opening(seed) if (self.p.risk and risk.negative) else ""
+        opening = self.p.risk.soothing_opening(seed) if risk.negative else ""
         base = Reply(
             None, decision.intent, round(decision.confidence, 4), round(risk.score, 4),
             bool(handoff_reason), decision.action.value, list(decision.suggestions), list(risk.reasons),
@@ -185,8 +193,6 @@ class Pipeline:
         self, msg: InboundMessage, kind: str, reason: str, risk: RiskResult, state: DialogueState,
         intent: str | None, category: str | None = None,
     ) -> None:  # fmt: skip
-        if self.p.escalations is None:
-            return
         await self.p.escalations.escalate(
             Escalation(msg, kind, reason, risk, list(state.turns), intent, category)
         )

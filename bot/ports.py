@@ -1,11 +1,12 @@
 """The small interfaces the pipeline talks through; ``alerts/`` implements them.
 
-The core never imports ``alerts``: the composition root (bot/app.py, bot/cli.py) plugs the
-implementations in. Each may be absent, and the pipeline then simply skips that step.
+The core never imports ``alerts``: the composition root (bot/runtime.py) plugs the features'
+implementations in, and the null objects below where a feature is off.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -54,3 +55,36 @@ class StaffCommands(Protocol):
     async def handle(self, message: InboundMessage) -> str | None:
         """A reply when the message is a staff command (``/ack T-…``), else None."""
         ...
+
+
+# Null objects: what the pipeline talks to when a feature is off, so it never asks "is it there?".
+class NoRisk:
+    def assess(self, text: str, history: list[Turn], now: float) -> RiskResult:
+        return RiskResult(0.0)
+
+    def soothing_opening(self, seed: str) -> str:
+        return ""
+
+
+class NoEscalations:
+    async def escalate(self, escalation: Escalation) -> None:
+        return None
+
+
+class NoContacts:
+    async def record(self, message: InboundMessage, intent: str | None, now: float) -> None:
+        return None
+
+
+class StaffChain:
+    """The staff command handlers, asked in order: the first that knows the command answers."""
+
+    def __init__(self, handlers: Sequence[StaffCommands] = ()) -> None:
+        self.handlers = tuple(handlers)
+
+    async def handle(self, message: InboundMessage) -> str | None:
+        for handler in self.handlers:
+            answer = await handler.handle(message)
+            if answer is not None:
+                return answer
+        return None

@@ -1,28 +1,35 @@
-"""The composition root: builds every part from the settings and plugs ``adapters/`` and
-``alerts/`` into the core's interfaces. With the CLI, the only place in ``bot`` that imports them."""
+"""The composition root: builds every part once from the settings, the features of ``alerts/``
+(each a ``build`` returning its ``Contribution``, bot/features.py) in an explicit order, and the
+channel adapters of ``adapters/``, then assembles the pipeline and the runtime from them."""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aredis
 
+import alerts.notify
+import alerts.risk
+import alerts.tickets
+from adapters.robots import create_sender as create_robot_sender
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
+from bot.features import Contribution, Infra, Job
 from bot.gateway import Gateway
 from bot.http import HttpClient
 from bot.message import OutboundMessage
 from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
-from bot.outbox import Outbox, OutboxSender, RetryPolicy
+from bot.outbox import Outbox, OutboxSender, RetryPolicy, Sender
 from bot.pipeline import Pipeline, PipelineParts
+from bot.ports import NoContacts, NoEscalations, NoRisk, StaffChain
 from bot.queue import StreamQueue
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys, RedisHandle
@@ -55,6 +62,47 @@ def build_engine(settings: Settings) -> IntentEngine:
     return IntentEngine(settings.faq_path, settings.intent_model_path, train_params(settings), thresholds(settings))
 
 
+class EngineCatalog:
+    """The knowledge base of the model that is loaded now, for features (ticket titles, teams)."""
+
+    def __init__(self, engine: IntentEngine) -> None:
+        self._engine = engine
+
+    def category_of(self, intent: str) -> str | None:
+        kb = self._engine.current.kb
+        found = kb.intents.get(intent) if kb else None
+        return found.category if found else None
+
+    def title_of(self, intent: str) -> str:
+        try:
+            return self._engine.current.title(intent) or intent
+        except Exception:  # no model loaded yet: the intent's own name will do
+            return intent
+
+
+def build_features(infra: Infra) -> list[Contribution]:
+    """Every feature, built once, in order: risk, notifications, tickets (which notify through
+    the notifier). Their staff commands are asked in this order too (``/silence`` first)."""
+    notify, notifier = alerts.notify.build(infra, create_robot_sender)
+    return [alerts.risk.build(infra), notify, alerts.tickets.build(infra, notifier)]
+
+
+def pipeline_parts(
+    engine: IntentEngine, dialogue: DialogueStore, clock: Callable[[], float], settings: Settings,
+    features: list[Contribution],
+) -> PipelineParts:  # fmt: skip
+    """The pipeline's ports from the features' contributions; null objects where none gives one."""
+
+    def first(name: str, default: Any) -> Any:
+        return next((getattr(f, name) for f in features if getattr(f, name) is not None), default)
+
+    return PipelineParts(
+        engine=engine, dialogue=dialogue, clock=clock, handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
+        risk=first("risk", NoRisk()), escalations=first("escalations", NoEscalations()),
+        contacts=first("contacts", NoContacts()), staff=StaffChain([h for f in features for h in f.staff]),
+    )  # fmt: skip
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -67,24 +115,23 @@ class Runtime:
     http: HttpClient
     gateway: Gateway
     outbox: Outbox
-    adapter_deps: AdapterDeps  # shared by every adapter; the tickets feature sets card_actions
+    adapter_deps: AdapterDeps  # shared by every adapter
     config_path: Path | None = None  # watched for settings that reload without a restart
     adapters: dict[tuple[str, str], ChannelAdapter] = field(default_factory=dict)
-    senders: dict[tuple[str, str], object] = field(default_factory=dict)  # channel, app -> sender
-    # Further background work (the alerts scheduler...), each a coroutine function run until
-    # cancelled by the processes that work; watchers (reloads of settings) run in every process.
-    jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    watchers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    senders: dict[tuple[str, str], Sender] = field(default_factory=dict)  # channel, app -> sender
+    # Background work, each a coroutine function run until cancelled: jobs in the processes that
+    # work (the alerts flush, the ticket scheduler), watchers (reloads) in every process.
+    jobs: list[Job] = field(default_factory=list)
+    watchers: list[Job] = field(default_factory=list)
     # Called with the new settings when the config file changes (bot/settings/reload.py): what
     # takes effect without a restart.
     settings_listeners: list[SettingsListener] = field(default_factory=list)
-    notifier: Any = None  # alerts.notify.Notifier once the alerts feature is installed
 
     @classmethod
     def start(
         cls, settings: Settings, *, clock: Callable[[], float] = time.time, config_path: Path | None = None
     ) -> "Runtime":
-        """Start Redis (embedded when no URL), load or train the model, wire everything."""
+        """Start Redis (embedded when no URL), load or train the model, build everything once."""
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
         # Blocking reads: every inbox and outbox partition, and the task queue's 4, in the worst
@@ -93,25 +140,31 @@ class Runtime:
         keys = Keys(settings.key_prefix)
         engine = build_engine(settings)
         engine.load()
-        parts = PipelineParts(
-            engine=engine, dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds), clock=clock,
-            handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
-        )
+        dialogue = DialogueStore(redis, keys, settings.dialogue.ttl_seconds)
         http = HttpClient(timeout=10.0, connect_timeout=5.0)
         partitions = settings.server.partitions
+        outbox = Outbox(redis, keys, partitions)
+        infra = Infra(settings, redis, handle.url, keys, clock, http, outbox, EngineCatalog(engine), dialogue.release)
+        features = build_features(infra)
+        card_actions = next((f.card_actions for f in features if f.card_actions is not None), None)
         rt = cls(
-            settings, handle, redis, keys, engine, Pipeline(parts), clock, http,
+            settings, handle, redis, keys, engine, Pipeline(pipeline_parts(engine, dialogue, clock, settings, features)),
+            clock, http,
             gateway=Gateway(
                 StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", TASK_PARTITIONS)
             ),
-            outbox=Outbox(redis, keys, partitions),
-            adapter_deps=AdapterDeps(redis=redis, keys=keys, tokens=TokenCache(redis, keys), http=http, clock=clock),
+            outbox=outbox,
+            adapter_deps=AdapterDeps(
+                redis=redis, keys=keys, tokens=TokenCache(redis, keys), http=http, clock=clock, card_actions=card_actions
+            ),
             config_path=config_path,
+            jobs=[job for f in features for job in f.jobs],
+            watchers=[watch for f in features for watch in f.watchers],
+            settings_listeners=[listener for f in features for listener in f.settings_listeners],
         )  # fmt: skip
         rt._build_adapters()
-        from alerts.wiring import install  # noqa: PLC0415 (the composition root plugs alerts in)
-
-        install(rt)
+        for feature in features:
+            rt.senders.update(feature.senders)
         return rt
 
     def _build_adapters(self) -> None:
@@ -129,7 +182,7 @@ class Runtime:
     def adapter(self, platform: str, app: str) -> ChannelAdapter | None:
         return self.adapters.get((_SENT_BY.get(platform, platform), app))
 
-    def sender_for(self, message: OutboundMessage) -> object | None:
+    def sender_for(self, message: OutboundMessage) -> Sender | None:
         return self.senders.get((_SENT_BY.get(message.channel, message.channel), message.app))
 
     def rate_for(self, message: OutboundMessage) -> Rate:
@@ -141,7 +194,7 @@ class Runtime:
     def outbox_sender(self) -> OutboxSender:
         o = self.settings.outbox
         return OutboxSender(
-            self.outbox, self.sender_for, RateLimiter(self.redis, self.keys), self.rate_for, self.clock,  # type: ignore[arg-type]
+            self.outbox, self.sender_for, RateLimiter(self.redis, self.keys), self.rate_for, self.clock,
             RetryPolicy(o.max_attempts, o.base_delay_seconds, o.max_delay_seconds),
         )  # fmt: skip
 

@@ -72,7 +72,6 @@ def test_angry_customer_alerts_the_feishu_bot_once(settings: Settings, fake: Fak
         httpx.post(f"{base}/api/chat", json={"user": "cust_13800138000", "text": "我要给差评，还要打12345投诉！！"}, timeout=10)
         time.sleep(1.0)
         assert len(fake.state["robots"]["sent"]) == 1
-        assert runtime.notifier is not None
 
 
 def test_bad_secret_at_send_time_is_a_dead_letter(settings: Settings, fake: FakePlatform) -> None:

@@ -1,5 +1,5 @@
 """``/silence 2h 客户ID或原因`` from chat, for the staff listed in ``alerts.silencers``; any other
-message goes on to the next staff command handler (tickets)."""
+message is left to the next staff command handler (tickets)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from alerts.notify.silences import SilenceError, SilenceStore, parse_silence_command
 from bot.message import InboundMessage
-from bot.ports import StaffCommands
 
 
 def describe_seconds(seconds: float) -> str:
@@ -20,18 +19,14 @@ def describe_seconds(seconds: float) -> str:
 
 
 class SilenceCommands:
-    def __init__(
-        self, store: SilenceStore, silencers: list[str], clock: Callable[[], float] = time.time,
-        then: StaffCommands | None = None,
-    ) -> None:  # fmt: skip
+    def __init__(self, store: SilenceStore, silencers: list[str], clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._silencers = set(silencers)
         self._clock = clock
-        self._then = then
 
     async def handle(self, message: InboundMessage) -> str | None:
         if message.text.split(maxsplit=1)[:1] != ["/silence"]:
-            return await self._then.handle(message) if self._then is not None else None
+            return None
         if not ({message.sender_id, f"{message.channel}:{message.sender_id}"} & self._silencers):
             return None  # not staff: the customer's text goes through the pipeline as any other
         try:

@@ -1,13 +1,13 @@
 """Repeat-contact tickets: model and atomic store, staff roles, chat commands and card clicks,
 notifications, and the leader-elected scheduler (escalations, digest, weekly review).
 
-``install(runtime)`` plugs it all into a running bot.
+``build(infra, notifier)`` is the feature: what tickets add to the bot.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alerts.contacts.identity import IdentityLinker
 from alerts.contacts.recorder import ContactRecorder
@@ -16,15 +16,14 @@ from alerts.contacts.store import ContactStore
 from alerts.notify.handles import CustomerHandles
 from alerts.notify.labels import Labeler
 from alerts.tickets.chat import StaffChat
-from alerts.tickets.notify import LoggingNotifier, NotifierBridge, TicketNotifier
+from alerts.notify import Notifier
+from alerts.tickets.notify import NotifierBridge, TicketNotifier
 from alerts.tickets.scheduler import TicketScheduler
 from alerts.tickets.service import TicketService
 from alerts.tickets.staff import StaffDirectory
 from alerts.tickets.store import TicketStore
+from bot.features import Contribution, Infra
 from bot.settings.tickets import TicketsSettings
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,43 +47,23 @@ def build_recorder(redis: Any, keys: Any, settings: TicketsSettings, service: Ti
     )  # fmt: skip
 
 
-def _catalog(runtime: "Runtime") -> tuple[Any, Any]:
-    def category_of(intent: str) -> str | None:
-        kb = runtime.engine.current.kb
-        found = kb.intents.get(intent) if kb else None
-        return found.category if found else None
-
-    def title_of(intent: str) -> str:
-        try:
-            return runtime.engine.current.title(intent) or intent
-        except Exception:
-            return intent
-
-    return category_of, title_of
-
-
-def install(runtime: "Runtime") -> TicketService | None:
-    settings = runtime.settings.tickets
+def build(infra: Infra, notifier: Notifier) -> Contribution:
+    """Tickets from repeat contacts, told to staff through ``notifier``: the pipeline's contact
+    recorder, the staff commands and card clicks, the scheduler, the staff map's reload."""
+    settings = infra.settings.tickets
     if not settings.enabled:
-        return None
-    notifier_impl = getattr(runtime, "notifier", None)
-    notifier: TicketNotifier = (
-        NotifierBridge(notifier_impl, runtime.outbox, Labeler.from_settings(runtime.settings))
-        if notifier_impl is not None
-        else LoggingNotifier()
+        return Contribution()
+    bridge = NotifierBridge(notifier, infra.outbox, Labeler.from_settings(infra.settings))
+    service = build_service(
+        infra.redis, infra.keys, settings, bridge, infra.clock,
+        category_of=infra.catalog.category_of, title_of=infra.catalog.title_of,
+    )  # fmt: skip
+    chat = StaffChat(service, bridge, release=infra.release, handles=CustomerHandles(infra.redis, infra.keys))
+    scheduler = TicketScheduler(service, infra.redis, infra.redis_url, infra.keys)
+    return Contribution(
+        contacts=build_recorder(infra.redis, infra.keys, settings, service),
+        staff=(chat,),
+        card_actions=chat.card_action,
+        jobs=[scheduler.run],
+        settings_listeners=[service.reload_staff],
     )
-    if notifier_impl is None:
-        log.warning("tickets: no runtime.notifier; ticket cards are not delivered (install alerts.notify first)")
-    category_of, title_of = _catalog(runtime)
-    service = build_service(runtime.redis, runtime.keys, settings, notifier, runtime.clock,
-                            category_of=category_of, title_of=title_of)  # fmt: skip
-    chat = StaffChat(service, notifier, release=runtime.pipeline.p.dialogue.release,
-                     handles=CustomerHandles(runtime.redis, runtime.keys))  # fmt: skip
-    runtime.pipeline.p.contacts = build_recorder(runtime.redis, runtime.keys, settings, service)
-    runtime.pipeline.p.staff = chat
-    runtime.settings_listeners.append(service.reload_staff)
-    runtime.adapter_deps.card_actions = chat.card_action
-    scheduler = TicketScheduler(service, runtime.redis, runtime.redis_handle.url, runtime.keys)
-    runtime.jobs.append(scheduler.run)
-    runtime.tickets = service  # type: ignore[attr-defined]
-    return service

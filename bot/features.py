@@ -1,0 +1,61 @@
+"""What a feature (risk scoring, staff notifications, tickets, and those to come) is to the
+composition root: a ``build(infra, ...)`` that takes the shared infrastructure and returns a
+``Contribution``. The root (bot/runtime.py) builds each feature once, in an explicit order, and
+assembles the pipeline and the runtime from what they contribute; nothing is patched afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aredis
+
+from bot.channel import CardActionHandler
+from bot.http import HttpClient
+from bot.outbox import Outbox, Sender
+from bot.ports import ContactRecorder, EscalationSink, RiskAssessor, StaffCommands
+from bot.redis_store import Keys
+from bot.settings import Settings
+from bot.settings.reload import SettingsListener
+
+Job = Callable[[], Coroutine[Any, Any, None]]  # run until cancelled
+
+
+class Catalog(Protocol):
+    """The live knowledge base as features see it (it changes when the model reloads)."""
+
+    def category_of(self, intent: str) -> str | None: ...
+
+    def title_of(self, intent: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Infra:
+    """What every feature is built from: the settings and the shared connections."""
+
+    settings: Settings
+    redis: aredis.Redis
+    redis_url: str  # for what needs its own (synchronous) connection: the scheduler's job store
+    keys: Keys
+    clock: Callable[[], float]
+    http: HttpClient
+    outbox: Outbox
+    catalog: Catalog
+    release: Callable[[str], Awaitable[bool]]  # hand a customer's conversation back to the bot
+
+
+@dataclass
+class Contribution:
+    """What one feature adds; every field may stay empty."""
+
+    risk: RiskAssessor | None = None
+    escalations: EscalationSink | None = None
+    contacts: ContactRecorder | None = None
+    staff: tuple[StaffCommands, ...] = ()  # asked in this order, before the next feature's
+    card_actions: CardActionHandler | None = None
+    senders: dict[tuple[str, str], Sender] = field(default_factory=dict)  # (channel, app) -> sender
+    jobs: list[Job] = field(default_factory=list)  # in the processes that work
+    watchers: list[Job] = field(default_factory=list)  # in every process (reloads)
+    settings_listeners: list[SettingsListener] = field(default_factory=list)
