@@ -113,3 +113,16 @@ class AdapterDeps:
     clock: Callable[[], float]  # unix seconds; tests inject their own
     # Set by whoever handles card clicks (the tickets feature); None means clicks are refused.
     card_actions: CardActionHandler | None = None
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """What a platform package is to the rest of the bot, in one place (its ``SPEC``). The table
+    of them (``adapters.PLATFORMS``) feeds the runtime, the pipeline, the CLI and the checks."""
+
+    name: str  # the settings key (``channels.<name>``) and the webhook path (``/webhooks/<name>``)
+    settings: type[Any]  # one app's settings model, owned by the adapter
+    create: Callable[[str, Any, AdapterDeps], ChannelAdapter]  # (app name, app settings, deps)
+    channels: tuple[str, ...]  # the message channels it receives and sends for
+    staff_channel: str | None = None  # where staff work (commands, ticket cards); None: customers only
+

@@ -3,6 +3,7 @@ that only make sense together)."""
 
 from __future__ import annotations
 
+from adapters import PLATFORMS
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.settings import Settings
 
@@ -19,6 +20,9 @@ def check_settings(settings: Settings) -> list[str]:
             if key and len(key) != 43:
                 problems.append(f"channels.{platform}{'' if name == 'default' else '.apps.' + name}"
                                 f".encoding_aes_key: must be 43 characters, got {len(key)}")
+    staff_platforms = sorted(spec.name for spec in PLATFORMS if spec.staff_channel)
+    problems += [f"tickets.staff.{platform}: staff work on {', '.join(staff_platforms)}, not {platform}"
+                 for platform in settings.tickets.staff if platform not in staff_platforms]  # fmt: skip
     from alerts.notify.checks import check_alerts  # noqa: PLC0415 (the CLI is a composition root)
 
     problems += check_alerts(settings)

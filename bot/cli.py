@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from adapters import PLATFORMS
 from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams.")
@@ -51,9 +52,7 @@ def check_config(config: Optional[Path] = ConfigOpt) -> None:
 
 def describe(settings: Settings) -> list[str]:
     enabled = [
-        f"{platform}/{name}"
-        for platform in ("wecom", "wechat", "dingtalk", "feishu")
-        for name in settings.channels.apps_of(platform)
+        f"{spec.name}/{name}" for spec in PLATFORMS for name in settings.channels.apps_of(spec.name)
     ]
     return [
         f"redis: {settings.redis_url or 'embedded, data under ' + str(settings.data_dir)}",

@@ -33,9 +33,6 @@ from bot.ports import (
 log = logging.getLogger(__name__)
 
 HANDOFF_AFTER_UNANSWERED = 3
-# Where staff work: the company's own WeCom app, DingTalk and Feishu. Customers reach us on
-# 微信客服, the official account and the web channel, where "/close ..." is just text.
-STAFF_CHANNELS = frozenset({"wecom", "dingtalk", "feishu"})
 FOLLOW_UP_MAX_CHARS = 8  # "那退款呢", "多久到账": short turns lean on the previous one
 _YES = {"是", "是的", "对", "对的", "嗯", "好", "好的", "yes", "ok", "1"}
 
@@ -63,6 +60,9 @@ class PipelineParts:
     escalations: EscalationSink = field(default_factory=NoEscalations)
     contacts: ContactRecorder = field(default_factory=NoContacts)
     staff: StaffCommands = field(default_factory=StaffChain)
+    # Where staff work (the platforms' registry says: WeCom's app, DingTalk, Feishu). Customers
+    # reach us on 微信客服, the official account and the web channel, where "/close" is just text.
+    staff_channels: frozenset[str] = frozenset()
     handoff_quiet_seconds: int = 2 * 3600
 
 
@@ -71,7 +71,7 @@ class Pipeline:
         self.p = parts
 
     async def handle(self, msg: InboundMessage) -> Reply:
-        if msg.channel in STAFF_CHANNELS and msg.text.startswith("/"):
+        if msg.channel in self.p.staff_channels and msg.text.startswith("/"):
             answer = await self.p.staff.handle(msg)
             if answer is not None:
                 return Reply(answer, action="command")

@@ -4,7 +4,6 @@ channel adapters of ``adapters/``, then assembles the pipeline and the runtime f
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import redis.asyncio as aredis
 import alerts.notify
 import alerts.risk
 import alerts.tickets
+from adapters import PLATFORMS, platform_of, staff_channels
 from adapters.robots import create_sender as create_robot_sender
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
@@ -39,9 +39,6 @@ from bot.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
-PLATFORMS = ("wecom", "wechat", "dingtalk", "feishu")
-# Channels whose messages another platform's adapter sends (微信客服 lives in the WeCom app).
-_SENT_BY = {"wecom_kf": "wecom"}
 TASK_PARTITIONS = 4  # platform follow-up work (微信客服 pulls): little of it
 
 
@@ -100,6 +97,7 @@ def pipeline_parts(
         engine=engine, dialogue=dialogue, clock=clock, handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         risk=first("risk", NoRisk()), escalations=first("escalations", NoEscalations()),
         contacts=first("contacts", NoContacts()), staff=StaffChain([h for f in features for h in f.staff]),
+        staff_channels=staff_channels(),
     )  # fmt: skip
 
 
@@ -168,22 +166,21 @@ class Runtime:
         return rt
 
     def _build_adapters(self) -> None:
-        for platform in PLATFORMS:
-            apps = self.settings.channels.apps_of(platform)
-            if not apps:
-                continue
-            module = importlib.import_module(f"adapters.{platform}")
-            for name, app_settings in apps.items():
-                adapter = module.create(name, app_settings, self.adapter_deps)
-                self.adapters[(platform, name)] = adapter
-                self.senders[(platform, name)] = adapter
-                log.info("channel %s/%s on", platform, name)
+        for spec in PLATFORMS:
+            for name, app_settings in self.settings.channels.apps_of(spec.name).items():
+                adapter = spec.create(name, app_settings, self.adapter_deps)
+                self.adapters[(spec.name, name)] = adapter
+                self.senders[(spec.name, name)] = adapter
+                log.info("channel %s/%s on", spec.name, name)
 
-    def adapter(self, platform: str, app: str) -> ChannelAdapter | None:
-        return self.adapters.get((_SENT_BY.get(platform, platform), app))
+    def adapter(self, channel: str, app: str) -> ChannelAdapter | None:
+        """The adapter of a channel's app (微信客服's is the WeCom app's)."""
+        spec = platform_of(channel)
+        return self.adapters.get((spec.name if spec else channel, app))
 
     def sender_for(self, message: OutboundMessage) -> Sender | None:
-        return self.senders.get((_SENT_BY.get(message.channel, message.channel), message.app))
+        spec = platform_of(message.channel)
+        return self.senders.get((spec.name if spec else message.channel, message.app))
 
     def rate_for(self, message: OutboundMessage) -> Rate:
         per_minute = message.route.get("rate_per_minute")

@@ -14,7 +14,7 @@ calls on the shared async client are simpler and testable against the fake platf
 from __future__ import annotations
 
 from adapters.dingtalk.adapter import DingtalkAdapter
-from bot.channel import AdapterDeps, ChannelAdapter
+from bot.channel import AdapterDeps, ChannelAdapter, PlatformSpec
 from bot.settings.channels import DingtalkApp
 
 
@@ -23,3 +23,8 @@ def create(app_name: str, settings: DingtalkApp, deps: AdapterDeps) -> ChannelAd
 
 
 __all__ = ["DingtalkAdapter", "create"]
+
+
+SPEC = PlatformSpec(
+    name="dingtalk", settings=DingtalkApp, create=create, channels=("dingtalk",), staff_channel="dingtalk"
+)

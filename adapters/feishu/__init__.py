@@ -12,7 +12,7 @@ synchronous (see ``api``).
 from __future__ import annotations
 
 from adapters.feishu.adapter import FeishuAdapter
-from bot.channel import AdapterDeps, ChannelAdapter
+from bot.channel import AdapterDeps, ChannelAdapter, PlatformSpec
 from bot.settings.channels import FeishuApp
 
 
@@ -21,3 +21,6 @@ def create(app_name: str, settings: FeishuApp, deps: AdapterDeps) -> ChannelAdap
 
 
 __all__ = ["FeishuAdapter", "create"]
+
+
+SPEC = PlatformSpec(name="feishu", settings=FeishuApp, create=create, channels=("feishu",), staff_channel="feishu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from wechatpy.crypto import WeChatCrypto
 
 from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
-from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
+from bot.channel import AdapterDeps, Emit, PlatformSpec, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
 from bot.settings.channels import WechatApp
 
@@ -34,9 +34,16 @@ class WechatAdapter:
         crypto = make_crypto(WeChatCrypto, token, aes_key, settings.app_id) if aes_key else None
         self._envelope = Envelope(token, crypto, settings.replay_window_seconds)
         self._api = WxApi(
-            deps.http, deps.tokens, f"wechat:{app}", settings.api_base, "/cgi-bin/token",
-            {"grant_type": "client_credential", "appid": settings.app_id,
-             "secret": settings.app_secret.get_secret_value()},
+            deps.http,
+            deps.tokens,
+            f"wechat:{app}",
+            settings.api_base,
+            "/cgi-bin/token",
+            {
+                "grant_type": "client_credential",
+                "appid": settings.app_id,
+                "secret": settings.app_secret.get_secret_value(),
+            },
         )
 
     async def handle(self, request: WebhookRequest) -> WebhookResult:
@@ -68,9 +75,12 @@ class WechatAdapter:
         if not openid:
             return SendResult.permanent("wechat: route needs touser (the openid)")
         # Official accounts cannot show cards or markdown in a chat: send them as text.
-        payload = {"touser": openid, "msgtype": "text",
-                   "text": {"content": card_as_text(message.text, message.card)}}
+        payload = {"touser": openid, "msgtype": "text", "text": {"content": card_as_text(message.text, message.card)}}
         return await self._api.send("message/custom/send", payload, _PERMANENT)
+
 
 def create(app_name: str, settings: WechatApp, deps: AdapterDeps) -> WechatAdapter:
     return WechatAdapter(app_name, settings, deps)
+
+
+SPEC = PlatformSpec(name="wechat", settings=WechatApp, create=create, channels=("wechat",))

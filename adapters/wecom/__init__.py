@@ -13,7 +13,7 @@ from adapters.wecom.callback import WecomCallback
 from adapters.wecom.kf import KfChannel
 from adapters.wecom.sender import AppSender
 from adapters.wxbiz import Envelope, WxApi, make_crypto
-from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookRequest, WebhookResult
+from bot.channel import AdapterDeps, Emit, PlatformSpec, PlatformTask, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
 from bot.settings.channels import WecomApp
 
@@ -28,7 +28,11 @@ class WecomAdapter:
         crypto = make_crypto(WeChatCrypto, token, aes_key, settings.corp_id)
         envelope = Envelope(token, crypto, settings.replay_window_seconds)
         api = WxApi(
-            deps.http, deps.tokens, f"wecom:{app}", settings.api_base, "/cgi-bin/gettoken",
+            deps.http,
+            deps.tokens,
+            f"wecom:{app}",
+            settings.api_base,
+            "/cgi-bin/gettoken",
             {"corpid": settings.corp_id, "corpsecret": settings.secret.get_secret_value()},
         )
         self._callback = WecomCallback(app, settings.corp_id, settings.agent_id, envelope, deps)
@@ -51,3 +55,8 @@ class WecomAdapter:
 
 def create(app_name: str, settings: WecomApp, deps: AdapterDeps) -> WecomAdapter:
     return WecomAdapter(app_name, settings, deps)
+
+
+SPEC = PlatformSpec(
+    name="wecom", settings=WecomApp, create=create, channels=("wecom", "wecom_kf"), staff_channel="wecom"
+)

@@ -7,9 +7,6 @@ from dataclasses import dataclass
 
 from alerts.tickets.model import Actor
 
-STAFF_PLATFORM = {"wecom": "wecom", "dingtalk": "dingtalk", "feishu": "feishu"}
-
-
 @dataclass(frozen=True, slots=True)
 class Staff:
     platform: str
@@ -40,13 +37,13 @@ class StaffDirectory:
                 )
 
     def lookup(self, channel: str, user_id: str) -> Staff | None:
-        platform = STAFF_PLATFORM.get(channel)
-        return self._by_platform.get(platform or "", {}).get(user_id) if platform else None
+        """Staff write on their platform's staff channel, named like the platform (``wecom``)."""
+        return self._by_platform.get(channel, {}).get(user_id)
 
     def find(self, channel: str, who: str) -> Staff | None:
         """A colleague named in a command: ``@张三``, ``张三`` or their user id, on the same platform."""
         who = who.strip().lstrip("@＠").strip()
-        members = self._by_platform.get(STAFF_PLATFORM.get(channel, ""), {})
+        members = self._by_platform.get(channel, {})
         if who in members:
             return members[who]
         named = [s for s in members.values() if s.name == who]

@@ -104,7 +104,8 @@ class TicketsSettings(_Strict):
     reopen_within_days: float = Field(default=7, ge=0)
     default_team: str = "kefu"
     teams: dict[str, TeamSettings] = Field(default_factory=dict)
-    staff: dict[Literal["wecom", "dingtalk", "feishu"], dict[str, StaffMember]] = Field(default_factory=dict)
+    # platform (one where staff work: check-config names any other) -> user id -> who
+    staff: dict[str, dict[str, StaffMember]] = Field(default_factory=dict)
     identity_map: dict[str, list[str]] = Field(default_factory=dict)  # person -> customer keys
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
