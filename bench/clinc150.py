@@ -1,6 +1,6 @@
 """CLINC150 (a public English intent benchmark, CC BY 3.0): train on `train`, evaluate on `test`.
 
-    python bench/clinc150.py [--data ../shared/data/clinc150/data_full.json] [--json]
+    python bench/clinc150.py [--data clinc150/data_full.json] [--json]   # data: docs/benchmarks.md
 
 Prints in-scope accuracy, macro-F1 and out-of-scope recall at the configured thresholds, using
 the same training and decision code as `kefu train` / `kefu eval`. Out-of-scope queries are not

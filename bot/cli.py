@@ -1,4 +1,4 @@
-"""The ``kefu`` command line (DESIGN.md): serve, worker, train, eval, ask, tickets, check-config."""
+"""The ``kefu`` command line (docs/cli.md): serve, worker, train, eval, ask, tickets, check-config."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ class OutboxSender:
         """Deliver a new message at once instead of through the outbox stream.
 
         The stream's hop (a write, a blocking read, the reader's 5 ms linger, an acknowledgement)
-        doubled a reply's median time from callback to platform at 1,000/s (README), and the
+        doubled a reply's median time from callback to platform at 1,000/s (docs/benchmarks.md), and the
         guarantees need none of it. The caller is a queue handler that acknowledges its own
         entry only after this returns, so a crash before then hands the whole message over
         again, and the sent mark keeps it from being delivered twice. What cannot go now takes

@@ -2,7 +2,7 @@
 
 The sessionWebhook takes a robot message body (``msgtype`` text or markdown); the robot API takes
 a template key and its parameters. Cards become markdown: the app robot has no interactive card
-in HTTP mode, and staff act on tickets with text commands (PLATFORMS.md).
+in HTTP mode, and staff act on tickets with text commands (docs/protocols.md).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class TextClassifier:
         would otherwise rank by its end-of-line token alone and answer gibberish confidently."""
         if not any(self.model.get_word_id(token) >= 0 for token in prepared_text.split()):
             return []
-        # A list, never a bare str: fastText 0.9.3's str path breaks under numpy 2 (PLATFORMS.md).
+        # A list, never a bare str: fastText 0.9.3's str path breaks under numpy 2 (docs/protocols.md).
         labels, probs = self.model.predict([prepared_text], k=k)
         return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
 

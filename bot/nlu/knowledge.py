@@ -1,6 +1,6 @@
 """The knowledge base: intents with answers and example questions, plus synonyms.
 
-Read from the YAML schema documented in README, or from a labelled CSV/TSV (``text,intent``)
+Read from the YAML schema documented in docs/configuration.md, or from a labelled CSV/TSV (``text,intent``)
 for bulk training and evaluation. Every problem is reported with the file and the place.
 """
 
@@ -99,7 +99,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
         at = f" at line {mark.line + 1}" if mark else ""
         raise KnowledgeBaseError(f"{path}: not valid UTF-8 YAML{at}: {getattr(e, 'problem', e)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
-        raise KnowledgeBaseError(f"{path}: expected a mapping with an 'intents' list (see README)")
+        raise KnowledgeBaseError(f"{path}: expected a mapping with an 'intents' list (see docs/configuration.md)")
     intents: dict[str, Intent] = {}
     for i, item in enumerate(data["intents"]):
         intent = _parse_intent(item, f"{path}: intents[{i}]")

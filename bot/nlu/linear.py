@@ -2,7 +2,7 @@
 
 fastText squeezes every token into a 64-dimensional embedding; a full-rank linear model keeps a
 weight per token and intent, and on a few thousand short examples that reads one-off
-phrasings better (measured in README: 5-fold CV and the blind held-out set). Averaging the two
+phrasings better (measured in docs/evaluation.md: 5-fold CV and the blind held-out set). Averaging the two
 models' probabilities beats either alone.
 
 scikit-learn trains it (TF-IDF with sublinear counts, multinomial logistic regression); a

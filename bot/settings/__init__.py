@@ -158,7 +158,7 @@ def describe_errors(error: ValidationError) -> list[str]:
     for err in error.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key (check the spelling; see README's configuration section)")
+            lines.append(f"{key}: unknown key (check the spelling; see docs/configuration.md)")
             continue
         msg = err["msg"]
         secret = any(h in key.lower() for h in _SECRET_HINTS)

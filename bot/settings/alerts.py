@@ -158,7 +158,7 @@ class RateLimit(_Strict):
 
 
 def _default_rates() -> dict[str, RateLimit]:
-    # The platforms' own limits (PLATFORMS.md): over them the robot is blocked for a while.
+    # The platforms' own limits (docs/protocols.md): over them the robot is blocked for a while.
     return {
         "wecom_robot": RateLimit(per_minute=20, burst=1),
         "dingtalk_robot": RateLimit(per_minute=20, burst=1),

@@ -1,4 +1,4 @@
-"""Channel credentials, named after the platform consoles' own fields (DESIGN.md).
+"""Channel credentials, named after the platform consoles' own fields (docs/platforms/).
 
 A channel's top-level fields describe its default app, reached at ``/webhooks/<platform>``;
 ``apps`` adds further named apps of the same platform at ``/webhooks/<platform>/<name>``.

@@ -18,7 +18,7 @@ from tests.adapters.conftest import encrypted_post, request
 
 pytestmark = pytest.mark.anyio
 
-# Official sample (PLATFORMS.md).
+# Official sample (docs/protocols.md).
 KEY, TOKEN, APP_ID = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "pamtest", "wxb11529c136998cb6"
 VECTOR = "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg=="
 

@@ -25,7 +25,7 @@ from tests.adapters.conftest import encrypted_post, request
 
 pytestmark = pytest.mark.anyio
 
-# Official vectors (PLATFORMS.md).
+# Official vectors (docs/protocols.md).
 V1 = {"token": "QDG6eK", "key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "corp": "wx5823bf96d3bd56c7"}
 V2 = {"token": "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
       "corp": "ww1436e0e65a779aee"}
