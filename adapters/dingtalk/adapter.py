@@ -12,11 +12,15 @@ from adapters.dingtalk.token import fetch_access_token
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
 from bot.parsing import Malformed, load_json
+from bot.replay import ReplayGuard, Seen
 from bot.settings.channels import DingtalkApp
 from bot.token_cache import send_with_token
 
 # A webhook this close to its expiry may die in flight; the robot API is the safer path then.
 _WEBHOOK_MARGIN_SECONDS = 30
+
+
+SIBLING_SECONDS = 2.0  # another message of the same millisecond arrives within this
 
 
 class DingtalkAdapter:
@@ -29,10 +33,16 @@ class DingtalkAdapter:
         self._token_name = f"dingtalk:{app}"
         # For an internal app the robot code is the app key unless the console shows another.
         self._robot_code = settings.robot_code or settings.app_key
+        self._replays = ReplayGuard(deps.redis, deps.keys)
 
     async def handle(self, request: WebhookRequest) -> WebhookResult:
         secret = self._settings.app_secret.get_secret_value()
-        verify_callback(request.headers, secret, self._deps.clock(), self._settings.replay_window_seconds)
+        window, now = self._settings.replay_window_seconds, self._deps.clock()
+        verify_callback(request.headers, secret, now, window)
+        # The signature covers the timestamp only: it may carry one body, its own (or, moments
+        # later, another message's of the same millisecond).
+        signed = f"{request.headers.get('timestamp', '')}|{request.headers.get('sign', '')}"
+        seen = await self._replays.admit(f"dingtalk:{self.app}", signed, request.body, now, window, SIBLING_SECONDS)
         try:
             body = load_json(request.body)
         except Malformed as e:
@@ -43,6 +53,9 @@ class DingtalkAdapter:
             message = parse(body, self.app)
         except (TypeError, ValueError, AttributeError):
             raise WebhookError(400, "malformed robot message") from None
+        if seen is Seen.SIBLING and message is not None and message.text.lstrip().startswith("/"):
+            # A staff command acts for the sender the body names: only on a first-seen signature.
+            raise WebhookError(403, "staff command on a signature already used (replay)")
         # DingTalk wants a quick 200; the reply goes later through the sessionWebhook.
         return WebhookResult(
             body=b"{}", content_type="application/json", messages=[message] if message else []

@@ -13,6 +13,7 @@ from wechatpy.crypto import WeChatCrypto
 from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
 from bot.channel import AdapterDeps, Emit, PlatformSpec, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
+from bot.replay import ReplayGuard
 from bot.settings.channels import WechatApp
 
 CHANNEL = "wechat"
@@ -33,6 +34,9 @@ class WechatAdapter:
         # Plain mode has no key; safe (and compatible) mode decrypts with one.
         crypto = make_crypto(WeChatCrypto, token, aes_key, settings.app_id) if aes_key else None
         self._envelope = Envelope(token, crypto, settings.replay_window_seconds)
+        self._safe_mode = crypto is not None
+        self._window = settings.replay_window_seconds
+        self._replays = ReplayGuard(deps.redis, deps.keys)
         self._api = WxApi(
             deps.http,
             deps.tokens,
@@ -57,8 +61,15 @@ class WechatAdapter:
             raise WebhookError(405, "GET or POST only")
         if query.get("encrypt_type", "raw") == "aes":
             fields = self._envelope.open_encrypted(query, request.body, now)
+        elif self._safe_mode:
+            # With an EncodingAESKey WeChat encrypts every callback; a plaintext one reuses a
+            # signature taken from some URL (it covers token, timestamp, nonce, not the body).
+            raise WebhookError(403, "plaintext callback refused: this account is configured for safe mode")
         else:
+            # Plain mode: the signature covers no body, so it may carry one body, its own.
             self._envelope.verify(query, now, "signature")
+            signed = f"{query.get('timestamp', '')}|{query.get('nonce', '')}|{query.get('signature', '')}"
+            await self._replays.admit(f"wechat:{self.app}", signed, request.body, now, self._window)
             fields = parse_xml(request.body)
         result = WebhookResult(body=b"success")
         if fields.get("MsgType", "").lower() != "event":  # events (subscribe, menu): nothing to do

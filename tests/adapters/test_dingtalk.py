@@ -210,3 +210,30 @@ async def test_custom_robot_signed_url(fake: FakePlatform, deps: AdapterDeps) ->
     url = signed_robot_url(f"{fake.base}/robot/send?access_token=tok", "SEC robot", time.time())
     answer = await deps.http.post(url, json={"msgtype": "text", "text": {"content": "告警"}})
     assert answer.json() == {"errcode": 0, "errmsg": "ok"}
+
+
+async def test_headers_reused_later_with_a_new_body_are_refused(deps: AdapterDeps) -> None:
+    # The probe: the headers of a callback from 30 minutes earlier carried a manager's /close.
+    adapter = create("default", settings(), deps)
+    first = callback(robot_message(), deps.clock())
+    assert len((await adapter.handle(first)).messages) == 1
+    assert len((await adapter.handle(first)).messages) == 1  # DingTalk's retry: the dedupe takes it
+    deps.clock.now += 1800  # type: ignore[attr-defined]
+    forged = robot_message(senderStaffId="boss", text={"content": "/close T-20261204-0001 x"})
+    with pytest.raises(WebhookError) as e:
+        await adapter.handle(callback(forged, deps.clock(), headers=first.headers))
+    assert e.value.status == 403 and "replay" in e.value.reason
+
+
+async def test_a_same_millisecond_message_passes_but_never_a_staff_command_on_its_signature(deps: AdapterDeps) -> None:
+    adapter = create("default", settings(), deps)
+    first = callback(robot_message(), deps.clock())
+    await adapter.handle(first)
+    sibling = robot_message(msgId="msg2", text={"content": "退款进度"})
+    assert len((await adapter.handle(callback(sibling, deps.clock(), headers=first.headers))).messages) == 1
+    command = robot_message(msgId="msg3", senderStaffId="boss", text={"content": "/close T-20261204-0001 x"})
+    with pytest.raises(WebhookError) as e:
+        await adapter.handle(callback(command, deps.clock(), headers=first.headers))
+    assert e.value.status == 403
+    fresh = callback(command, deps.clock() + 0.001)  # its own signature: a command as any other
+    assert (await adapter.handle(fresh)).messages[0].text.startswith("/close")

@@ -143,3 +143,24 @@ async def test_send_failures_are_classified(deps: AdapterDeps, fake) -> None:
     fake.fail_next_json(path, 1, {"errcode": 45015, "errmsg": "response out of time limit"})
     result = await adapter.send(reply())
     assert not result.ok and not result.retryable and "48 h" in result.error
+
+
+async def test_safe_mode_refuses_a_plaintext_callback_with_a_borrowed_signature(deps: AdapterDeps) -> None:
+    # The probe: signature, timestamp and nonce taken from a verification GET, a plaintext body
+    # naming any customer: accepted 40 of 40 times while an EncodingAESKey was configured.
+    adapter = wechat.create("default", settings(aes=True), deps)
+    now = deps.clock()
+    with pytest.raises(WebhookError) as e:
+        await adapter.handle(request("POST", plain_query(now), text_xml(now).encode()))
+    assert e.value.status == 403 and "safe mode" in e.value.reason
+
+
+async def test_plain_mode_signature_carries_one_body(deps: AdapterDeps) -> None:
+    adapter = wechat.create("default", settings(aes=False), deps)
+    now = deps.clock()
+    query = plain_query(now)
+    assert len((await adapter.handle(request("POST", query, text_xml(now).encode()))).messages) == 1
+    assert len((await adapter.handle(request("POST", query, text_xml(now).encode()))).messages) == 1  # a retry
+    with pytest.raises(WebhookError) as e:
+        await adapter.handle(request("POST", query, text_xml(now, "帮我退款到这个账户").encode()))
+    assert e.value.status == 403
