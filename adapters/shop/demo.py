@@ -222,8 +222,8 @@ def run_demo_shop(port: int) -> None:
     import uvicorn
 
     base = f"http://127.0.0.1:{port}"
-    print(f"demo shop on {base}; put this in your config file (e.g. kefu.yaml):\n")
-    print(demo_config(base))
-    print(f"then try:  kefu lookup order DD202406080003 --customer {DEMO_CUSTOMER}")
-    print("           kefu lookup parcel SF1234567890123\n")
+    print(f"demo shop on {base}; put this in your config file (e.g. kefu.yaml):\n", flush=True)
+    print(demo_config(base), flush=True)
+    print(f"then try:  kefu lookup order DD202406080003 --customer {DEMO_CUSTOMER}", flush=True)
+    print("           kefu lookup parcel SF1234567890123\n", flush=True)
     uvicorn.run(create_demo_app(), host="127.0.0.1", port=port, log_level="warning")
