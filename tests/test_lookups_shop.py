@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from adapters.lookup_http import BreakerPolicy, BreakerState, breaker_decide, breaker_record
+from adapters.lookup_http import DEFAULT_BREAKER, BreakerPolicy, BreakerState, breaker_decide, breaker_record
 from adapters.shop.client import ShopClient
 from adapters.shop.demo import create_demo_app
 from adapters.shop.signing import signature, signed_headers, verify
@@ -61,7 +61,7 @@ def run(redis_url: str, work: Callable[[aredis.Redis, HttpClient], Awaitable[T]]
 
 def client(
     base: str, redis: aredis.Redis, http: HttpClient, *, secret: str = SECRET, timeout: float = 3.0,
-    clock: Clock | None = None, policy: BreakerPolicy = BreakerPolicy(),
+    clock: Clock | None = None, policy: BreakerPolicy = DEFAULT_BREAKER,
 ) -> ShopClient:  # fmt: skip
     settings = ShopSettings(api_base=base, app_key=APP_KEY, secret=SecretStr(secret), timeout_seconds=timeout)
     return ShopClient(settings, http, redis, Keys("kefu"), clock or Clock(), breaker=policy)
@@ -253,7 +253,7 @@ def test_cache_answers_again_without_a_call_but_never_for_another_customer(
 def test_redis_down_costs_only_the_cache(shop: tuple[str, Scripted]) -> None:
     from tests.serving import free_port
 
-    base, scripted = shop
+    base, _ = shop
     order = outcome(f"redis://127.0.0.1:{free_port()}/0", base, lambda c: c.order(SHIPPED, "web:c1"))
     assert order.order_id == SHIPPED
 
@@ -267,3 +267,29 @@ def test_no_lookups_is_unavailable_not_configured() -> None:
         return "answered"
 
     assert asyncio.run(ask()) == "not_configured"
+
+
+def test_build_lookups_from_settings(redis_clean: str, shop: tuple[str, Scripted]) -> None:
+    from adapters.lookups import ShopLookups, build_lookups
+    from bot.metrics import LOOKUPS
+    from bot.settings import Settings
+
+    base, _ = shop
+    off = Settings(redis_url=redis_clean)
+    on = Settings(
+        redis_url=redis_clean,
+        shop={"api_base": base, "app_key": APP_KEY, "secret": SECRET},
+        logistics={"provider": "shop"},
+    )
+
+    async def work(redis: aredis.Redis, http: HttpClient) -> None:
+        assert isinstance(build_lookups(off, redis, Keys("kefu"), http), NoLookups)
+        lookups = build_lookups(on, redis, Keys("kefu"), http)
+        assert isinstance(lookups, ShopLookups) and lookups.tracker is lookups.shop
+        before = LOOKUPS.labels("order", "not_yours")._value.get()
+        with pytest.raises(NotYours):
+            await lookups.order(OTHERS, "web:c1")
+        assert LOOKUPS.labels("order", "not_yours")._value.get() == before + 1
+        assert (await lookups.track("JT0001234567890")).state is TrackState.OUT_FOR_DELIVERY
+
+    run(redis_clean, work)
