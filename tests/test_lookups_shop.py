@@ -293,3 +293,17 @@ def test_build_lookups_from_settings(redis_clean: str, shop: tuple[str, Scripted
         assert (await lookups.track("JT0001234567890")).state is TrackState.OUT_FOR_DELIVERY
 
     run(redis_clean, work)
+
+
+def test_an_unreadable_cache_entry_is_asked_again(redis_clean: str, shop: tuple[str, Scripted]) -> None:
+    base, scripted = shop
+
+    async def work(redis: aredis.Redis, http: HttpClient) -> None:
+        shop_client = client(base, redis, http)
+        await shop_client.order(SHIPPED, "web:c1")
+        (key,) = [k async for k in redis.scan_iter("kefu:*shop:order:*")]
+        await redis.set(key, b'{"order_id": 1}')
+        assert (await shop_client.order(SHIPPED, "web:c1")).order_id == SHIPPED
+        assert scripted.calls[f"/orders/{SHIPPED}"] == 2
+
+    run(redis_clean, work)

@@ -8,6 +8,7 @@ reaches another); products, which are not personal, for everybody. An operator's
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -96,7 +97,8 @@ class ShopClient:
     ) -> T:
         name = f"shop API {name}"
         if cache_key is not None and (cached := await self._cache.get(cache_key)) is not None:
-            return parse(cached)  # it was parsed once before it was stored
+            with contextlib.suppress(BadResponse):  # stored by an older kefu that read it otherwise
+                return parse(cached)
         if not self.breaker.allow():
             raise Unavailable("circuit_open")
         target = self._prefix + path + (f"?{urlencode(query, quote_via=quote, safe='')}" if query else "")
