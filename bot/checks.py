@@ -6,6 +6,7 @@ from __future__ import annotations
 from adapters import PLATFORMS
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.settings import Settings
+from bot.settings.lookups import check_lookups
 
 
 def check_settings(settings: Settings) -> list[str]:
@@ -26,4 +27,5 @@ def check_settings(settings: Settings) -> list[str]:
     from alerts.notify.checks import check_alerts  # noqa: PLC0415 (the CLI is a composition root)
 
     problems += check_alerts(settings)
+    problems += check_lookups(settings)
     return problems

@@ -360,6 +360,11 @@ def tickets_close_cmd(
     typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["message"])
 
 
+from bot.cli_lookups import register_lookups  # noqa: E402 (kefu lookup, kefu demo-shop)
+
+register_lookups(app)
+
+
 def main() -> None:
     try:
         app()

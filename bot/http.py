@@ -7,7 +7,6 @@ Adapters see only ``HttpClient``, ``HttpResponse`` and ``HttpError``.
 
 from __future__ import annotations
 
-import asyncio
 import json as jsonlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +14,19 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 
 class HttpError(Exception):
     """The request did not get an HTTP answer: refused, reset, timed out. Always worth a retry."""
+
+
+class HttpTimeout(HttpError):
+    """No (whole) answer within the timeout: retrying makes the caller wait as long again."""
+
+
+class ResponseTooLarge(Exception):
+    """The answer's body is over the caller's ``max_bytes``; it was not read whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,30 +59,38 @@ class HttpClient:
     async def request(
         self,
         method: str,
-        url: str,
+        url: str | URL,
         *,
         params: Mapping[str, str] | None = None,
         json: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
     ) -> HttpResponse:
+        """``url`` as a ``URL(..., encoded=True)`` is sent exactly as given (signed targets);
+        ``timeout`` bounds this request alone; a body over ``max_bytes`` is ``ResponseTooLarge``."""
         send_headers = dict(headers or {})
         if json is not None:
             # UTF-8 as is: the platforms count and show \uXXXX escapes literally.
             content = jsonlib.dumps(json, ensure_ascii=False).encode()
             send_headers.setdefault("content-type", "application/json; charset=utf-8")
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
         try:
             async with self._open().request(
-                method, url, params=params, data=content, headers=send_headers
+                method, url, params=params, data=content, headers=send_headers, **extra
             ) as response:
-                return HttpResponse(response.status, response.headers, await response.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                body = await (response.read() if max_bytes is None else _read_at_most(response, max_bytes))
+                return HttpResponse(response.status, response.headers, body)
+        except TimeoutError as e:  # aiohttp's own timeouts are TimeoutErrors too
+            raise HttpTimeout(f"{type(e).__name__}") from None
+        except aiohttp.ClientError as e:
             raise HttpError(f"{type(e).__name__}") from None
 
-    async def post(self, url: str, **kwargs: Any) -> HttpResponse:
+    async def post(self, url: str | URL, **kwargs: Any) -> HttpResponse:
         return await self.request("POST", url, **kwargs)
 
-    async def get(self, url: str, **kwargs: Any) -> HttpResponse:
+    async def get(self, url: str | URL, **kwargs: Any) -> HttpResponse:
         return await self.request("GET", url, **kwargs)
 
     async def aclose(self) -> None:
@@ -82,8 +98,22 @@ class HttpClient:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> "HttpClient":
+    async def __aenter__(self) -> HttpClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, refused as soon as it is known to be over ``max_bytes`` (declared or read)."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise ResponseTooLarge(f"declared {response.content_length} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResponseTooLarge(f"over {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.settings.alerts import AlertsSettings
 from bot.settings.channels import Channels
+from bot.settings.lookups import LogisticsSettings, ShopSettings
 from bot.settings.risk import RiskSettings
 from bot.settings.tickets import TicketsSettings
 
@@ -100,6 +101,8 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     tickets: TicketsSettings = Field(default_factory=TicketsSettings)
+    shop: ShopSettings = Field(default_factory=ShopSettings)
+    logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,74 @@
+"""The shop API's JSON into the port's typed models, strictly: anything else is a bad response.
+
+Unknown extra fields are ignored (a shop may send more); a missing field, a wrong type or an
+unknown status is refused. Errors name the fields, never their values (they may be personal).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from bot.lookups import Order, Product, Trace, Tracking, TrackState
+
+
+class BadResponse(Exception):
+    """The body is not the JSON the contract promises; the message names fields, not values."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Shipment:
+    company: str
+    waybill: str
+    state: str | int
+    traces: tuple[Trace, ...] = ()
+
+
+_ORDER = TypeAdapter(Order)
+_ORDERS = TypeAdapter(list[Order])
+_PRODUCTS = TypeAdapter(list[Product])
+_SHIPMENT = TypeAdapter(_Shipment)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadResponse("not JSON") from None
+    if not isinstance(data, dict):
+        raise BadResponse(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _validate(adapter: TypeAdapter[Any], data: Any) -> Any:
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as e:
+        fields = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(top)'}: {err['type']}" for err in e.errors()[:5])
+        raise BadResponse(fields) from None
+
+
+def _member(data: dict[str, Any], name: str) -> Any:
+    if name not in data:
+        raise BadResponse(f"no {name!r} member")
+    return data[name]
+
+
+def parse_order(body: bytes) -> Order:
+    return _validate(_ORDER, json_object(body))
+
+
+def parse_orders(body: bytes) -> list[Order]:
+    return _validate(_ORDERS, _member(json_object(body), "orders"))
+
+
+def parse_products(body: bytes) -> list[Product]:
+    return _validate(_PRODUCTS, _member(json_object(body), "products"))
+
+
+def parse_shipment(body: bytes) -> Tracking:
+    wire: _Shipment = _validate(_SHIPMENT, json_object(body))
+    return Tracking(wire.company, wire.waybill, TrackState.parse(wire.state), wire.traces)
