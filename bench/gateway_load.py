@@ -211,7 +211,7 @@ def main() -> None:
             KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
             KEFU_SERVER__PARTITIONS=str(args.partitions),
         )  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+        procs.append(subprocess.Popen([sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1",
                                        "--port", str(kefu_port)], cwd=ROOT, env=env))
         procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.hello_app:app", "--host",
                                        "127.0.0.1", "--port", str(hello_port), "--log-level", "warning",

@@ -1,6 +1,6 @@
 """What a feature (risk scoring, staff notifications, tickets, and those to come) is to the
 composition root: a ``build(infra, ...)`` that takes the shared infrastructure and returns a
-``Contribution``. The root (bot/runtime.py) builds each feature once, in an explicit order, and
+``Contribution``. The root (bot/runtime/__init__.py) builds each feature once, in an explicit order, and
 assembles the pipeline and the runtime from what they contribute; nothing is patched afterwards.
 """
 

@@ -1,6 +1,6 @@
 """The small interfaces the pipeline talks through; ``alerts/`` implements them.
 
-The core never imports ``alerts``: the composition root (bot/runtime.py) plugs the features'
+The core never imports ``alerts``: the composition root (bot/runtime/__init__.py) plugs the features'
 implementations in, and the null objects below where a feature is off.
 """
 

@@ -140,7 +140,7 @@ class Child:
 
 
 def children_for(layout: Layout, host: str, port: int, config_path: Path | None) -> list[Child]:
-    base = [sys.executable, "-m", "bot.cli"]
+    base = [sys.executable, "-m", "bot.runtime.cli"]
     tail = ["--parent-pid", str(os.getpid())] + (["--config", str(config_path)] if config_path else [])
     http = Child("serve", [*base, "serve", "--host", host, "--port", str(port), *tail])
     # Each worker place has a name its replacements keep: one that takes over from a worker that

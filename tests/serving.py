@@ -14,10 +14,10 @@ from pathlib import Path
 
 import uvicorn
 
-from bot.app import create_app
+from bot.runtime.app import create_app
 from bot.http_limits import http_config
 from bot.runtime import Runtime
-from bot.server import running
+from bot.runtime.server import running
 from bot.settings import Settings
 
 
@@ -65,7 +65,7 @@ def start_serve(port: int, log: Path, *args: str, **env: str) -> subprocess.Pope
     full_env = dict(os.environ, **env)
     full_env.pop("KEFU_REDIS_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=ROOT, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.runtime.cli import app
 from bot.settings import Settings
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import WECOM_ROBOT

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.runtime.cli import app
 from bot.settings import Settings
 
 PARCEL = ["我的快递到哪了", "包裹到哪里了", "快递怎么还没到", "物流信息查一下", "快递到哪儿了呀", "我的包裹在哪",
@@ -170,7 +170,7 @@ def test_tickets_list_show_and_close_from_the_shell(settings, monkeypatch) -> No
 
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.runtime.cli import app
     from bot.message import InboundMessage
     from bot.runtime import Runtime
 

@@ -140,7 +140,7 @@ def test_refusals(settings: Settings, fake: FakePlatform) -> None:
 def test_a_permanent_failure_is_a_dead_letter_that_can_be_replayed(settings: Settings, fake: FakePlatform) -> None:
     import asyncio
 
-    from bot.commands import dead_letters_command
+    from bot.runtime.commands import dead_letters_command
 
     fake.fail_next_json(SEND, 1, {"errcode": 40003, "errmsg": "invalid userid"})
     configured = with_channels(settings, fake)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.shop.demo import create_demo_app, demo_config
-from bot.cli import app
+from bot.runtime.cli import app
 from tests.lookup_servers import KD_CUSTOMER, KD_KEY, FakeKuaidi100, serving
 from tests.serving import free_port
 
@@ -121,7 +121,7 @@ def test_demo_shop_walk_through(runner: CliRunner, tmp_path: Path, redis_clean: 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "demo-shop", "--port", str(port)],
+        [sys.executable, "-m", "bot.runtime.cli", "demo-shop", "--port", str(port)],
         stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
     try:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.runtime.cli import app
 from bot.nlu.knowledge import load_knowledge_base
 from bot.settings import Settings
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis
 
-from bot.app import create_app
+from bot.runtime.app import create_app
 from bot.parsing import MAX_JSON_DEPTH, Malformed, load_json
 from bot.runtime import Runtime
 from bot.settings import Settings

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import uvicorn
 
-from bot.app import create_app
+from bot.runtime.app import create_app
 from bot.runtime import Runtime
 from bot.settings import ServerSettings, Settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from urllib.parse import parse_qsl
 
-from bot.webhook_asgi import parse_query
+from bot.runtime.webhook_asgi import parse_query
 
 
 def test_query_parsing_is_parse_qsl() -> None:

@@ -35,7 +35,7 @@ def settings_or_exit(config: Optional[Path]) -> Settings:
 @app.command("check-config")
 def check_config(config: Optional[Path] = ConfigOpt) -> None:
     """Validate the configuration and say exactly what is wrong."""
-    from bot.checks import check_settings
+    from bot.runtime.checks import check_settings
 
     settings = settings_or_exit(config)
     problems = check_settings(settings)
@@ -77,7 +77,7 @@ def serve(
     layout = Layout(settings.server.http_processes, settings.server.worker_processes)
     if parent_pid is None and not layout.single_process:
         share_metrics(settings.data_dir)  # before anything imports prometheus_client
-    from bot.server import run_server
+    from bot.runtime.server import run_server
 
     run_server(
         settings, host or settings.server.host, port or settings.server.port,
@@ -93,7 +93,7 @@ def worker(
     ready_fd: Optional[int] = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
-    from bot.server import run_server
+    from bot.runtime.server import run_server
 
     settings = settings_or_exit(config)
     run_server(
@@ -110,7 +110,7 @@ def train(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Train the intent model (or the risk model) and save it with its metadata."""
-    from bot.commands import train_command
+    from bot.runtime.commands import train_command
 
     settings = settings_or_exit(config)
     try:
@@ -130,7 +130,7 @@ def eval_(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Evaluate on held-out data: accuracy, macro-F1, per-intent table, threshold sweep."""
-    from bot.commands import eval_command
+    from bot.runtime.commands import eval_command
 
     settings = settings_or_exit(config)
     try:
@@ -149,7 +149,7 @@ def ask(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Run one message through the full pipeline locally and print the decision."""
-    from bot.commands import ask_command
+    from bot.runtime.commands import ask_command
 
     settings = settings_or_exit(config)
     try:
@@ -176,7 +176,7 @@ def dead_letters(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Outbound messages that could not be delivered, and sending them again."""
-    from bot.commands import dead_letters_command
+    from bot.runtime.commands import dead_letters_command
 
     settings = settings_or_exit(config)
     try:
@@ -278,7 +278,7 @@ def alerts_test_cmd(
     if channel not in CHANNELS:
         fail(f"--channel: expected one of {', '.join(CHANNELS)}, got {channel!r}")
     settings = settings_or_exit(config)
-    from alerts.trial import send_trial
+    from bot.runtime.trial import send_trial
     from bot.runtime import Runtime
 
     async def run() -> dict:  # type: ignore[type-arg]
@@ -360,7 +360,7 @@ def tickets_close_cmd(
     typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["message"])
 
 
-from bot.cli_lookups import register_lookups  # noqa: E402 (kefu lookup, kefu demo-shop)
+from bot.runtime.cli_lookups import register_lookups  # noqa: E402 (kefu lookup, kefu demo-shop)
 
 register_lookups(app)
 

@@ -1,5 +1,5 @@
 """``kefu lookup order|parcel`` and ``kefu demo-shop``: the shop's systems from a shell, through
-the same clients (and cache) as the bot. Registered on the main ``kefu`` app by bot/cli.py."""
+the same clients (and cache) as the bot. Registered on the main ``kefu`` app by bot/runtime/cli.py."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def register_lookups(app: typer.Typer) -> None:
 
 def _ask(config: Path | None, call: Callable[[Lookups], Awaitable[T]]) -> T:
     from adapters.lookups import build_lookups  # the CLI is a composition root
-    from bot.cli import settings_or_exit
+    from bot.runtime.cli import settings_or_exit
     from bot.http import HttpClient
     from bot.redis_store import Keys, connected
 

@@ -1,6 +1,6 @@
 """The ASGI app: the web channel, the platform webhooks, health and metrics.
 
-Webhook handlers only verify and enqueue (bot/gateway.py, served by bot/webhook_asgi.py); the
+Webhook handlers only verify and enqueue (bot/gateway.py, served by bot/runtime/webhook_asgi.py); the
 work happens in the workers.
 """
 
@@ -25,7 +25,7 @@ from bot.nlu.normalize import MAX_TEXT_CHARS
 from bot.parsing import Malformed, load_json
 from bot.processes import METRICS_ENV
 from bot.runtime import Runtime
-from bot.webhook_asgi import BodyTooLarge, Dispatcher, WebhookEndpoint, read_body
+from bot.runtime.webhook_asgi import BodyTooLarge, Dispatcher, WebhookEndpoint, read_body
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 import uvloop
 
-from bot.app import create_app
+from bot.runtime.app import create_app
 from bot.http_limits import http_config
 from bot.processes import (
     ChildProcesses,
