@@ -165,7 +165,7 @@ class Envelope:
             raise WebhookError(400, "encrypted callback but no EncodingAESKey configured")
         try:
             return self._prp.decrypt(ciphertext, self._crypto._id)  # type: ignore[union-attr]
-        except Exception as e:  # noqa: BLE001 - the SDK raises assorted types on garbage input
+        except Exception as e:
             raise WebhookError(400, f"cannot decrypt: {type(e).__name__}") from None
 
     def open_encrypted(self, query: Mapping[str, str], body: bytes, now: float) -> dict[str, str]:
@@ -182,9 +182,7 @@ class Envelope:
         return self._crypto.encrypt_message(reply_xml, nonce, str(int(now))).encode()
 
 
-def inbound_from(
-    fields: Mapping[str, str], *, channel: str, app: str, reply_route: dict[str, str]
-) -> InboundMessage:
+def inbound_from(fields: Mapping[str, str], *, channel: str, app: str, reply_route: dict[str, str]) -> InboundMessage:
     """A customer's message (not an event); what we cannot read keeps its type and no text."""
     msg_type = fields.get("MsgType", "").lower()
     sender = fields.get("FromUserName", "")
@@ -247,8 +245,13 @@ class WxApi:
     """
 
     def __init__(
-        self, http: HttpClient, tokens: Any, token_name: str, api_base: str,
-        token_path: str, token_params: dict[str, str],
+        self,
+        http: HttpClient,
+        tokens: Any,
+        token_name: str,
+        api_base: str,
+        token_path: str,
+        token_params: dict[str, str],
     ) -> None:
         self._http = http
         self._tokens = tokens
@@ -277,7 +280,9 @@ class WxApi:
             raise ApiFailure(SendResult.retry(str(e))) from None
         try:
             return await self._request(
-                "POST", f"/cgi-bin/{path}", params={"access_token": token},
+                "POST",
+                f"/cgi-bin/{path}",
+                params={"access_token": token},
                 # ensure_ascii=False: both platforms count and show \\uXXXX escapes literally.
                 content=json.dumps(payload, ensure_ascii=False).encode(),
                 headers={"content-type": "application/json; charset=utf-8"},
@@ -312,7 +317,10 @@ class WxApi:
         raise ApiFailure(SendResult.permanent(error), code, errmsg)
 
     async def send(
-        self, path: str, payload: dict[str, Any], explain: Mapping[int, str] | None = None,
+        self,
+        path: str,
+        payload: dict[str, Any],
+        explain: Mapping[int, str] | None = None,
         accept: Callable[[ApiFailure], bool] | None = None,
     ) -> SendResult:
         """``post`` for a sender: the outcome as a ``SendResult``.

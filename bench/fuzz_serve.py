@@ -26,8 +26,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.fuzz_cases import ROUTES, Case, Fuzzer, channel_config
-from tests.serving import free_port, start_serve, wait_until
+from tests.fuzz_cases import ROUTES, Case, Fuzzer, channel_config  # noqa: E402 (after the path)
+from tests.serving import free_port, start_serve, wait_until  # noqa: E402
 
 
 async def send_all(base: str, cases: list[tuple[str, Case]], concurrency: int) -> dict[str, collections.Counter[str]]:

@@ -24,8 +24,8 @@ import uvloop
 from redis.exceptions import DataError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot.redis_pipelining import Command, PipeliningRedis  # noqa: E402
-from bot.redis_store import EmbeddedRedis  # noqa: E402
+from bot.redis_pipelining import Command, PipeliningRedis
+from bot.redis_store import EmbeddedRedis
 
 WAVES = (1, 8, 32)
 

@@ -125,4 +125,3 @@ class PlatformSpec:
     create: Callable[[str, Any, AdapterDeps], ChannelAdapter]  # (app name, app settings, deps)
     channels: tuple[str, ...]  # the message channels it receives and sends for
     staff_channel: str | None = None  # where staff work (commands, ticket cards); None: customers only
-

@@ -50,7 +50,7 @@ class DialogueState:
         return json.dumps(self, default=_fields, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "DialogueState":
+    def from_json(cls, raw: bytes | str) -> DialogueState:
         data = json.loads(raw)
         try:
             data["turns"] = [Turn(**t) for t in data.get("turns", [])]

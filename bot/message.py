@@ -69,7 +69,7 @@ class InboundMessage:
         return _to_json(self)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "InboundMessage":
+    def from_json(cls, raw: str | bytes) -> InboundMessage:
         return cls(**json.loads(raw))
 
 
@@ -95,7 +95,7 @@ class OutboundMessage:
         return _to_json(self)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "OutboundMessage":
+    def from_json(cls, raw: str | bytes) -> OutboundMessage:
         return cls(**json.loads(raw))
 
 
@@ -110,13 +110,13 @@ class SendResult:
     retry_after: float | None = None
 
     @classmethod
-    def success(cls) -> "SendResult":
+    def success(cls) -> SendResult:
         return cls(ok=True)
 
     @classmethod
-    def retry(cls, error: str, retry_after: float | None = None) -> "SendResult":
+    def retry(cls, error: str, retry_after: float | None = None) -> SendResult:
         return cls(ok=False, retryable=True, error=error, retry_after=retry_after)
 
     @classmethod
-    def permanent(cls, error: str) -> "SendResult":
+    def permanent(cls, error: str) -> SendResult:
         return cls(ok=False, retryable=False, error=error)

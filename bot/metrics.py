@@ -27,6 +27,8 @@ def callbacks(platform: str, outcome: str) -> Any:
 @functools.cache
 def ack_seconds(platform: str) -> Any:
     return ACK_SECONDS.labels(platform)
+
+
 LOOKUPS = Counter(
     "kefu_lookups_total", "Lookups in the shop's systems by kind and outcome (ok, not_found, not_yours, "
     "or the reason it was unavailable)", ["kind", "outcome"],

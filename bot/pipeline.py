@@ -193,9 +193,7 @@ class Pipeline:
         self, msg: InboundMessage, kind: str, reason: str, risk: RiskResult, state: DialogueState,
         intent: str | None, category: str | None = None,
     ) -> None:  # fmt: skip
-        await self.p.escalations.escalate(
-            Escalation(msg, kind, reason, risk, list(state.turns), intent, category)
-        )
+        await self.p.escalations.escalate(Escalation(msg, kind, reason, risk, list(state.turns), intent, category))
 
 
 def _handled_id(msg: InboundMessage) -> str:

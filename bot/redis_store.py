@@ -182,7 +182,7 @@ class EmbeddedRedis:
             # before the fork: no import, no lock another thread could have held.
             self._proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509
+                preexec_fn=die_with_parent(),
             )  # fmt: skip
         tmp = self.owner_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"owner": os.getpid(), "server": self._proc.pid}))

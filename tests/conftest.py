@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aredis
 
 from bot.redis_store import EmbeddedRedis
 from bot.settings import Settings, load_settings
@@ -61,3 +62,16 @@ def settings(tmp_path: Path, trained_model_dir: Path, redis_clean: str) -> Itera
     shared = _fingerprint(trained_model_dir)
     yield load_settings(None).model_copy(update={"data_dir": data_dir, "redis_url": redis_clean})
     assert _fingerprint(trained_model_dir) == shared, "a test wrote into the shared trained model's files"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def client(redis_clean: str) -> AsyncIterator[aredis.Redis]:
+    """An asyncio client of the session's Redis, emptied for this test."""
+    c = aredis.Redis.from_url(redis_clean)
+    yield c
+    await c.aclose()

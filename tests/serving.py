@@ -14,9 +14,9 @@ from pathlib import Path
 
 import uvicorn
 
-from bot.runtime.app import create_app
 from bot.http_limits import http_config
 from bot.runtime import Runtime
+from bot.runtime.app import create_app
 from bot.runtime.server import running
 from bot.settings import Settings
 
@@ -77,5 +77,3 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> None
             return
         time.sleep(interval)
     raise AssertionError("condition not met in time")
-
-

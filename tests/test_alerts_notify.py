@@ -24,6 +24,7 @@ from bot.message import OutboundMessage
 from bot.outbox import Outbox
 from bot.redis_store import Keys
 from bot.settings.alerts import AlertsSettings, Severity
+from tests.clock import Clock
 
 RECEIVERS = {
     "ops": {"type": "wecom_robot", "webhook_key": "693a91f6-7a6c-4bc4-97a0-0ec2a1fa5aaa"},
@@ -42,7 +43,6 @@ ROUTED = AlertsSettings(
     ],
     default_receivers=["ops"],
 )
-from tests.clock import Clock
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,13 @@ def test_routing_table(labels: dict[str, str], severity: str, expected: list[str
 
 def test_severity_thresholds() -> None:
     t = Severity(warning=0.6, critical=0.85)
-    assert [severity_of(s, t) for s in (0.1, 0.6, 0.84, 0.85, 1.0)] == ["info", "warning", "warning", "critical", "critical"]
+    assert [severity_of(s, t) for s in (0.1, 0.6, 0.84, 0.85, 1.0)] == [
+        "info",
+        "warning",
+        "warning",
+        "critical",
+        "critical",
+    ]
 
 
 def test_unknown_receiver_names_the_key() -> None:

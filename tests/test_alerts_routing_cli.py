@@ -107,7 +107,9 @@ def test_check_config_names_staff_on_a_platform_where_staff_do_not_work(
     tmp_path: Path, settings: Settings, fake: FakePlatform
 ) -> None:
     cfg = tmp_path / "kefu.yaml"
-    cfg.write_text("tickets:\n  staff:\n    wechat: {oA1: {name: 张三}}\n    wecom: {zs: {name: 张三}}\n", encoding="utf-8")
+    cfg.write_text(
+        "tickets:\n  staff:\n    wechat: {oA1: {name: 张三}}\n    wecom: {zs: {name: 张三}}\n", encoding="utf-8"
+    )
     code, out = run("check-config", "--config", str(cfg))
     assert code == 2 and "tickets.staff.wechat: staff work on dingtalk, feishu, wecom, not wechat" in out
     assert "tickets.staff.wecom" not in out

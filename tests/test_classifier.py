@@ -148,10 +148,9 @@ def test_text_with_no_known_token_is_not_answered_or_clarified(tmp_path: Path) -
     kb_path = tmp_path / "kb.yaml"
     kb_path.write_text(
         "intents:\n"
-        "  - {name: where_is_parcel, category: logistics, answer: 在路上, examples: [%s]}\n"
-        "  - {name: refund_progress, category: after_sales, answer: 三天到账, examples: [%s]}\n"
-        "  - {name: greeting, category: chitchat, answer: 您好, examples: [%s]}\n"
-        % (", ".join(PARCEL), ", ".join(REFUND), ", ".join(GREET)),
+        f"  - {{name: where_is_parcel, category: logistics, answer: 在路上, examples: [{', '.join(PARCEL)}]}}\n"
+        f"  - {{name: refund_progress, category: after_sales, answer: 三天到账, examples: [{', '.join(REFUND)}]}}\n"
+        f"  - {{name: greeting, category: chitchat, answer: 您好, examples: [{', '.join(GREET)}]}}\n",
         encoding="utf-8",
     )
     kb = load_knowledge_base(kb_path)
@@ -160,7 +159,6 @@ def test_text_with_no_known_token_is_not_answered_or_clarified(tmp_path: Path) -
     assert model.predict("我的快递到哪了").ranked[0][0] == "where_is_parcel"  # the model works
     for gibberish in ("asdkjh qwe", "zxqv plmkjh", "龘靐齉"):
         assert model.predict(gibberish).decision.action is Action.FALLBACK, (gibberish, model.predict(gibberish))
-
 
 
 def test_the_shipped_model_answers_phrasings_it_never_saw(trained_model_dir: Path) -> None:

@@ -14,6 +14,7 @@ from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Action, Thresholds
 from bot.nlu.engine import IntentEngine
 from bot.nlu.intent_model import MODEL_VERSION, linear_path
+from bot.nlu.knowledge import KnowledgeBaseError
 from bot.nlu.normalize import normalize
 
 PARAMS = TrainParams(bucket=50_000)
@@ -115,7 +116,7 @@ def test_a_replaced_model_file_is_noticed(engine: IntentEngine) -> None:
 def test_broken_edit_keeps_the_previous_model_on_load(engine: IntentEngine) -> None:
     good = engine.load()
     touch_later(engine.kb_path, BASE + "  - name: broken\n    category: [\n")
-    with pytest.raises(Exception):
+    with pytest.raises(KnowledgeBaseError):
         engine.load()
     assert engine.current is good
     assert engine.current.decide(normalize("你好").text).intent == "greeting"

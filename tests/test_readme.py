@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.runtime.cli import app
 from bot.nlu.knowledge import load_knowledge_base
+from bot.runtime.cli import app
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

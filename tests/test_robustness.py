@@ -19,9 +19,9 @@ import httpx
 import pytest
 import redis
 
-from bot.runtime.app import create_app
 from bot.parsing import MAX_JSON_DEPTH, Malformed, load_json
 from bot.runtime import Runtime
+from bot.runtime.app import create_app
 from bot.settings import Settings
 from bot.settings.channels import Channels
 from tests.fuzz_cases import (

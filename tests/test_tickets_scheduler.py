@@ -9,23 +9,21 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 import redis.asyncio as aredis
 
 from alerts.tickets.scheduler import TicketScheduler
-from tests.tickets_helpers import (  # noqa: F401 (fixtures)
+from tests.tickets_helpers import (
     DAY,
     HOUR,
     MIN,
     T0,
     Clock,
     RecordingNotifier,
-    anyio_backend,
     build,
-    client,
     msg,
     tickets_settings,
 )
@@ -182,7 +180,7 @@ async def test_a_new_leader_runs_the_digest_its_dead_predecessor_was_due_to_send
     assert await leader.step()
     # The leader dies just before the digest is due: its stored next run is now in the past.
     leader.scheduler.pause()
-    leader.scheduler.modify_job("tickets.digest", next_run_time=datetime.now(timezone.utc) - timedelta(seconds=30))
+    leader.scheduler.modify_job("tickets.digest", next_run_time=datetime.now(UTC) - timedelta(seconds=30))
     await asyncio.sleep(0.1)  # APScheduler handles the change on the loop: while still paused
     leader._stop()
     await client.delete(leader.lock.key)  # its lease ran out
@@ -197,7 +195,7 @@ async def test_a_new_leader_runs_the_digest_its_dead_predecessor_was_due_to_send
             await asyncio.sleep(0.1)
         assert notifier.kinds().count("ticket_digest") == 1
         next_run = successor.scheduler.get_job("tickets.digest").next_run_time
-        assert next_run > datetime.now(timezone.utc) + timedelta(hours=1)  # then back on its daily time
+        assert next_run > datetime.now(UTC) + timedelta(hours=1)  # then back on its daily time
     finally:
         successor._stop()
 

@@ -57,9 +57,7 @@ class DingtalkAdapter:
             # A staff command acts for the sender the body names: only on a first-seen signature.
             raise WebhookError(403, "staff command on a signature already used (replay)")
         # DingTalk wants a quick 200; the reply goes later through the sessionWebhook.
-        return WebhookResult(
-            body=b"{}", content_type="application/json", messages=[message] if message else []
-        )
+        return WebhookResult(body=b"{}", content_type="application/json", messages=[message] if message else [])
 
     def _webhook_trusted(self, url: str) -> bool:
         """DingTalk's callback signature covers the timestamp only, not the body: a sessionWebhook

@@ -72,7 +72,7 @@ class FeishuAdapter:
         if self._bot is None and self._deps.clock() >= self._bot_lookup_after:
             try:
                 self._bot = await asyncio.wait_for(self._look_up_bot(), BOT_LOOKUP_SECONDS)
-            except (asyncio.TimeoutError, TokenUnavailable, BotUnknown) as e:
+            except (TimeoutError, TokenUnavailable, BotUnknown) as e:
                 self._bot_lookup_after = self._deps.clock() + BOT_LOOKUP_RETRY_SECONDS
                 log.warning("feishu/%s: bot identity unknown (%s); any group @-mention counts", self.app, e)
         return self._bot

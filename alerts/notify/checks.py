@@ -39,7 +39,9 @@ def check_alerts(settings: Settings) -> list[str]:
             elif url and (why := _url_problem(url, "/cgi-bin/webhook/send")):
                 problems.append(f"{at}.url: {why}")
             elif key and not _UUID.match(key):
-                problems.append(f"{at}.webhook_key: not a WeCom robot key (a UUID like 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa)")
+                problems.append(
+                    f"{at}.webhook_key: not a WeCom robot key (a UUID like 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa)"
+                )
         elif r.type == "dingtalk_robot":
             if not r.access_token.get_secret_value():
                 problems.append(f"{at}.access_token: missing (the access_token=… of the robot's webhook URL)")
@@ -149,7 +151,9 @@ def unrouted_notices(settings: Settings, categories: set[str]) -> list[str]:
         samples = sample_labels(settings, kind, categories)
         lost = [labels for labels in samples if not route_receivers(a, labels, labels["severity"])]
         if len(lost) == len(samples):
-            warnings.append(f"{KINDS[kind]}没有接收人: no route matches kind {kind} and alerts.default_receivers is empty")
+            warnings.append(
+                f"{KINDS[kind]}没有接收人: no route matches kind {kind} and alerts.default_receivers is empty"
+            )
         elif lost:
             case = ", ".join(f"{k}={lost[0][k]}" for k in ("channel", "team", "category", "severity") if lost[0][k])
             warnings.append(f"{KINDS[kind]}部分没有接收人: kind {kind} with {case} matches no route "

@@ -32,9 +32,7 @@ class Notice:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "Notice":
+    def from_json(cls, raw: str | bytes) -> Notice:
         data = json.loads(raw)
         data["fields"] = [tuple(pair) for pair in data.get("fields", [])]
         return cls(**data)
-
-

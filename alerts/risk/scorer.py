@@ -82,7 +82,7 @@ class RiskScorer:
         self._emotion = emotion
 
     @classmethod
-    def from_settings(cls, settings: RiskSettings, data_dir: Path, *, build: bool = True) -> "RiskScorer":
+    def from_settings(cls, settings: RiskSettings, data_dir: Path, *, build: bool = True) -> RiskScorer:
         """The scorer the server uses: the cached emotion model, built first if needed (a few s).
 
         With ``build=False`` a missing or stale model is not built and the scorer runs on rules.

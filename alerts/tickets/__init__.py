@@ -13,10 +13,10 @@ from alerts.contacts.identity import IdentityLinker
 from alerts.contacts.recorder import ContactRecorder
 from alerts.contacts.rules import Rule
 from alerts.contacts.store import ContactStore
+from alerts.notify import Notifier
 from alerts.notify.handles import CustomerHandles
 from alerts.notify.labels import Labeler
 from alerts.tickets.chat import StaffChat
-from alerts.notify import Notifier
 from alerts.tickets.notify import NotifierBridge, TicketNotifier
 from alerts.tickets.scheduler import TicketScheduler
 from alerts.tickets.service import TicketService

@@ -49,7 +49,7 @@ def tickets_list(settings: Settings, mine: str | None = None, state: str | None 
     return _run(settings, work)
 
 
-def tickets_show(settings: Settings, id: str) -> dict[str, Any]:  # noqa: A002 (the CLI's word)
+def tickets_show(settings: Settings, id: str) -> dict[str, Any]:
     async def work(service: TicketService) -> dict[str, Any]:
         t = await service.store.get(id.upper())
         if t is None:
@@ -59,7 +59,7 @@ def tickets_show(settings: Settings, id: str) -> dict[str, Any]:  # noqa: A002 (
     return _run(settings, work)
 
 
-def tickets_close(settings: Settings, id: str, reason: str, actor: str) -> dict[str, Any]:  # noqa: A002
+def tickets_close(settings: Settings, id: str, reason: str, actor: str) -> dict[str, Any]:
     """Close from the shell; the audit log says ``cli`` and who ran it."""
 
     async def work(service: TicketService) -> dict[str, Any]:

@@ -76,7 +76,7 @@ class Ticket:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "Ticket":
+    def from_json(cls, raw: str | bytes) -> Ticket:
         data = json.loads(raw)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from alerts.tickets.model import Actor
 
+
 @dataclass(frozen=True, slots=True)
 class Staff:
     platform: str
@@ -33,7 +34,7 @@ class StaffDirectory:
         for platform, members in staff.items():
             for user_id, m in members.items():
                 self._by_platform.setdefault(platform, {})[user_id] = Staff(
-                    platform, user_id, getattr(m, "name"), getattr(m, "role"), getattr(m, "team", "")
+                    platform, user_id, m.name, m.role, getattr(m, "team", "")
                 )
 
     def lookup(self, channel: str, user_id: str) -> Staff | None:
@@ -48,4 +49,3 @@ class StaffDirectory:
             return members[who]
         named = [s for s in members.values() if s.name == who]
         return named[0] if len(named) == 1 else None
-

@@ -104,7 +104,7 @@ class TextClassifier:
         prepared: bool = False,
         pretrained: Path | None = None,
         verbose: int = 0,
-    ) -> "TextClassifier":
+    ) -> TextClassifier:
         """Train on parallel lists; ``prepared`` means texts already went through ``model_input``;
         ``pretrained`` is a .vec file of ``params.dim`` that initialises the token embeddings."""
         if len(texts) != len(labels) or not texts:
@@ -153,7 +153,7 @@ class TextClassifier:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "TextClassifier":
+    def load(cls, path: Path) -> TextClassifier:
         if not path.exists():
             raise ModelFileError(f"model file {path} does not exist: train one with `kefu train`")
         try:

@@ -94,7 +94,7 @@ class IntentModel:
         self.classifier.save(path)
 
     @classmethod
-    def load(cls, path: Path, thresholds: Thresholds) -> "IntentModel":
+    def load(cls, path: Path, thresholds: Thresholds) -> IntentModel:
         classifier = TextClassifier.load(path)
         if classifier.metadata.get("version") != MODEL_VERSION:
             raise ModelFileError(f"{path} was trained by another version of kefu-bot: retrain")

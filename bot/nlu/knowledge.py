@@ -60,7 +60,7 @@ class Synonyms:
     _pattern: re.Pattern[str] | None = None
 
     @classmethod
-    def of(cls, table: dict[str, str]) -> "Synonyms":
+    def of(cls, table: dict[str, str]) -> Synonyms:
         if not table:
             return cls()
         alts = sorted(table, key=len, reverse=True)

@@ -40,12 +40,12 @@ class LinearClassifier:
     bias: np.ndarray  # (labels,)
 
     @classmethod
-    def train(cls, prepared_texts: Sequence[str], labels: Sequence[str]) -> "LinearClassifier":
+    def train(cls, prepared_texts: Sequence[str], labels: Sequence[str]) -> LinearClassifier:
         """Fit on texts already prepared for fastText (space-separated tokens)."""
         # Imported here: only training needs scikit-learn, and it takes a while to import.
-        from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
-        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, dtype=np.float64)
         features = vectorizer.fit_transform(prepared_texts)
@@ -92,7 +92,7 @@ class LinearClassifier:
         return hashlib.sha256(data).hexdigest()
 
     @classmethod
-    def load(cls, path: Path, sha256: str | None = None) -> "LinearClassifier":
+    def load(cls, path: Path, sha256: str | None = None) -> LinearClassifier:
         """The model in ``path``; with ``sha256``, only if the file is the one ``save`` said."""
         try:
             data = path.read_bytes()

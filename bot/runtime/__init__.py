@@ -45,7 +45,13 @@ TASK_PARTITIONS = 4  # platform follow-up work (微信客服 pulls): little of i
 def train_params(settings: Settings) -> TrainParams:
     n = settings.nlu
     return TrainParams(
-        epoch=n.epoch, lr=n.lr, dim=n.dim, word_ngrams=n.word_ngrams, minn=n.minn, maxn=n.maxn, seed=n.seed,
+        epoch=n.epoch,
+        lr=n.lr,
+        dim=n.dim,
+        word_ngrams=n.word_ngrams,
+        minn=n.minn,
+        maxn=n.maxn,
+        seed=n.seed,
         vectors_dir=str(settings.data_dir) if n.pretrained_vectors else None,
     )
 
@@ -128,7 +134,7 @@ class Runtime:
     @classmethod
     def start(
         cls, settings: Settings, *, clock: Callable[[], float] = time.time, config_path: Path | None = None
-    ) -> "Runtime":
+    ) -> Runtime:
         """Start Redis (embedded when no URL), load or train the model, build everything once."""
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()

@@ -19,12 +19,14 @@ def check_settings(settings: Settings) -> list[str]:
         for name, app in settings.channels.apps_of(platform).items():
             key = app.encoding_aes_key.get_secret_value()  # type: ignore[attr-defined]
             if key and len(key) != 43:
-                problems.append(f"channels.{platform}{'' if name == 'default' else '.apps.' + name}"
-                                f".encoding_aes_key: must be 43 characters, got {len(key)}")
+                problems.append(
+                    f"channels.{platform}{'' if name == 'default' else '.apps.' + name}"
+                    f".encoding_aes_key: must be 43 characters, got {len(key)}"
+                )
     staff_platforms = sorted(spec.name for spec in PLATFORMS if spec.staff_channel)
     problems += [f"tickets.staff.{platform}: staff work on {', '.join(staff_platforms)}, not {platform}"
                  for platform in settings.tickets.staff if platform not in staff_platforms]  # fmt: skip
-    from alerts.notify.checks import check_alerts  # noqa: PLC0415 (the CLI is a composition root)
+    from alerts.notify.checks import check_alerts
 
     problems += check_alerts(settings)
     problems += check_lookups(settings)

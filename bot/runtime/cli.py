@@ -7,14 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from adapters import PLATFORMS
 from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams."
+)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
 
@@ -24,7 +25,7 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def settings_or_exit(config: Optional[Path]) -> Settings:
+def settings_or_exit(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as e:
@@ -33,7 +34,7 @@ def settings_or_exit(config: Optional[Path]) -> Settings:
 
 
 @app.command("check-config")
-def check_config(config: Optional[Path] = ConfigOpt) -> None:
+def check_config(config: Path | None = ConfigOpt) -> None:
     """Validate the configuration and say exactly what is wrong."""
     from bot.runtime.checks import check_settings
 
@@ -51,9 +52,7 @@ def check_config(config: Optional[Path] = ConfigOpt) -> None:
 
 
 def describe(settings: Settings) -> list[str]:
-    enabled = [
-        f"{spec.name}/{name}" for spec in PLATFORMS for name in settings.channels.apps_of(spec.name)
-    ]
+    enabled = [f"{spec.name}/{name}" for spec in PLATFORMS for name in settings.channels.apps_of(spec.name)]
     return [
         f"redis: {settings.redis_url or 'embedded, data under ' + str(settings.data_dir)}",
         f"knowledge base: {settings.faq_path}",
@@ -64,11 +63,11 @@ def describe(settings: Settings) -> list[str]:
 
 @app.command()
 def serve(
-    config: Optional[Path] = ConfigOpt,
-    host: Optional[str] = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
-    port: Optional[int] = typer.Option(None, help="listen port (default from config: 8080)"),
-    parent_pid: Optional[int] = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
-    ready_fd: Optional[int] = typer.Option(None, hidden=True, help="write to this pipe once up"),
+    config: Path | None = ConfigOpt,
+    host: str | None = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
+    port: int | None = typer.Option(None, help="listen port (default from config: 8080)"),
+    parent_pid: int | None = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
+    ready_fd: int | None = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
     settings = settings_or_exit(config)
@@ -87,27 +86,33 @@ def serve(
 
 @app.command()
 def worker(
-    config: Optional[Path] = ConfigOpt,
-    parent_pid: Optional[int] = typer.Option(None, hidden=True, help="stop when this process is gone"),
-    consumer_name: Optional[str] = typer.Option(None, hidden=True, help="the name its queue consumers go by"),
-    ready_fd: Optional[int] = typer.Option(None, hidden=True, help="write to this pipe once up"),
+    config: Path | None = ConfigOpt,
+    parent_pid: int | None = typer.Option(None, hidden=True, help="stop when this process is gone"),
+    consumer_name: str | None = typer.Option(None, hidden=True, help="the name its queue consumers go by"),
+    ready_fd: int | None = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
     from bot.runtime.server import run_server
 
     settings = settings_or_exit(config)
     run_server(
-        settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid,
-        consumer_name=consumer_name, ready_fd=ready_fd,
+        settings,
+        "",
+        0,
+        with_http=False,
+        config_path=resolve_config_path(config),
+        parent_pid=parent_pid,
+        consumer_name=consumer_name,
+        ready_fd=ready_fd,
     )
 
 
 @app.command()
 def train(
     task: str = typer.Option("intent", help="intent | risk"),
-    data: Optional[Path] = typer.Option(None, help="knowledge-base YAML, or CSV/TSV (text,intent | text,label)"),
-    out: Optional[Path] = typer.Option(None, help="where to write the model"),
-    config: Optional[Path] = ConfigOpt,
+    data: Path | None = typer.Option(None, help="knowledge-base YAML, or CSV/TSV (text,intent | text,label)"),
+    out: Path | None = typer.Option(None, help="where to write the model"),
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Train the intent model (or the risk model) and save it with its metadata."""
     from bot.runtime.commands import train_command
@@ -124,10 +129,10 @@ def train(
 def eval_(
     data: Path = typer.Option(..., help="held-out CSV/TSV, or a knowledge-base YAML (cross-validated)"),
     task: str = typer.Option("intent", help="intent | risk"),
-    model: Optional[Path] = typer.Option(None, help="model file (default: the one the server uses)"),
+    model: Path | None = typer.Option(None, help="model file (default: the one the server uses)"),
     folds: int = typer.Option(5, help="folds when --data is a knowledge base"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Evaluate on held-out data: accuracy, macro-F1, per-intent table, threshold sweep."""
     from bot.runtime.commands import eval_command
@@ -146,7 +151,7 @@ def ask(
     text: str = typer.Argument(..., help="the customer's message"),
     user: str = typer.Option("cli-user", help="customer id (keeps conversation state between calls)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Run one message through the full pipeline locally and print the decision."""
     from bot.runtime.commands import ask_command
@@ -173,7 +178,7 @@ def ask(
 def dead_letters(
     action: str = typer.Argument("list", help="list | replay"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Outbound messages that could not be delivered, and sending them again."""
     from bot.runtime.commands import dead_letters_command
@@ -207,7 +212,7 @@ app.add_typer(alerts_app, name="alerts")
 def silence_add_cmd(
     duration: str = typer.Argument(..., help="how long: 30m, 2h, 1d"),
     matcher: str = typer.Argument(..., help="a customer id (or its masked form) or words of the reason"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Silence alerts for a customer or a reason."""
     from alerts.notify.commands import silence_add
@@ -223,7 +228,7 @@ def silence_add_cmd(
 @silence_app.command("list")
 def silence_list_cmd(
     include_ended: bool = typer.Option(False, "--all", help="also silences that have ended"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Silences, active first."""
     from alerts.notify.commands import silence_list
@@ -233,7 +238,7 @@ def silence_list_cmd(
 
 
 @silence_app.command("expire")
-def silence_expire_cmd(silence_id: str, config: Optional[Path] = ConfigOpt) -> None:
+def silence_expire_cmd(silence_id: str, config: Path | None = ConfigOpt) -> None:
     """End a silence now."""
     from alerts.notify.commands import silence_expire
 
@@ -246,7 +251,7 @@ def silence_expire_cmd(silence_id: str, config: Optional[Path] = ConfigOpt) -> N
 def alerts_recent_cmd(
     limit: int = typer.Option(20, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """The most recent alerts, sent or only recorded."""
     from alerts.notify.commands import alerts_recent, format_alert
@@ -267,7 +272,7 @@ def alerts_test_cmd(
     channel: str = typer.Option("web", "--channel", help="the sample customer's channel (routes may match on it)"),
     team: str = typer.Option("", "--team", help="the team of a ticket notice (default: tickets.default_team)"),
     as_json: bool = typer.Option(False, "--json"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Send a sample notice of one kind through the real routing and delivery."""
     from alerts.notify.labels import KINDS
@@ -278,8 +283,8 @@ def alerts_test_cmd(
     if channel not in CHANNELS:
         fail(f"--channel: expected one of {', '.join(CHANNELS)}, got {channel!r}")
     settings = settings_or_exit(config)
-    from bot.runtime.trial import send_trial
     from bot.runtime import Runtime
+    from bot.runtime.trial import send_trial
 
     async def run() -> dict:  # type: ignore[type-arg]
         runtime = Runtime.start(settings)
@@ -306,10 +311,10 @@ app.add_typer(tickets_app, name="tickets")
 
 @tickets_app.command("list")
 def tickets_list_cmd(
-    mine: Optional[str] = typer.Option(None, "--mine", help="assignee: wecom:zhangsan or a name"),
-    state: Optional[str] = typer.Option(None, "--state", help="open|acknowledged|closed|reopened|active"),
+    mine: str | None = typer.Option(None, "--mine", help="assignee: wecom:zhangsan or a name"),
+    state: str | None = typer.Option(None, "--state", help="open|acknowledged|closed|reopened|active"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Tickets, newest first."""
     from alerts.tickets.commands import tickets_list
@@ -328,7 +333,7 @@ def tickets_list_cmd(
 def tickets_show_cmd(
     ticket_id: str = typer.Argument(..., help="T-YYYYMMDD-NNNN"),
     as_json: bool = typer.Option(False, "--json"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """One ticket with its contact timeline, notes and audit log."""
     from alerts.tickets.commands import TicketCommandError, tickets_show
@@ -347,7 +352,7 @@ def tickets_close_cmd(
     reason: str = typer.Option(..., "--reason", help="why it is closed (kept in the audit log)"),
     actor: str = typer.Option(os.environ.get("USER", "cli"), "--actor", help="who closes it"),
     as_json: bool = typer.Option(False, "--json"),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Close a ticket from the shell."""
     from alerts.tickets.commands import TicketCommandError, tickets_close

@@ -38,9 +38,9 @@ def register_lookups(app: typer.Typer) -> None:
 
 def _ask(config: Path | None, call: Callable[[Lookups], Awaitable[T]]) -> T:
     from adapters.lookups import build_lookups  # the CLI is a composition root
-    from bot.runtime.cli import settings_or_exit
     from bot.http import HttpClient
     from bot.redis_store import Keys, connected
+    from bot.runtime.cli import settings_or_exit
 
     settings = settings_or_exit(config)
 

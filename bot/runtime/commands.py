@@ -28,7 +28,7 @@ def _check_task(task: str) -> None:
 def train_command(settings: Settings, task: str, data: Path | None, out: Path | None) -> Iterator[str]:
     _check_task(task)
     if task == "risk":
-        from alerts.risk.commands import train_risk  # noqa: PLC0415 (composition root)
+        from alerts.risk.commands import train_risk
 
         yield from train_risk(settings, data, out)
         return
@@ -66,7 +66,7 @@ def eval_command(
 ) -> tuple[dict[str, Any], str]:
     _check_task(task)
     if task == "risk":
-        from alerts.risk.commands import eval_risk  # noqa: PLC0415 (composition root)
+        from alerts.risk.commands import eval_risk
 
         return eval_risk(settings, data, model_path)
     t = thresholds(settings)
@@ -105,8 +105,8 @@ async def ask_command(settings: Settings, text: str, user: str) -> dict[str, Any
 
 async def dead_letters_command(settings: Settings, action: str) -> list[dict[str, Any]] | int:
     """``kefu dead-letters list`` (the entries) or ``replay`` (how many were queued again)."""
-    from bot.outbox import Outbox  # noqa: PLC0415
-    from bot.redis_store import Keys, connected  # noqa: PLC0415
+    from bot.outbox import Outbox
+    from bot.redis_store import Keys, connected
 
     if action not in ("list", "replay"):
         raise ValueError(f"expected list or replay, got {action!r}")

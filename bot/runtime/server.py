@@ -21,7 +21,6 @@ from typing import Any
 import uvicorn
 import uvloop
 
-from bot.runtime.app import create_app
 from bot.http_limits import http_config
 from bot.processes import (
     ChildProcesses,
@@ -34,6 +33,7 @@ from bot.processes import (
 )
 from bot.queue import LeasedConsumer, cancel_requested
 from bot.runtime import Runtime
+from bot.runtime.app import create_app
 from bot.settings import Settings
 from bot.settings.reload import watch_settings
 from bot.worker import InboxHandler, TaskHandler

@@ -112,7 +112,11 @@ class FeishuAppReceiver(_Receiver):
 
 
 Receiver = Annotated[
-    WecomRobotReceiver | DingtalkRobotReceiver | FeishuBotReceiver | WecomAppReceiver | DingtalkAppReceiver
+    WecomRobotReceiver
+    | DingtalkRobotReceiver
+    | FeishuBotReceiver
+    | WecomAppReceiver
+    | DingtalkAppReceiver
     | FeishuAppReceiver,
     Field(discriminator="type"),
 ]
@@ -146,7 +150,7 @@ class Severity(_Strict):
     critical: float = Field(default=0.85, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Severity":
+    def _ordered(self) -> Severity:
         if self.critical < self.warning:
             raise ValueError("severity.critical must not be below severity.warning")
         return self
@@ -192,11 +196,13 @@ class AlertsSettings(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _known_receivers(self) -> "AlertsSettings":
+    def _known_receivers(self) -> AlertsSettings:
         for where, names in [("default_receivers", self.default_receivers)] + [
             (f"routes.{i}.receivers", r.receivers) for i, r in enumerate(self.routes)
         ]:
             unknown = [n for n in names if n not in self.receivers]
             if unknown:
-                raise ValueError(f"{where}: unknown receiver(s) {', '.join(unknown)} (define them under alerts.receivers)")
+                raise ValueError(
+                    f"{where}: unknown receiver(s) {', '.join(unknown)} (define them under alerts.receivers)"
+                )
         return self

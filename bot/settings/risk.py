@@ -207,7 +207,7 @@ class RiskSettings(_Strict):
         return {**data, "rules": merged}
 
     @model_validator(mode="after")
-    def _thresholds_ordered(self) -> "RiskSettings":
+    def _thresholds_ordered(self) -> RiskSettings:
         if self.handoff_threshold < self.alert_threshold:
             raise ValueError("handoff_threshold must not be below alert_threshold")
         return self

@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from tests.fake_platform.server import FakePlatform
 
 
-def _state(fake: "FakePlatform") -> dict[str, Any]:
+def _state(fake: FakePlatform) -> dict[str, Any]:
     return fake.state["dingtalk"]
 
 
-async def _access_token(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _access_token(fake: FakePlatform, request: Request, body: bytes) -> Response:
     data = json.loads(body or b"{}")
     if _state(fake)["apps"].get(data.get("appKey")) != data.get("appSecret"):
         return JSONResponse({"code": "invalidClientIdOrSecret", "message": "无效的clientId或者clientSecret"}, 400)
@@ -36,8 +36,8 @@ async def _access_token(fake: "FakePlatform", request: Request, body: bytes) -> 
     return JSONResponse({"accessToken": token, "expireIn": 7200})
 
 
-def _robot_api(required: tuple[str, ...]):  # noqa: ANN202 - a route handler factory
-    async def handler(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+def _robot_api(required: tuple[str, ...]):
+    async def handler(fake: FakePlatform, request: Request, body: bytes) -> Response:
         if request.headers.get("x-acs-dingtalk-access-token") not in _state(fake)["tokens"]:
             return JSONResponse({"code": "InvalidAuthentication", "message": "不合法的access_token"}, 401)
         data = json.loads(body or b"{}")
@@ -53,14 +53,14 @@ def _robot_api(required: tuple[str, ...]):  # noqa: ANN202 - a route handler fac
     return handler
 
 
-async def _send_by_session(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _send_by_session(fake: FakePlatform, request: Request, body: bytes) -> Response:
     if request.query_params.get("session") not in _state(fake)["sessions"]:
         return JSONResponse({"errcode": 300001, "errmsg": "session 不存在"})
     _state(fake)["sent"].append((request.url.path, json.loads(body)))
     return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
 
-async def _custom_robot(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _custom_robot(fake: FakePlatform, request: Request, body: bytes) -> Response:
     q = request.query_params
     secret = _state(fake)["robots"].get(q.get("access_token"))
     if secret is None:
@@ -75,7 +75,7 @@ async def _custom_robot(fake: "FakePlatform", request: Request, body: bytes) -> 
     return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
 
-def register(fake: "FakePlatform") -> None:
+def register(fake: FakePlatform) -> None:
     """Add this platform's routes to the fake server."""
     fake.state["dingtalk"] = {"apps": {}, "tokens": set(), "sessions": {}, "robots": {}, "sent": []}
     fake.route("/v1.0/oauth2/accessToken", _access_token)

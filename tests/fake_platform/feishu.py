@@ -23,7 +23,7 @@ MESSAGES = "/open-apis/im/v1/messages"
 _RECEIVE_ID_TYPES = {"open_id", "user_id", "union_id", "email", "chat_id"}
 
 
-def _state(fake: "FakePlatform") -> dict[str, Any]:
+def _state(fake: FakePlatform) -> dict[str, Any]:
     return fake.state["feishu"]
 
 
@@ -31,7 +31,7 @@ def _error(code: int, msg: str, status: int = 400) -> Response:
     return JSONResponse({"code": code, "msg": msg}, status)
 
 
-async def _tenant_token(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _tenant_token(fake: FakePlatform, request: Request, body: bytes) -> Response:
     data = json.loads(body or b"{}")
     if _state(fake)["apps"].get(data.get("app_id")) != data.get("app_secret"):
         return _error(10014, "app secret invalid")
@@ -40,7 +40,7 @@ async def _tenant_token(fake: "FakePlatform", request: Request, body: bytes) -> 
     return JSONResponse({"code": 0, "msg": "ok", "tenant_access_token": token, "expire": 7200})
 
 
-async def _deliver(fake: "FakePlatform", request: Request, data: dict[str, Any]) -> Response:
+async def _deliver(fake: FakePlatform, request: Request, data: dict[str, Any]) -> Response:
     """Checks shared by send and reply: token, body, uuid idempotency."""
     if request.headers.get("authorization", "").removeprefix("Bearer ") not in _state(fake)["tokens"]:
         return _error(99991663, "Invalid access token for authorization. Please make a request with token attached.")
@@ -57,27 +57,36 @@ async def _deliver(fake: "FakePlatform", request: Request, data: dict[str, Any])
         uuids[data.get("uuid")] = f"om_{secrets.token_hex(16)}"
         _state(fake)["sent"].append(data)
     message_id = uuids[data.get("uuid")]
-    return JSONResponse({"code": 0, "msg": "success", "data": {
-        "message_id": message_id, "msg_type": data.get("msg_type"), "create_time": str(int(time.time() * 1000)),
-        "chat_id": data.get("receive_id", "oc_fake"), "body": {"content": data["content"]},
-    }})
+    return JSONResponse(
+        {
+            "code": 0,
+            "msg": "success",
+            "data": {
+                "message_id": message_id,
+                "msg_type": data.get("msg_type"),
+                "create_time": str(int(time.time() * 1000)),
+                "chat_id": data.get("receive_id", "oc_fake"),
+                "body": {"content": data["content"]},
+            },
+        }
+    )
 
 
-async def _send(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _send(fake: FakePlatform, request: Request, body: bytes) -> Response:
     data = json.loads(body or b"{}")
     if request.query_params.get("receive_id_type") not in _RECEIVE_ID_TYPES or not data.get("receive_id"):
         return _error(99992402, "field validation failed: receive_id_type / receive_id")
     return await _deliver(fake, request, data)
 
 
-async def _reply(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _reply(fake: FakePlatform, request: Request, body: bytes) -> Response:
     message_id = request.url.path.removeprefix(MESSAGES + "/").removesuffix("/reply")
     if not message_id.startswith("om_") or not request.url.path.endswith("/reply"):
         return _error(230002, "The message is not found or has been recalled.")
     return await _deliver(fake, request, {**json.loads(body or b"{}"), "reply_to": message_id})
 
 
-async def _bot_info(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _bot_info(fake: FakePlatform, request: Request, body: bytes) -> Response:
     if request.headers.get("authorization", "").removeprefix("Bearer ") not in _state(fake)["tokens"]:
         return _error(99991663, "Invalid access token for authorization.")
     return JSONResponse({"code": 0, "msg": "ok", "bot": {
@@ -85,7 +94,7 @@ async def _bot_info(fake: "FakePlatform", request: Request, body: bytes) -> Resp
     }})  # fmt: skip
 
 
-def register(fake: "FakePlatform") -> None:
+def register(fake: FakePlatform) -> None:
     """Add this platform's routes to the fake server."""
     fake.state["feishu"] = {"apps": {}, "tokens": set(), "uuids": {}, "sent": [], "bot_open_id": "ou_bot"}
     fake.route("/open-apis/auth/v3/tenant_access_token/internal", _tenant_token)

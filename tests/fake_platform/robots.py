@@ -27,11 +27,11 @@ _WECOM_LIMITS = {"text": 2048, "markdown": 4096}
 FEISHU_MAX_BODY = 30 * 1024
 
 
-def _state(fake: "FakePlatform") -> dict[str, Any]:
+def _state(fake: FakePlatform) -> dict[str, Any]:
     return fake.state["robots"]
 
 
-async def _wecom_robot(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _wecom_robot(fake: FakePlatform, request: Request, body: bytes) -> Response:
     if request.query_params.get("key") not in _state(fake)["wecom"]:
         return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url, hint: [1700000000_1_abc]"})
     try:
@@ -54,7 +54,7 @@ def feishu_sign(timestamp: str, secret: str) -> str:
     return base64.b64encode(hmac.new(f"{timestamp}\n{secret}".encode(), b"", hashlib.sha256).digest()).decode()
 
 
-async def _feishu_bot(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def _feishu_bot(fake: FakePlatform, request: Request, body: bytes) -> Response:
     token = request.url.path.removeprefix(FEISHU_HOOK)
     secret = _state(fake)["feishu"].get(token)
     if secret is None:
@@ -68,7 +68,9 @@ async def _feishu_bot(fake: "FakePlatform", request: Request, body: bytes) -> Re
     timestamp = str(data.get("timestamp", ""))
     fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= 3600
     if secret and (not fresh or not hmac.compare_digest(feishu_sign(timestamp, secret), str(data.get("sign", "")))):
-        return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time", "data": {}})
+        return JSONResponse(
+            {"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time", "data": {}}
+        )
     if data.get("msg_type") == "interactive" and not isinstance(data.get("card"), dict):
         return JSONResponse({"code": 19002, "msg": "params error, card is required", "data": {}})
     if data.get("msg_type") == "text" and not (data.get("content") or {}).get("text"):
@@ -77,7 +79,7 @@ async def _feishu_bot(fake: "FakePlatform", request: Request, body: bytes) -> Re
     return JSONResponse({"code": 0, "msg": "success", "data": {}})
 
 
-def register(fake: "FakePlatform") -> None:
+def register(fake: FakePlatform) -> None:
     """Add the robots' routes to the fake server."""
     fake.state["robots"] = {"wecom": set(), "feishu": {}, "sent": []}
     fake.route(WECOM_ROBOT, _wecom_robot)

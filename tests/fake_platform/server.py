@@ -44,7 +44,7 @@ class FakePlatform:
         self._after: dict[str, Callable[[], None]] = {}
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-platform fake state (kf message queues, ...)
-        from tests.fake_platform import dingtalk, feishu, robots, wechat, wecom  # noqa: PLC0415
+        from tests.fake_platform import dingtalk, feishu, robots, wechat, wecom
 
         for module in (wecom, wechat, dingtalk, feishu, robots):
             module.register(self)
@@ -95,8 +95,12 @@ class FakePlatform:
         with self._lock:
             self.requests.append(
                 Recorded(
-                    request.method, path, dict(request.query_params),
-                    {k.lower(): v for k, v in request.headers.items()}, body, time.time(),
+                    request.method,
+                    path,
+                    dict(request.query_params),
+                    {k.lower(): v for k, v in request.headers.items()},
+                    body,
+                    time.time(),
                 )
             )
             scripted = self._failures[path].popleft() if self._failures[path] else None
@@ -112,7 +116,7 @@ class FakePlatform:
             self._after[path]()
         return response
 
-    def __enter__(self) -> "FakePlatform":
+    def __enter__(self) -> FakePlatform:
         app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)

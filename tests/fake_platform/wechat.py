@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tests.fake_platform.server import FakePlatform
 
 
-async def token(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def token(fake: FakePlatform, request: Request, body: bytes) -> Response:
     q = request.query_params
     if q.get("grant_type") != "client_credential":
         return JSONResponse({"errcode": 40002, "errmsg": "invalid grant_type"})
@@ -24,14 +24,14 @@ async def token(fake: "FakePlatform", request: Request, body: bytes) -> Response
 
 
 @authorised("wechat")
-async def custom_send(fake: "FakePlatform", data: dict[str, Any]) -> Response:
+async def custom_send(fake: FakePlatform, data: dict[str, Any]) -> Response:
     if not data.get("touser") or data.get("msgtype") != "text":
         return JSONResponse({"errcode": 40008, "errmsg": "invalid message type"})
     fake.state.setdefault("wechat_sent", []).append(data)
     return JSONResponse(OK)
 
 
-def register(fake: "FakePlatform") -> None:
+def register(fake: FakePlatform) -> None:
     """Add this platform's routes to the fake server."""
     fake.route("/cgi-bin/token", token)
     fake.route("/cgi-bin/message/custom/send", custom_send)

@@ -28,7 +28,7 @@ _MSGID = re.compile(r"^[0-9a-zA-Z_-]{1,32}$")
 
 
 # -- token habits shared with the fake WeChat official account ----------------------------------
-def issue_token(fake: "FakePlatform", realm: str, *credentials: str) -> Response:
+def issue_token(fake: FakePlatform, realm: str, *credentials: str) -> Response:
     if not all(credentials):
         return JSONResponse({"errcode": 41002, "errmsg": "missing credentials"})
     token = f"{realm}-token-{next(_serial)}"
@@ -36,29 +36,31 @@ def issue_token(fake: "FakePlatform", realm: str, *credentials: str) -> Response
     return JSONResponse({**OK, "access_token": token, "expires_in": 7200})
 
 
-def token_error(fake: "FakePlatform", realm: str, request: Request) -> Response | None:
+def token_error(fake: FakePlatform, realm: str, request: Request) -> Response | None:
     """An errcode answer unless the call carries a token this fake issued."""
     if request.query_params.get("access_token") in fake.state.get(f"{realm}_tokens", set()):
         return None
     return JSONResponse({"errcode": 40014, "errmsg": "invalid access_token"})
 
 
-def authorised(realm: str):  # noqa: ANN201 - a decorator for the handlers below
-    def wrap(handler):  # noqa: ANN001, ANN202
-        async def checked(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+def authorised(realm: str):
+    def wrap(handler):
+        async def checked(fake: FakePlatform, request: Request, body: bytes) -> Response:
             return token_error(fake, realm, request) or await handler(fake, json.loads(body or b"{}"))
+
         return checked
+
     return wrap
 
 
 # -- WeCom ----------------------------------------------------------------------------------------
-async def gettoken(fake: "FakePlatform", request: Request, body: bytes) -> Response:
+async def gettoken(fake: FakePlatform, request: Request, body: bytes) -> Response:
     q = request.query_params
     return issue_token(fake, "wecom", q.get("corpid", ""), q.get("corpsecret", ""))
 
 
 @authorised("wecom")
-async def message_send(fake: "FakePlatform", data: dict[str, Any]) -> Response:
+async def message_send(fake: FakePlatform, data: dict[str, Any]) -> Response:
     if not data.get("msgtype") or "agentid" not in data:
         return JSONResponse({"errcode": 40008, "errmsg": "invalid message type"})
     fake.state.setdefault("app_sent", []).append(data)
@@ -67,23 +69,23 @@ async def message_send(fake: "FakePlatform", data: dict[str, Any]) -> Response:
 
 
 @authorised("wecom")
-async def update_template_card(fake: "FakePlatform", data: dict[str, Any]) -> Response:
+async def update_template_card(fake: FakePlatform, data: dict[str, Any]) -> Response:
     fake.state.setdefault("card_updates", []).append(data)
     return JSONResponse({**OK, "invaliduser": []})
 
 
 @authorised("wecom")
-async def kf_sync_msg(fake: "FakePlatform", data: dict[str, Any]) -> Response:
+async def kf_sync_msg(fake: FakePlatform, data: dict[str, Any]) -> Response:
     queue = fake.state.setdefault("kf_messages", {}).get(data.get("open_kfid"), [])
     start = int(data.get("cursor") or 0)
     size = min(int(data.get("limit") or 1000), 1000, fake.state.get("kf_page_size", 1000))
-    page = queue[start:start + size]
+    page = queue[start : start + size]
     end = start + len(page)
     return JSONResponse({**OK, "next_cursor": str(end), "has_more": int(end < len(queue)), "msg_list": page})
 
 
 @authorised("wecom")
-async def kf_send_msg(fake: "FakePlatform", data: dict[str, Any]) -> Response:
+async def kf_send_msg(fake: FakePlatform, data: dict[str, Any]) -> Response:
     msgid = data.get("msgid", "")
     if msgid and not _MSGID.match(msgid):
         return JSONResponse({"errcode": 40035, "errmsg": "invalid msgid"})
@@ -99,13 +101,13 @@ async def kf_send_msg(fake: "FakePlatform", data: dict[str, Any]) -> Response:
 
 
 @authorised("wecom")
-async def kf_service_state_trans(fake: "FakePlatform", data: dict[str, Any]) -> Response:
+async def kf_service_state_trans(fake: FakePlatform, data: dict[str, Any]) -> Response:
     key = (data["open_kfid"], data["external_userid"])
     fake.state.setdefault("kf_session_state", {})[key] = int(data["service_state"])
     return JSONResponse({**OK, "msg_code": ""})
 
 
-def register(fake: "FakePlatform") -> None:
+def register(fake: FakePlatform) -> None:
     """Add this platform's routes to the fake server."""
     fake.route("/cgi-bin/gettoken", gettoken)
     fake.route("/cgi-bin/message/send", message_send)
