@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 from xml.parsers import expat
 
 from wechatpy.crypto import PrpCrypto as AppPrpCrypto
@@ -48,7 +48,7 @@ class _Refused(Exception):
     pass
 
 
-def _refuse(*_args: object) -> None:
+def _refuse(*_args: object) -> NoReturn:
     raise _Refused
 
 
@@ -333,7 +333,7 @@ class WxApi:
         except ApiFailure as failure:
             if accept is not None and accept(failure):
                 return SendResult.success()
-            if explain and failure.errcode in explain:
+            if explain and failure.errcode is not None and failure.errcode in explain:
                 return SendResult.permanent(f"{path}: errcode {failure.errcode}: {explain[failure.errcode]}")
             log.warning("send failed: %s", failure.result.error)
             return failure.result

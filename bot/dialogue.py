@@ -63,7 +63,8 @@ class DialogueState:
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def _fields(obj: object) -> dict[str, object]:

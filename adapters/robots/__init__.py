@@ -5,14 +5,19 @@ robot (signed), Feishu custom bot (signed). One module per platform; each sender
 Text over a platform's size limit is shortened, never refused.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from adapters.robots.dingtalk_robot import DingtalkRobotSender
 from adapters.robots.feishu_bot import FeishuBotSender
 from adapters.robots.wecom_robot import WecomRobotSender
+from bot.http import HttpClient
+from bot.outbox import Sender
 
 __all__ = ["DingtalkRobotSender", "FeishuBotSender", "WecomRobotSender", "create_sender"]
 
 
-def create_sender(receiver, http, clock):  # type: ignore[no-untyped-def]
+def create_sender(receiver: Any, http: HttpClient, clock: Callable[[], float]) -> Sender | None:
     """The sender for one configured robot receiver (bot.settings.alerts), or None for app types."""
     if receiver.type == "wecom_robot":
         return WecomRobotSender(

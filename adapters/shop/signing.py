@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 REPLAY_WINDOW_SECONDS = 300  # a signed request older or newer than this is refused
 
@@ -30,7 +31,7 @@ def signed_headers(
 
 
 def verify(
-    headers: dict[str, str] | object,
+    headers: Mapping[str, str],
     method: str,
     target: str,
     body: bytes,
@@ -40,7 +41,7 @@ def verify(
     now: float,
 ) -> str | None:
     """None when the request is signed by ``app_key``/``secret`` and fresh; else what is wrong."""
-    get = headers.get  # type: ignore[attr-defined]
+    get = headers.get
     key, timestamp, sig = get("x-kefu-key", ""), get("x-kefu-timestamp", ""), get("x-kefu-signature", "")
     if not (key and timestamp and sig):
         return "missing X-Kefu-Key, X-Kefu-Timestamp or X-Kefu-Signature"

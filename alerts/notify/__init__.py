@@ -22,11 +22,10 @@ from alerts.notify.handles import CustomerHandles
 from alerts.notify.labels import Labeler
 from alerts.notify.notice import Notice
 from alerts.notify.notifier import Notifier
-from alerts.notify.render import ROBOT_TYPES
 from bot.features import Contribution, Infra
 from bot.outbox import Sender
 
-RobotSenderFactory = Callable[[Any, Any, Callable[[], float]], Sender]
+RobotSenderFactory = Callable[[Any, Any, Callable[[], float]], Sender | None]
 
 __all__ = ["Notice", "Notifier", "build"]
 
@@ -41,10 +40,10 @@ def build(infra: Infra, robot_sender: RobotSenderFactory) -> tuple[Contribution,
     escalations = NotifyingEscalations(
         notifier, Labeler.from_settings(infra.settings), CustomerHandles(infra.redis, infra.keys)
     )
-    senders = {
-        (receiver.type, name): robot_sender(receiver, infra.http, infra.clock)
+    senders: dict[tuple[str, str], Sender] = {  # app receivers: sent by their channel's adapter
+        (receiver.type, name): sender
         for name, receiver in settings.receivers.items()
-        if receiver.type in ROBOT_TYPES
+        if (sender := robot_sender(receiver, infra.http, infra.clock)) is not None
     }
     interval = min(1.0, max(0.1, settings.group_wait_seconds / 10))
     contribution = Contribution(

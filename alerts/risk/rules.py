@@ -173,9 +173,9 @@ def punctuation_hits(rules: RuleSet, raw_text: str) -> list[RuleHit]:
     if longest_question >= p.question_run and p.question_weight > 0:
         hits.append(RuleHit(REASON_QUESTION, p.question_weight, "?" * longest_question, "punctuation"))
     if rules.emoji is not None and p.emoji_weight > 0:
-        m = rules.emoji.search(raw_text)
-        if m:
-            hits.append(RuleHit(REASON_EMOJI, p.emoji_weight, m.group(), "punctuation"))
+        emoji = rules.emoji.search(raw_text)
+        if emoji:
+            hits.append(RuleHit(REASON_EMOJI, p.emoji_weight, emoji.group(), "punctuation"))
     return hits
 
 

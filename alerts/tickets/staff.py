@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerts.tickets.model import Actor
+from bot.settings.tickets import StaffMember
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +30,11 @@ class Staff:
 
 
 class StaffDirectory:
-    def __init__(self, staff: Mapping[str, Mapping[str, object]]) -> None:
+    def __init__(self, staff: Mapping[str, Mapping[str, StaffMember]]) -> None:
         self._by_platform: dict[str, dict[str, Staff]] = {}
         for platform, members in staff.items():
             for user_id, m in members.items():
-                self._by_platform.setdefault(platform, {})[user_id] = Staff(
-                    platform, user_id, m.name, m.role, getattr(m, "team", "")
-                )
+                self._by_platform.setdefault(platform, {})[user_id] = Staff(platform, user_id, m.name, m.role, m.team)
 
     def lookup(self, channel: str, user_id: str) -> Staff | None:
         """Staff write on their platform's staff channel, named like the platform (``wecom``)."""

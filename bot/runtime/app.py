@@ -11,6 +11,7 @@ import logging
 import os
 import uuid
 from dataclasses import asdict
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -57,7 +58,7 @@ async def _redis_check(runtime: Runtime) -> str:
     return "ok"
 
 
-def create_app(runtime: Runtime, lifespan=None) -> Dispatcher:  # type: ignore[no-untyped-def]
+def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
     limit = runtime.settings.server.max_body_bytes
     webhook = WebhookEndpoint(runtime)
 

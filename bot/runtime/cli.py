@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -286,7 +287,7 @@ def alerts_test_cmd(
     from bot.runtime import Runtime
     from bot.runtime.trial import send_trial
 
-    async def run() -> dict:  # type: ignore[type-arg]
+    async def run() -> dict[str, Any]:
         runtime = Runtime.start(settings)
         try:
             return await send_trial(runtime, kind, channel, team)

@@ -50,7 +50,7 @@ async def _move_delayed(runtime: Runtime) -> None:
         await asyncio.sleep(0.2)
 
 
-def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None) -> list:  # type: ignore[type-arg]
+def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None) -> list[Coroutine[Any, Any, None]]:
     """The coroutines a process runs until cancelled: the reloads, and with ``work`` the
     queue consumers (named ``identity``, by default one of their own) and the runtime's jobs."""
     reloads = [runtime.engine.watch(), *(watch() for watch in runtime.watchers)]
@@ -154,7 +154,7 @@ async def _work(runtime: Runtime, parent_pid: int | None, identity: str | None) 
     # SIGTERM (from kefu serve, systemd, docker stop): finish the message in hand, hand over.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with running(runtime, identity=identity):
-        waits = [asyncio.create_task(stop.wait())]
+        waits: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
         if parent_pid is not None:
             waits.append(asyncio.create_task(until_orphaned(parent_pid)))
         _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

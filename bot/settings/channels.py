@@ -95,7 +95,7 @@ class Channels(_Strict):
         base = channel.model_dump(exclude={"apps"})
         apps = {"default": _APP_TYPES[platform](**base)}
         apps.update(channel.apps)
-        return {name: app for name, app in apps.items() if app.enabled}
+        return {name: app for name, app in apps.items() if getattr(app, "enabled", True)}
 
 
 _APP_TYPES: dict[str, type[BaseModel]] = {
