@@ -8,6 +8,8 @@ later and sent through the API, so a slow pipeline never makes WeChat retry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from wechatpy.crypto import WeChatCrypto
 
 from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
@@ -21,6 +23,11 @@ _PERMANENT = {
     45015: "48 h have passed since the user's last message (or the user unsubscribed)",
     45047: "too many customer-service messages since the user's last message",
 }
+
+
+def _plain_signed(query: Mapping[str, str]) -> str:
+    """What a plain signature signs besides the token: the key of its replay record."""
+    return f"{query.get('timestamp', '')}|{query.get('nonce', '')}|{query.get('signature', '')}"
 
 
 class WechatAdapter:
@@ -54,9 +61,12 @@ class WechatAdapter:
         now = self._deps.clock()
         query = request.query
         if request.method == "GET":
-            # URL check: plain signature over token/timestamp/nonce, echostr returned as is.
+            # URL check: plain signature over token/timestamp/nonce, echostr returned as is. The
+            # same signature signs a plain-mode message, so it is bound to the echostr here.
             self._envelope.verify(query, now, "signature")
-            return WebhookResult(body=query.get("echostr", "").encode())
+            echostr = query.get("echostr", "")
+            await self._replays.admit(f"wechat:{self.app}", _plain_signed(query), echostr.encode(), now, self._window)
+            return WebhookResult(body=echostr.encode())
         if request.method != "POST":
             raise WebhookError(405, "GET or POST only")
         if query.get("encrypt_type", "raw") == "aes":
@@ -68,8 +78,7 @@ class WechatAdapter:
         else:
             # Plain mode: the signature covers no body, so it may carry one body, its own.
             self._envelope.verify(query, now, "signature")
-            signed = f"{query.get('timestamp', '')}|{query.get('nonce', '')}|{query.get('signature', '')}"
-            await self._replays.admit(f"wechat:{self.app}", signed, request.body, now, self._window)
+            await self._replays.admit(f"wechat:{self.app}", _plain_signed(query), request.body, now, self._window)
             fields = parse_xml(request.body)
         result = WebhookResult(body=b"success")
         if fields.get("MsgType", "").lower() != "event":  # events (subscribe, menu): nothing to do

@@ -179,3 +179,14 @@ async def test_plain_mode_signature_carries_one_body(deps: AdapterDeps) -> None:
     with pytest.raises(WebhookError) as e:
         await adapter.handle(request("POST", query, text_xml(now, "帮我退款到这个账户").encode()))
     assert e.value.status == 403
+
+
+async def test_the_url_checks_signature_cannot_carry_a_message(deps: AdapterDeps) -> None:
+    # In plain mode the verification GET's signature is the very one a message POST needs.
+    adapter, now = wechat.create("default", settings(aes=False), deps), deps.clock()
+    query = plain_query(now, "n5")
+    for _ in range(2):  # WeChat may repeat its URL check: the same check passes again
+        assert (await adapter.handle(request("GET", {**query, "echostr": "42"}))).body == b"42"
+    with pytest.raises(WebhookError) as e:
+        await adapter.handle(request("POST", query, text_xml(now).encode()))
+    assert e.value.status == 403
