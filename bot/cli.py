@@ -1,26 +1,112 @@
-"""The ``kefu`` command line (DESIGN.md): serve, worker, train, eval, ask, tickets, check-config."""
+"""The ``kefu`` command line: serve, worker, train, eval, ask, tickets, check-config.
+
+Errors (docs/cli.md): ``error: <cause, naming the key, flag or file>``, at most one ``hint:``
+line, exit code 2 for usage and configuration, 1 for runtime failures; never a traceback for
+a known cause. ``_ErrorBoundary`` is the one place that turns known exceptions into that.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from typer.core import TyperGroup
 
+try:  # typer 0.29 runs on its own copy of click: its usage errors are of these classes
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - typer on the click package
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+from alerts.risk.dataset import RiskDataError
+from alerts.tickets.model import STATE_NAMES
+from bot.nlu.classifier import ModelFileError
+from bot.nlu.knowledge import KnowledgeBaseError
+from bot.redis_store import RedisUnavailable
 from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams.")
+USAGE, RUNTIME = 2, 1  # exit codes
+_REDIS_HINT = "hint: is the Redis at redis_url running? (kefu check-config shows which one is used)"
+
+
+def explain(error: BaseException) -> tuple[str, str | None, int] | None:
+    """The one-line message, optional hint line and exit code for a known failure; None for a bug."""
+    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        return explain(error.exceptions[0])
+    if isinstance(error, (ConfigError, KnowledgeBaseError, ModelFileError, RiskDataError)):
+        return str(error), None, USAGE
+    if isinstance(error, csv.Error):
+        return f"not valid CSV: {error}", None, USAGE
+    if isinstance(error, RedisUnavailable):
+        return str(error), "hint: empty redis_url starts an embedded server under data_dir", RUNTIME
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        return f"cannot reach Redis: {error}", _REDIS_HINT, RUNTIME
+    if isinstance(error, RedisError):
+        return f"Redis refused the command: {error}", _REDIS_HINT, RUNTIME
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}", None, RUNTIME
+    return None
+
+
+class _ErrorBoundary(TyperGroup):
+    """Runs every command (subgroups included) and reports known failures and bad flags as
+    ``error:`` lines instead of tracebacks or boxes. Used by ``main()`` and by CliRunner alike."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click_errors.NoArgsIsHelpError:
+            raise  # a bare ``kefu``: the help, as typer shows it
+        except click_errors.UsageError as e:  # an unknown option of kefu itself
+            _usage(e)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click_errors.NoArgsIsHelpError:
+            raise  # a bare group (``kefu tickets``): its help
+        except click_errors.UsageError as e:
+            _usage(e)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:
+            known = explain(e)
+            if known is None:
+                raise
+            _report(*known)
+
+
+def _usage(error: Any) -> None:
+    command = error.ctx.command_path if error.ctx else "kefu"
+    _report(error.format_message(), f"hint: {command} --help lists the options", USAGE)
+
+
+def _report(message: str, hint: str | None, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(hint, err=True)
+    raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=_ErrorBoundary, add_completion=False, no_args_is_help=True,
+    help="kefu-bot: customer-service bot for e-commerce teams.",
+)  # fmt: skip
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
 
 
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def fail(message: str, code: int = USAGE) -> None:
+    _report(message, None, code)
 
 
 def settings_or_exit(config: Optional[Path]) -> Settings:
@@ -31,15 +117,29 @@ def settings_or_exit(config: Optional[Path]) -> Settings:
         raise  # unreachable: fail() exits
 
 
+def startable_settings(config: Path | None) -> Settings:
+    """Settings that ``serve``/``worker`` can start on: those ``check-config`` passes, minus the
+    alert routing checks (an alert going nowhere must not keep the bot from answering)."""
+    from bot.checks import startup_problems
+
+    settings = settings_or_exit(config)
+    fail_on(startup_problems(settings))
+    return settings
+
+
+def fail_on(problems: list[str]) -> None:
+    """Exit with the problems, one line each (a single one on the error line itself)."""
+    if problems:
+        fail(problems[0] if len(problems) == 1 else "configuration problems:\n  " + "\n  ".join(problems))
+
+
 @app.command("check-config")
 def check_config(config: Optional[Path] = ConfigOpt) -> None:
     """Validate the configuration and say exactly what is wrong."""
     from bot.checks import check_settings
 
     settings = settings_or_exit(config)
-    problems = check_settings(settings)
-    if problems:
-        fail("configuration problems:\n  " + "\n  ".join(problems))
+    fail_on(check_settings(settings))
     from alerts.notify.checks import describe_alerts
 
     typer.echo("configuration OK")
@@ -65,11 +165,11 @@ def describe(settings: Settings) -> list[str]:
 def serve(
     config: Optional[Path] = ConfigOpt,
     host: Optional[str] = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
-    port: Optional[int] = typer.Option(None, help="listen port (default from config: 8080)"),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="listen port, 1-65535 (default from config: 8080)"),
     parent_pid: Optional[int] = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
 ) -> None:
     """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
-    settings = settings_or_exit(config)
+    settings = startable_settings(config)
     from bot.processes import Layout, share_metrics
 
     layout = Layout(settings.server.http_processes, settings.server.worker_processes)
@@ -92,7 +192,7 @@ def worker(
     """Workers only (inbox consumers and outbox senders), for scale-out."""
     from bot.server import run_server
 
-    settings = settings_or_exit(config)
+    settings = startable_settings(config)
     run_server(
         settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid,
         consumer_name=consumer_name,
@@ -122,7 +222,7 @@ def eval_(
     data: Path = typer.Option(..., help="held-out CSV/TSV, or a knowledge-base YAML (cross-validated)"),
     task: str = typer.Option("intent", help="intent | risk"),
     model: Optional[Path] = typer.Option(None, help="model file (default: the one the server uses)"),
-    folds: int = typer.Option(5, help="folds when --data is a knowledge base"),
+    folds: int = typer.Option(5, min=2, help="folds when --data is a knowledge base (at least 2)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
@@ -172,7 +272,8 @@ def dead_letters(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Outbound messages that could not be delivered, and sending them again."""
+    """Messages parked because handling or delivering them failed (inbox, tasks, outbox), and
+    queueing them again once the cause is fixed."""
     from bot.commands import dead_letters_command
 
     settings = settings_or_exit(config)
@@ -189,9 +290,17 @@ def dead_letters(
         typer.echo("no dead letters")
     else:
         for entry in result:
-            m = entry["m"]
-            typer.echo(f"{m['channel']}/{m['app']}  attempts {entry.get('attempts', '?')}  {entry.get('error', '')}")
-            typer.echo(f"    {m['text'][:80]!r}")
+            typer.echo(describe_dead_letter(entry))
+
+
+def describe_dead_letter(entry: dict[str, Any]) -> str:
+    """Two lines: where it was parked, its channel/app, attempts and error; then its text or kind."""
+    m = entry["m"] if isinstance(entry["m"], dict) else {}
+    head = f"{entry['source']:<7} {m.get('channel', '?')}/{m.get('app', '?')}"
+    if "attempts" in entry:
+        head += f"  attempts {entry['attempts']}"
+    body = m.get("text") if "text" in m else m.get("kind", entry["m"])
+    return f"{head}  {entry.get('error', '')}\n    {str(body)[:80]!r}"
 
 
 silence_app = typer.Typer(help="Silences: alerts that match are not sent until they end.", no_args_is_help=True)
@@ -258,6 +367,16 @@ def alerts_recent_cmd(
         typer.echo("no alerts")
 
 
+TICKET_STATES = (*STATE_NAMES, "active")
+
+
+def one_of(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """A flag's value checked against its choices, as a usage error naming them."""
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 tickets_app = typer.Typer(help="Repeat-contact tickets from the shell.", no_args_is_help=True)
 app.add_typer(tickets_app, name="tickets")
 
@@ -265,7 +384,9 @@ app.add_typer(tickets_app, name="tickets")
 @tickets_app.command("list")
 def tickets_list_cmd(
     mine: Optional[str] = typer.Option(None, "--mine", help="assignee: wecom:zhangsan or a name"),
-    state: Optional[str] = typer.Option(None, "--state", help="open|acknowledged|closed|reopened|active"),
+    state: Optional[str] = typer.Option(
+        None, "--state", callback=lambda v: one_of(v, TICKET_STATES), help=" | ".join(TICKET_STATES)
+    ),
     as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
