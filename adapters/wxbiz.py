@@ -175,9 +175,7 @@ class Envelope:
         return self._crypto.encrypt_message(reply_xml, nonce, str(int(now))).encode()
 
 
-def inbound_from(
-    fields: Mapping[str, str], *, channel: str, app: str, reply_route: dict[str, str]
-) -> InboundMessage:
+def inbound_from(fields: Mapping[str, str], *, channel: str, app: str, reply_route: dict[str, str]) -> InboundMessage:
     """A customer's message (not an event); what we cannot read keeps its type and no text."""
     msg_type = fields.get("MsgType", "").lower()
     sender = fields.get("FromUserName", "")
@@ -240,8 +238,13 @@ class WxApi:
     """
 
     def __init__(
-        self, http: HttpClient, tokens: Any, token_name: str, api_base: str,
-        token_path: str, token_params: dict[str, str],
+        self,
+        http: HttpClient,
+        tokens: Any,
+        token_name: str,
+        api_base: str,
+        token_path: str,
+        token_params: dict[str, str],
     ) -> None:
         self._http = http
         self._tokens = tokens
@@ -270,7 +273,9 @@ class WxApi:
             raise ApiFailure(SendResult.retry(str(e))) from None
         try:
             return await self._request(
-                "POST", f"/cgi-bin/{path}", params={"access_token": token},
+                "POST",
+                f"/cgi-bin/{path}",
+                params={"access_token": token},
                 # ensure_ascii=False: both platforms count and show \\uXXXX escapes literally.
                 content=json.dumps(payload, ensure_ascii=False).encode(),
                 headers={"content-type": "application/json; charset=utf-8"},
@@ -305,7 +310,10 @@ class WxApi:
         raise ApiFailure(SendResult.permanent(error), code, errmsg)
 
     async def send(
-        self, path: str, payload: dict[str, Any], explain: Mapping[int, str] | None = None,
+        self,
+        path: str,
+        payload: dict[str, Any],
+        explain: Mapping[int, str] | None = None,
         accept: Callable[[ApiFailure], bool] | None = None,
     ) -> SendResult:
         """``post`` for a sender: the outcome as a ``SendResult``.

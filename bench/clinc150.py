@@ -57,7 +57,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
-        print(format_report(report, f"CLINC150 data_full: train -> {args.eval_split} (+ oos_{args.eval_split}, not trained on)"))
+        print(
+            format_report(
+                report, f"CLINC150 data_full: train -> {args.eval_split} (+ oos_{args.eval_split}, not trained on)"
+            )
+        )
 
 
 if __name__ == "__main__":

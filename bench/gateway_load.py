@@ -187,16 +187,23 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=3000, help="callbacks to send (half WeCom, half Feishu)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--rate", type=float, default=0.0, help="offered callbacks per second (0: as fast as acked)")
-    ap.add_argument("--http-processes", type=int, default=1,
-                    help="kefu's server.http_processes, and the hello-world server's uvicorn --workers")
+    ap.add_argument(
+        "--http-processes",
+        type=int,
+        default=1,
+        help="kefu's server.http_processes, and the hello-world server's uvicorn --workers",
+    )
     ap.add_argument("--worker-processes", type=int, default=1, help="kefu's server.worker_processes")
     ap.add_argument("--partitions", type=int, default=32, help="kefu's server.partitions")
     args = ap.parse_args()
     procs: list[subprocess.Popen] = []
     try:
         fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
-        procs.append(subprocess.Popen([sys.executable, "-m", "tests.fake_platform", str(fake_port),
-                                       json.dumps({FS_APP: FS_SECRET})], cwd=ROOT))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.fake_platform", str(fake_port), json.dumps({FS_APP: FS_SECRET})], cwd=ROOT
+            )
+        )
         fake = f"http://127.0.0.1:{fake_port}"
         data_dir = tempfile.mkdtemp(prefix="kefu-bench-")
         env = dict(
@@ -211,11 +218,33 @@ def main() -> None:
             KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
             KEFU_SERVER__PARTITIONS=str(args.partitions),
         )  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
-                                       "--port", str(kefu_port)], cwd=ROOT, env=env))
-        procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.hello_app:app", "--host",
-                                       "127.0.0.1", "--port", str(hello_port), "--log-level", "warning",
-                                       "--no-access-log", "--workers", str(args.http_processes)], cwd=ROOT))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(kefu_port)],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "bench.hello_app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(hello_port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                    "--workers",
+                    str(args.http_processes),
+                ],
+                cwd=ROOT,
+            )
+        )
         kefu = f"http://127.0.0.1:{kefu_port}"
         for url in (f"{fake}/__replies", f"{kefu}/readyz", f"http://127.0.0.1:{hello_port}/"):
             wait_http(url)
@@ -279,16 +308,16 @@ def main() -> None:
             f"{args.worker_processes} worker process(es), {args.partitions} partitions",
             f"callbacks: {n} ({n // 2} WeCom encrypted XML, {n - n // 2} Feishu encrypted JSON), "
             f"concurrency {args.concurrency}, {offered}",
-            f"hello-world on uvicorn:  {hello_rate:8.0f} req/s   p50 {pct(hello_acks, .5):.1f} ms  "
-            f"p99 {pct(hello_acks, .99):.1f} ms   server CPU {hello_cpu / len(hello_acks) * 1e6:.0f} us/request",
+            f"hello-world on uvicorn:  {hello_rate:8.0f} req/s   p50 {pct(hello_acks, 0.5):.1f} ms  "
+            f"p99 {pct(hello_acks, 0.99):.1f} ms   server CPU {hello_cpu / len(hello_acks) * 1e6:.0f} us/request",
             f"hello-world at {args.rate:.0f}/s offered: server CPU {paced_cpu / paced_count * 1e6:.0f} us/request"
             if args.rate
             else "",
-            f"kefu ack path:           {ack_rate:8.0f} req/s   p50 {pct(acks, .5):.1f} ms  "
-            f"p99 {pct(acks, .99):.1f} ms   HTTP process CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request   "
+            f"kefu ack path:           {ack_rate:8.0f} req/s   p50 {pct(acks, 0.5):.1f} ms  "
+            f"p99 {pct(acks, 0.99):.1f} ms   HTTP process CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request   "
             f"({ack_rate / hello_rate:.0%} of hello-world)",
             f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
-            f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, .5):.0f} ms, p99 {pct(e2e, .99):.0f} ms",
+            f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, 0.5):.0f} ms, p99 {pct(e2e, 0.99):.0f} ms",
             f"worker processes' CPU: {worker_cpu / n * 1e6:.0f} us/callback" if args.worker_processes else "",
             f"Redis at the end: {memory:.0f} MiB used; append-only file rewrites during the run: {rewrites}",
             "Redis commands per callback (Lua's included): "

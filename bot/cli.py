@@ -194,7 +194,12 @@ def worker(
 
     settings = startable_settings(config)
     run_server(
-        settings, "", 0, with_http=False, config_path=resolve_config_path(config), parent_pid=parent_pid,
+        settings,
+        "",
+        0,
+        with_http=False,
+        config_path=resolve_config_path(config),
+        parent_pid=parent_pid,
         consumer_name=consumer_name,
     )
 

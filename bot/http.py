@@ -64,9 +64,7 @@ class HttpClient:
             content = jsonlib.dumps(json, ensure_ascii=False).encode()
             send_headers.setdefault("content-type", "application/json; charset=utf-8")
         try:
-            async with self._open().request(
-                method, url, params=params, data=content, headers=send_headers
-            ) as response:
+            async with self._open().request(method, url, params=params, data=content, headers=send_headers) as response:
                 return HttpResponse(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise HttpError(f"{type(e).__name__}") from None

@@ -187,9 +187,7 @@ class Pipeline:
     ) -> None:  # fmt: skip
         if self.p.escalations is None:
             return
-        await self.p.escalations.escalate(
-            Escalation(msg, kind, reason, risk, list(state.turns), intent, category)
-        )
+        await self.p.escalations.escalate(Escalation(msg, kind, reason, risk, list(state.turns), intent, category))
 
 
 def _handled_id(msg: InboundMessage) -> str:

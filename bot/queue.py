@@ -361,9 +361,7 @@ class LeasedConsumer:
         of the next read until it catches up."""
         redis = self.q.redis
         while not (self._stopping or cancel_requested()):
-            streams = {
-                self.q.stream(p): ">" for p in sorted(self._reading) if self._inboxes[p].qsize() < self.batch
-            }
+            streams = {self.q.stream(p): ">" for p in sorted(self._reading) if self._inboxes[p].qsize() < self.batch}
             if not streams:
                 await asyncio.sleep(CATCH_UP_SECONDS)
                 continue

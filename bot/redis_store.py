@@ -68,18 +68,24 @@ class EmbeddedRedis:
         self.socket.unlink(missing_ok=True)
         args = [
             _redis_server_binary(),
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--pidfile", str(self.dir / "redis.pid"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--pidfile",
+            str(self.dir / "redis.pid"),
         ]
-        self._proc = subprocess.Popen(
-            args, stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT
-        )
+        self._proc = subprocess.Popen(args, stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -41,7 +41,13 @@ TASK_PARTITIONS = 4  # platform follow-up work (微信客服 pulls): little of i
 def train_params(settings: Settings) -> TrainParams:
     n = settings.nlu
     return TrainParams(
-        epoch=n.epoch, lr=n.lr, dim=n.dim, word_ngrams=n.word_ngrams, minn=n.minn, maxn=n.maxn, seed=n.seed,
+        epoch=n.epoch,
+        lr=n.lr,
+        dim=n.dim,
+        word_ngrams=n.word_ngrams,
+        minn=n.minn,
+        maxn=n.maxn,
+        seed=n.seed,
         vectors_dir=str(settings.data_dir) if n.pretrained_vectors else None,
     )
 
@@ -94,7 +100,9 @@ class Runtime:
         engine = build_engine(settings)
         engine.load()
         parts = PipelineParts(
-            engine=engine, dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds), clock=clock,
+            engine=engine,
+            dialogue=DialogueStore(redis, keys, settings.dialogue.ttl_seconds),
+            clock=clock,
             handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         )
         http = HttpClient(timeout=10.0, connect_timeout=5.0)

@@ -129,9 +129,7 @@ def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None
 
     # No proxy-headers middleware: nothing here reads the client address it would rewrite, and
     # it wrapped every callback in one more ASGI layer.
-    config = uvicorn.Config(
-        create_app(runtime, lifespan), log_level="warning", access_log=False, proxy_headers=False
-    )
+    config = uvicorn.Config(create_app(runtime, lifespan), log_level="warning", access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     server.run(sockets=[listening_socket(host, port)])
 

@@ -61,5 +61,3 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> None
             return
         time.sleep(interval)
     raise AssertionError("condition not met in time")
-
-

@@ -51,7 +51,9 @@ def test_angry_customer_alerts_the_feishu_bot_once(settings: Settings, fake: Fak
         fake.fail_next(FEISHU_HOOK + FS_TOKEN, 1)  # the first try gets a 500: retried
         reply = httpx.post(f"{base}/api/chat", json={"user": "cust_13800138000", "text": ANGRY}, timeout=10).json()
         assert reply["risk"] >= settings.risk.alert_threshold
-        httpx.post(f"{base}/api/chat", json={"user": "cust_13800138000", "text": "气死我了，马上给我退款！！"}, timeout=10)
+        httpx.post(
+            f"{base}/api/chat", json={"user": "cust_13800138000", "text": "气死我了，马上给我退款！！"}, timeout=10
+        )
         wait_until(lambda: len(fake.state["robots"]["sent"]) >= 1)
         time.sleep(1.5)  # room for a duplicate to show up, were there one
         [(_, body)] = fake.state["robots"]["sent"]
@@ -69,7 +71,9 @@ def test_angry_customer_alerts_the_feishu_bot_once(settings: Settings, fake: Fak
         for user in ("boss", "cust_13800138000"):  # on the open web channel "/silence" is only text
             denied = httpx.post(f"{base}/api/chat", json={"user": user, "text": "/silence 2h cu***00"}, timeout=10)
             assert not (denied.json()["reply"] or "").startswith("已静默")
-        httpx.post(f"{base}/api/chat", json={"user": "cust_13800138000", "text": "我要给差评，还要打12345投诉！！"}, timeout=10)
+        httpx.post(
+            f"{base}/api/chat", json={"user": "cust_13800138000", "text": "我要给差评，还要打12345投诉！！"}, timeout=10
+        )
         time.sleep(1.0)
         assert len(fake.state["robots"]["sent"]) == 1
         assert runtime.notifier is not None

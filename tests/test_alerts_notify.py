@@ -67,7 +67,13 @@ def test_routing_table(labels: dict[str, str], severity: str, expected: list[str
 
 def test_severity_thresholds() -> None:
     t = Severity(warning=0.6, critical=0.85)
-    assert [severity_of(s, t) for s in (0.1, 0.6, 0.84, 0.85, 1.0)] == ["info", "warning", "warning", "critical", "critical"]
+    assert [severity_of(s, t) for s in (0.1, 0.6, 0.84, 0.85, 1.0)] == [
+        "info",
+        "warning",
+        "warning",
+        "critical",
+        "critical",
+    ]
 
 
 def test_unknown_receiver_names_the_key() -> None:

@@ -72,7 +72,10 @@ def test_wecom_robot_wire_format(fake: FakePlatform) -> None:
     run(work)
     [markdown, text] = fake.calls(WECOM_ROBOT)
     assert markdown.query == {"key": KEY}
-    assert markdown.json() == {"msgtype": "markdown", "markdown": {"content": "### 投诉风险\n**客户**：wx***23\n<@zhangsan>"}}
+    assert markdown.json() == {
+        "msgtype": "markdown",
+        "markdown": {"content": "### 投诉风险\n**客户**：wx***23\n<@zhangsan>"},
+    }
     assert text.json() == {"msgtype": "text", "text": {"content": "纯文本", "mentioned_list": ["zhangsan"]}}
 
 
@@ -83,7 +86,10 @@ def test_dingtalk_robot_wire_format_and_signature(fake: FakePlatform) -> None:
 
     assert run(work).ok  # the fake checked the signature
     [call] = fake.calls("/robot/send")
-    assert call.query["access_token"] == DD_TOKEN and dingtalk_sign(call.query["timestamp"], DD_SECRET) == call.query["sign"]
+    assert (
+        call.query["access_token"] == DD_TOKEN
+        and dingtalk_sign(call.query["timestamp"], DD_SECRET) == call.query["sign"]
+    )
     body = call.json()
     assert body["msgtype"] == "markdown" and body["markdown"]["title"] == "【严重】投诉风险提醒"
     assert body["markdown"]["text"].startswith("### 【严重】")
@@ -98,7 +104,10 @@ def test_feishu_bot_wire_format_and_signature(fake: FakePlatform) -> None:
     [call] = fake.calls(FEISHU_HOOK + FS_TOKEN)
     body = call.json()
     assert body["msg_type"] == "interactive" and set(body) == {"timestamp", "sign", "msg_type", "card"}
-    assert body["card"]["header"] == {"title": {"tag": "plain_text", "content": "【严重】投诉风险提醒"}, "template": "red"}
+    assert body["card"]["header"] == {
+        "title": {"tag": "plain_text", "content": "【严重】投诉风险提醒"},
+        "template": "red",
+    }
     content = body["card"]["elements"][0]["text"]["content"]
     assert "客户：wx***23" in content and "你们这什么破服务" in content
     assert "action" not in json.dumps(body["card"])  # custom bots cannot take clicks: no buttons
@@ -156,7 +165,9 @@ def test_over_long_alerts_are_shortened_not_rejected(fake: FakePlatform) -> None
         card = dict(CARD, description=long)
         return [
             await WecomRobotSender(http, webhook_key=KEY, api_base=fake.base).send(md(long)),
-            await WecomRobotSender(http, webhook_key=KEY, api_base=fake.base).send(OutboundMessage("x", "r", {}, long, "t")),
+            await WecomRobotSender(http, webhook_key=KEY, api_base=fake.base).send(
+                OutboundMessage("x", "r", {}, long, "t")
+            ),
             await DingtalkRobotSender(http, access_token=DD_TOKEN, secret=DD_SECRET, api_base=fake.base).send(md(long)),
             await FeishuBotSender(http, webhook=f"{fake.base}{FEISHU_HOOK}{FS_TOKEN}", secret=FS_SECRET).send(
                 OutboundMessage("x", "r", {}, "", "c", kind="card", card=card)
@@ -186,7 +197,9 @@ def test_500_then_blocked_then_ok_arrives_once_later(fake: FakePlatform, redis_c
             handler.senders = lambda m: DingtalkRobotSender(
                 http, access_token=DD_TOKEN, secret=DD_SECRET, api_base=fake.base
             )  # signs with the real time: the fake checks freshness
-            message = OutboundMessage("dingtalk_robot", "dd", ROBOT_ROUTE, "### 提醒\n正文", "alert:b1:dd", kind="markdown")
+            message = OutboundMessage(
+                "dingtalk_robot", "dd", ROBOT_ROUTE, "### 提醒\n正文", "alert:b1:dd", kind="markdown"
+            )
             assert await outbox.put(message) and not await outbox.put(message)  # once per key
             await drain(outbox, handler)  # 500: retry in 1 s
             clock.now += 1
@@ -211,7 +224,11 @@ def test_rate_limit_queues_never_drops(fake: FakePlatform, redis_clean: str) -> 
         async with HttpClient() as http:
             handler.senders = lambda m: WecomRobotSender(http, webhook_key=KEY, api_base=fake.base)
             for i in range(25):
-                await outbox.put(OutboundMessage("wecom_robot", "ops", dict(ROBOT_ROUTE, rate_key="w"), f"第{i}条", f"k{i}", kind="markdown"))
+                await outbox.put(
+                    OutboundMessage(
+                        "wecom_robot", "ops", dict(ROBOT_ROUTE, rate_key="w"), f"第{i}条", f"k{i}", kind="markdown"
+                    )
+                )
             await drain(outbox, handler)
             assert len(fake.state["robots"]["sent"]) == 1  # 20 a minute, burst 1
             for _ in range(90):
@@ -226,7 +243,9 @@ def test_rate_limit_queues_never_drops(fake: FakePlatform, redis_clean: str) -> 
 def test_bad_secret_becomes_a_dead_letter_with_the_platform_text(fake: FakePlatform, redis_clean: str) -> None:
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> list[dict[str, Any]]:
         async with HttpClient() as http:
-            handler.senders = lambda m: FeishuBotSender(http, webhook=f"{fake.base}{FEISHU_HOOK}{FS_TOKEN}", secret="bad")
+            handler.senders = lambda m: FeishuBotSender(
+                http, webhook=f"{fake.base}{FEISHU_HOOK}{FS_TOKEN}", secret="bad"
+            )
             route = {"rate_key": "feishu_bot:m", "rate_per_minute": "100", "rate_burst": "5"}
             await outbox.put(OutboundMessage("feishu_bot", "m", route, "", "a1", kind="card", card=CARD))
             await drain(outbox, handler)

@@ -162,7 +162,6 @@ def test_text_with_no_known_token_is_not_answered_or_clarified(tmp_path: Path) -
         assert model.predict(gibberish).decision.action is Action.FALLBACK, (gibberish, model.predict(gibberish))
 
 
-
 def test_the_shipped_model_answers_phrasings_it_never_saw(trained_model_dir: Path) -> None:
     # tests/data/faq_heldout.csv: 300 queries written blind, none a copy of a knowledge-base
     # example. A floor well under the measured 85 %: it catches a broken normalisation,

@@ -12,10 +12,26 @@ from bot.cli import app
 from bot.settings import SHIPPED_FAQ as SHIPPED_KB
 from bot.settings import Settings
 
-PARCEL = ["我的快递到哪了", "包裹到哪里了", "快递怎么还没到", "物流信息查一下", "快递到哪儿了呀", "我的包裹在哪",
-          "帮我查查快递", "快递走到哪了"]
-REFUND = ["退款什么时候到账", "退款多久到", "钱怎么还没退回来", "退款进度查一下", "退的钱到哪了", "退款还没到账",
-          "我的退款呢", "退款到账了吗"]
+PARCEL = [
+    "我的快递到哪了",
+    "包裹到哪里了",
+    "快递怎么还没到",
+    "物流信息查一下",
+    "快递到哪儿了呀",
+    "我的包裹在哪",
+    "帮我查查快递",
+    "快递走到哪了",
+]
+REFUND = [
+    "退款什么时候到账",
+    "退款多久到",
+    "钱怎么还没退回来",
+    "退款进度查一下",
+    "退的钱到哪了",
+    "退款还没到账",
+    "我的退款呢",
+    "退款到账了吗",
+]
 GREET = ["你好", "在吗", "hello", "有人吗", "您好呀", "hi", "哈喽", "你好啊"]
 
 SMALL_KB = "intents:\n" + "".join(
@@ -73,7 +89,9 @@ def test_check_config_broken_knowledge_base(runner: CliRunner, tmp_path: Path) -
 
 def test_check_config_bad_aes_key_length(runner: CliRunner, tmp_path: Path) -> None:
     cfg = tmp_path / "kefu.yaml"
-    cfg.write_text("channels:\n  wecom:\n    corp_id: ww1\n    token: t\n    encoding_aes_key: short\n", encoding="utf-8")
+    cfg.write_text(
+        "channels:\n  wecom:\n    corp_id: ww1\n    token: t\n    encoding_aes_key: short\n", encoding="utf-8"
+    )
     result = runner.invoke(app, ["check-config", "--config", str(cfg)])
     assert result.exit_code == 2
     assert "channels.wecom.encoding_aes_key: must be 43 characters, got 5" in result.output
@@ -84,8 +102,14 @@ def test_train_on_csv_then_eval_json(runner: CliRunner, tmp_path: Path) -> None:
     rows = [(t, "where_is_parcel") for t in PARCEL[:6]] + [(t, "refund_progress") for t in REFUND[:6]]
     rows += [(t, "greeting") for t in GREET[:6]]
     (tmp_path / "train.csv").write_text(csv_of(rows), encoding="utf-8")
-    held = [(PARCEL[6], "where_is_parcel"), (PARCEL[7], "where_is_parcel"), (REFUND[6], "refund_progress"),
-            (REFUND[7], "refund_progress"), (GREET[6], "greeting"), (GREET[7], "greeting")]
+    held = [
+        (PARCEL[6], "where_is_parcel"),
+        (PARCEL[7], "where_is_parcel"),
+        (REFUND[6], "refund_progress"),
+        (REFUND[7], "refund_progress"),
+        (GREET[6], "greeting"),
+        (GREET[7], "greeting"),
+    ]
     (tmp_path / "heldout.csv").write_text(csv_of(held), encoding="utf-8")
     model = tmp_path / "out" / "intent.bin"
 
@@ -94,9 +118,7 @@ def test_train_on_csv_then_eval_json(runner: CliRunner, tmp_path: Path) -> None:
     assert "training on 18 examples, 3 intents" in trained.output
     assert model.exists()
 
-    result = runner.invoke(
-        app, ["eval", "--data", str(tmp_path / "heldout.csv"), "--model", str(model), "--json"]
-    )
+    result = runner.invoke(app, ["eval", "--data", str(tmp_path / "heldout.csv"), "--model", str(model), "--json"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1
@@ -180,8 +202,7 @@ def test_tickets_list_show_and_close_from_the_shell(settings, monkeypatch) -> No
         try:
             for hour in (0, 2, 4):  # sessions more than 30 minutes apart
                 now = 1_795_000_000.0 + hour * 3600
-                msg = InboundMessage("wecom", "default", "zhangsan", "zhangsan", "我的退款怎么还没到",
-                                     f"m{hour}", now)
+                msg = InboundMessage("wecom", "default", "zhangsan", "zhangsan", "我的退款怎么还没到", f"m{hour}", now)
                 await runtime.pipeline.p.contacts.record(msg, "refund_progress", now)
         finally:
             await runtime.close()

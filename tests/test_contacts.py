@@ -61,11 +61,11 @@ async def test_ticket_opens_on_the_third_contact_not_before(client: aredis.Redis
     clock = Clock(T0)
     service, recorder, notifier = build(client, clock)
     timeline = [
-        (T0, "我的快递到哪了"),                    # contact 1
-        (T0 + 10 * MIN, "单号 1234"),              # same session
-        (T0 + 35 * MIN, "还没到"),                 # within 30 min of the previous message: same session
+        (T0, "我的快递到哪了"),  # contact 1
+        (T0 + 10 * MIN, "单号 1234"),  # same session
+        (T0 + 35 * MIN, "还没到"),  # within 30 min of the previous message: same session
         (T0 + 3 * HOUR, "快递还是没动 13812345678"),  # contact 2
-        (T0 + 3 * HOUR + 5 * MIN, "怎么回事"),      # same session
+        (T0 + 3 * HOUR + 5 * MIN, "怎么回事"),  # same session
     ]
     for i, (at, text) in enumerate(timeline):
         await recorder.record(msg(text, at, n=i), "物流查询", at)
@@ -147,8 +147,9 @@ async def test_linked_channels_count_as_one_customer(client: aredis.Redis) -> No
     assert t.customer == "p:alice" and [c["channel"] for c in t.contacts] == ["wecom_kf", "wechat", "wecom_kf"]
     # The platform's union id links too.
     for i, channel in enumerate(["wechat", "wecom_kf", "wechat"]):
-        await recorder.record(msg("x", T0 + i * HOUR, sender=f"s{i}", channel=channel, union_id="U1", n=10 + i),
-                              None, T0 + i * HOUR)
+        await recorder.record(
+            msg("x", T0 + i * HOUR, sender=f"s{i}", channel=channel, union_id="U1", n=10 + i), None, T0 + i * HOUR
+        )
     assert {t.customer for t in await service.store.all()} == {"p:alice", "u:U1"}
 
 
@@ -170,10 +171,11 @@ async def test_two_workers_firing_at_the_same_moment_make_one_ticket(client: are
         assert len(await s1.store.all()) == 1
         # The ticket step itself, raced directly: still one ticket.
         from alerts.contacts.rules import Rule
+
         contacts = await r1.store.contacts("p:bob")
-        results = await asyncio.gather(*[
-            svc.repeat_contacts("p:carol", msg("z", at, n=60), Rule(3, 24), contacts, at) for svc in (s1, s2, s1, s2)
-        ])
+        results = await asyncio.gather(
+            *[svc.repeat_contacts("p:carol", msg("z", at, n=60), Rule(3, 24), contacts, at) for svc in (s1, s2, s1, s2)]
+        )
         assert len({t.id for _, t in results}) == 1 and sorted(w for w, _ in results).count("created") == 1
     finally:
         await other.aclose()

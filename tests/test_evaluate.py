@@ -20,8 +20,16 @@ RANKS: dict[str, list[tuple[str, float]]] = {
     "o1": [("parcel", 0.3), ("refund", 0.2)],  # out of scope, not answered: right
     "o2": [("greet", 0.9), ("parcel", 0.05)],  # out of scope, answered: wrong
 }
-GOLD = {"p1": "parcel", "p2": "parcel", "p3": "parcel", "r1": "refund", "r2": "refund", "g1": "greet",
-        "o1": "oos", "o2": "oos"}
+GOLD = {
+    "p1": "parcel",
+    "p2": "parcel",
+    "p3": "parcel",
+    "r1": "refund",
+    "r2": "refund",
+    "g1": "greet",
+    "o1": "oos",
+    "o2": "oos",
+}
 KNOWN = {"parcel", "refund", "greet"}
 
 

@@ -107,7 +107,9 @@ def test_feishu_event_delivered_three_times_is_answered_once_in_thread(settings:
         assert json.loads(fake.calls(reply_path)[0].json()["content"])["text"]
 
 
-def test_platform_failures_delay_the_reply_but_lose_and_duplicate_nothing(settings: Settings, fake: FakePlatform) -> None:
+def test_platform_failures_delay_the_reply_but_lose_and_duplicate_nothing(
+    settings: Settings, fake: FakePlatform
+) -> None:
     fake.fail_next(SEND, 2)  # HTTP 500 twice
     with served(with_channels(settings, fake)) as (base, runtime):
         query, body = wecom_callback("怎么退货", "7002")

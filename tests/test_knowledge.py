@@ -150,7 +150,7 @@ def test_non_utf8_knowledge_base_is_refused(tmp_path: Path) -> None:
 
 
 def test_labelled_csv_loads(tmp_path: Path) -> None:
-    path = write(tmp_path, "data.csv", "text,intent\n我的快递到哪了,where_is_parcel\n\"退款, 多久到\",refund_progress\n")
+    path = write(tmp_path, "data.csv", 'text,intent\n我的快递到哪了,where_is_parcel\n"退款, 多久到",refund_progress\n')
     texts, labels = load_labelled(path)
     assert texts == ["我的快递到哪了", "退款, 多久到"]
     assert labels == ["where_is_parcel", "refund_progress"]

@@ -231,8 +231,7 @@ intents:
 async def tiny_pipeline(tmp_path: Path, redis_clean: str, clock: Clock):  # type: ignore[no-untyped-def]
     kb = tmp_path / "faq.yaml"
     kb.write_text(TINY_KB, encoding="utf-8")
-    engine = IntentEngine(kb, tmp_path / "intent.bin", TrainParams(),
-                          Thresholds(answer=0.5, margin=0.2, clarify=0.15))
+    engine = IntentEngine(kb, tmp_path / "intent.bin", TrainParams(), Thresholds(answer=0.5, margin=0.2, clarify=0.15))
     engine.load()
     client = aredis.Redis.from_url(redis_clean)
     yield Pipeline(PipelineParts(engine=engine, dialogue=DialogueStore(client, Keys("tiny"), 600), clock=clock))

@@ -61,7 +61,14 @@ def test_anger_without_threat_words_alerts(scorer: RiskScorer) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["请问退款多久到账？", "我想申请退款怎么操作", "退货的运费谁出呀", "退款会退回原来的卡吗", "什么时候发货", "好的谢谢"],
+    [
+        "请问退款多久到账？",
+        "我想申请退款怎么操作",
+        "退货的运费谁出呀",
+        "退款会退回原来的卡吗",
+        "什么时候发货",
+        "好的谢谢",
+    ],
 )
 def test_calm_questions_stay_below_alert(scorer: RiskScorer, text: str) -> None:
     result = scorer.score(text)

@@ -126,7 +126,9 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path / "empty.yaml", "")).server.port == 8080
 
 
-def test_relative_knowledge_base_resolves_next_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_knowledge_base_resolves_next_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = write(tmp_path / "shop" / "kefu.yaml", "knowledge_base: kb/faq.yaml\n")
     elsewhere = tmp_path / "other"
     elsewhere.mkdir()

@@ -47,10 +47,23 @@ async def env(redis_clean: str) -> AsyncIterator[dict]:
     [ticket] = await service.store.all()
     chat = StaffChat(service, notifier)
     async with httpx.AsyncClient() as http:
-        deps = AdapterDeps(redis=redis, keys=Keys("t"), tokens=TokenCache(redis, Keys("t")), http=http, clock=clock,
-                           card_actions=chat.card_action)
-        yield {"service": service, "chat": chat, "notifier": notifier, "tid": ticket.id, "deps": deps,
-               "clock": clock, "redis": redis}
+        deps = AdapterDeps(
+            redis=redis,
+            keys=Keys("t"),
+            tokens=TokenCache(redis, Keys("t")),
+            http=http,
+            clock=clock,
+            card_actions=chat.card_action,
+        )
+        yield {
+            "service": service,
+            "chat": chat,
+            "notifier": notifier,
+            "tid": ticket.id,
+            "deps": deps,
+            "clock": clock,
+            "redis": redis,
+        }
     await redis.aclose()
 
 
@@ -61,8 +74,9 @@ async def snapshot(env: dict) -> tuple[str, int]:
 
 # -- text commands, through each platform's adapter -------------------------------------------
 async def dingtalk_says(env: dict, text: str, staff_id: str, n: int = 1) -> str | None:
-    adapter = dingtalk.create("default", DingtalkApp(app_key=dt.APP_KEY, app_secret=SecretStr(dt.SECRET),
-                                                      robot_code="r1"), env["deps"])
+    adapter = dingtalk.create(
+        "default", DingtalkApp(app_key=dt.APP_KEY, app_secret=SecretStr(dt.SECRET), robot_code="r1"), env["deps"]
+    )
     body = dt.robot_message(text={"content": text}, senderStaffId=staff_id, msgId=f"dm{n}")
     [message] = (await adapter.handle(dt.callback(body, env["clock"]()))).messages
     return await env["chat"].handle(message)
@@ -70,11 +84,20 @@ async def dingtalk_says(env: dict, text: str, staff_id: str, n: int = 1) -> str 
 
 async def feishu_says(env: dict, text: str, open_id: str) -> str | None:
     adapter = feishu.create("default", fs.settings(), env["deps"])
-    event = fs.event("im.message.receive_v1", {
-        "sender": {"sender_id": {"open_id": open_id, "union_id": "on_1", "user_id": "u1"}},
-        "message": {"message_id": "om_x", "chat_id": "oc_1", "chat_type": "p2p", "message_type": "text",
-                    "content": json.dumps({"text": text}), "create_time": str(int(T0 * 1000))},
-    })
+    event = fs.event(
+        "im.message.receive_v1",
+        {
+            "sender": {"sender_id": {"open_id": open_id, "union_id": "on_1", "user_id": "u1"}},
+            "message": {
+                "message_id": "om_x",
+                "chat_id": "oc_1",
+                "chat_type": "p2p",
+                "message_type": "text",
+                "content": json.dumps({"text": text}),
+                "create_time": str(int(T0 * 1000)),
+            },
+        },
+    )
     [message] = (await adapter.handle(fs.callback(event, env["clock"]()))).messages
     return await env["chat"].handle(message)
 
@@ -82,7 +105,9 @@ async def feishu_says(env: dict, text: str, open_id: str) -> str | None:
 async def wecom_says(env: dict, text: str, user: str) -> str | None:
     adapter = wecom.create("default", wc.settings(), env["deps"])
     now = env["clock"]()
-    body = wc.xml_message("text", now, f"<Content><![CDATA[{text}]]></Content><MsgId>{abs(hash(text))}</MsgId>", sender=user)
+    body = wc.xml_message(
+        "text", now, f"<Content><![CDATA[{text}]]></Content><MsgId>{abs(hash(text))}</MsgId>", sender=user
+    )
     [message] = (await adapter.handle(encrypted_post(wc.sdk(), body, now))).messages
     return await env["chat"].handle(message)
 
@@ -124,11 +149,15 @@ async def test_bad_commands_get_clear_answers_and_change_nothing(env: dict) -> N
 
 # -- card clicks ----------------------------------------------------------------------------
 def feishu_click(env: dict, key: str, open_id: str, *, now: float | None = None):  # type: ignore[no-untyped-def]
-    event = fs.event("card.action.trigger", {
-        "operator": {"open_id": open_id}, "token": "c-token",
-        "action": {"tag": "button", "value": {"key": key, "ticket": env["tid"]}},
-        "context": {"open_message_id": "om_card1", "open_chat_id": "oc_1"},
-    })
+    event = fs.event(
+        "card.action.trigger",
+        {
+            "operator": {"open_id": open_id},
+            "token": "c-token",
+            "action": {"tag": "button", "value": {"key": key, "ticket": env["tid"]}},
+            "context": {"open_message_id": "om_card1", "open_chat_id": "oc_1"},
+        },
+    )
     return fs.callback(event, now if now is not None else env["clock"]())
 
 
@@ -146,8 +175,15 @@ async def test_feishu_card_clicks(env: dict) -> None:
     # Forged: signed with the wrong key -> refused before it reaches us.
     forged = feishu_click(env, f"ticket:close:{tid}", "ou_boss")
     with pytest.raises(WebhookError) as e:
-        await adapter.handle(forged.__class__(forged.method, forged.query, {**forged.headers, "x-lark-signature": "0" * 64},
-                                              forged.body, forged.received_at))
+        await adapter.handle(
+            forged.__class__(
+                forged.method,
+                forged.query,
+                {**forged.headers, "x-lark-signature": "0" * 64},
+                forged.body,
+                forged.received_at,
+            )
+        )
     assert e.value.status == 403
     # Replayed long after: stale timestamp refused.
     with pytest.raises(WebhookError):
@@ -174,9 +210,14 @@ async def test_wecom_card_clicks(env: dict) -> None:
     tid = env["tid"]
 
     def click(user: str, key: str, at: float) -> object:
-        body = wc.xml_message("event", at, f"<Event>template_card_event</Event><EventKey>{key}</EventKey>"
-                              f"<TaskId>{tid}-1</TaskId><CardType>button_interaction</CardType>"
-                              "<ResponseCode>RC1</ResponseCode>", sender=user)
+        body = wc.xml_message(
+            "event",
+            at,
+            f"<Event>template_card_event</Event><EventKey>{key}</EventKey>"
+            f"<TaskId>{tid}-1</TaskId><CardType>button_interaction</CardType>"
+            "<ResponseCode>RC1</ResponseCode>",
+            sender=user,
+        )
         return encrypted_post(wc.sdk(), body, at)
 
     now = env["clock"]()
@@ -186,7 +227,9 @@ async def test_wecom_card_clicks(env: dict) -> None:
     assert await snapshot(env) == before
     result = await adapter.handle(click("boss", f"ticket:ack:{tid}", now + 1))
     sealed = fromstring(result.body)
-    plain = wc.sdk().decrypt_message(result.body, sealed.findtext("MsgSignature"), sealed.findtext("TimeStamp"), "nonce123")
+    plain = wc.sdk().decrypt_message(
+        result.body, sealed.findtext("MsgSignature"), sealed.findtext("TimeStamp"), "nonce123"
+    )
     assert fromstring(plain).findtext("Button/ReplaceName") == "已确认·王经理"
     assert (await env["service"].store.get(tid)).state == "acknowledged"
     # WeCom's retry of the same click: handled once.

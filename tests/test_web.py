@@ -63,8 +63,13 @@ async def test_malformed_body_is_400(client: httpx.AsyncClient, content: bytes) 
 
 @pytest.mark.parametrize(
     "payload",
-    [{"user": "c1"}, {"text": "你好"}, {"user": "", "text": "你好"}, {"user": "c1", "text": 5},
-     {"user": "c1", "text": None}],
+    [
+        {"user": "c1"},
+        {"text": "你好"},
+        {"user": "", "text": "你好"},
+        {"user": "c1", "text": 5},
+        {"user": "c1", "text": None},
+    ],
 )
 async def test_missing_or_wrong_fields_are_400(client: httpx.AsyncClient, payload: dict) -> None:  # type: ignore[type-arg]
     r = await client.post("/api/chat", json=payload)
@@ -80,6 +85,7 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
     async def chunks():  # type: ignore[no-untyped-def]
         for _ in range(100):
             yield b" " * 1024  # no content-length: the limit holds while streaming
+
     r = await client.post("/api/chat", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
 

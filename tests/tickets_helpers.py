@@ -18,12 +18,18 @@ from bot.settings.tickets import TicketsSettings
 T0 = 1_795_000_000.0  # 2026-11-18 (Asia/Shanghai)
 MIN, HOUR, DAY = 60.0, 3600.0, 86400.0
 STAFF = {
-    "wecom": {"boss": {"name": "王经理", "role": "manager", "team": "kefu"},
-              "agent1": {"name": "小李", "role": "agent", "team": "kefu"}},
-    "feishu": {"ou_boss": {"name": "陈主管", "role": "manager", "team": "kefu"},
-               "ou_agent": {"name": "小赵", "role": "agent", "team": "kefu"}},
-    "dingtalk": {"staff_boss": {"name": "周主管", "role": "manager", "team": "kefu"},
-                 "staff_agent": {"name": "小吴", "role": "agent", "team": "kefu"}},
+    "wecom": {
+        "boss": {"name": "王经理", "role": "manager", "team": "kefu"},
+        "agent1": {"name": "小李", "role": "agent", "team": "kefu"},
+    },
+    "feishu": {
+        "ou_boss": {"name": "陈主管", "role": "manager", "team": "kefu"},
+        "ou_agent": {"name": "小赵", "role": "agent", "team": "kefu"},
+    },
+    "dingtalk": {
+        "staff_boss": {"name": "周主管", "role": "manager", "team": "kefu"},
+        "staff_agent": {"name": "小吴", "role": "agent", "team": "kefu"},
+    },
 }
 from tests.clock import Clock
 
@@ -47,8 +53,13 @@ def tickets_settings(**over: Any) -> TicketsSettings:
     return TicketsSettings(**({"staff": STAFF} | over))
 
 
-def build(redis: aredis.Redis, clock: Clock, settings: TicketsSettings | None = None,
-          notifier: RecordingNotifier | None = None, prefix: str = "t"):  # type: ignore[no-untyped-def]
+def build(
+    redis: aredis.Redis,
+    clock: Clock,
+    settings: TicketsSettings | None = None,
+    notifier: RecordingNotifier | None = None,
+    prefix: str = "t",
+):  # type: ignore[no-untyped-def]
     settings = settings or tickets_settings()
     notifier = notifier or RecordingNotifier()
     keys = Keys(prefix)
@@ -56,10 +67,27 @@ def build(redis: aredis.Redis, clock: Clock, settings: TicketsSettings | None = 
     return service, build_recorder(redis, keys, settings, service), notifier
 
 
-def msg(text: str, at: float, *, sender: str = "wm_cust1", channel: str = "wecom_kf", n: int | None = None,
-        union_id: str = "", name: str = "张三丰") -> InboundMessage:
-    return InboundMessage(channel, "default", "conv", sender, text, f"m{n if n is not None else int(at)}", at,
-                          sender_name=name, union_id=union_id)
+def msg(
+    text: str,
+    at: float,
+    *,
+    sender: str = "wm_cust1",
+    channel: str = "wecom_kf",
+    n: int | None = None,
+    union_id: str = "",
+    name: str = "张三丰",
+) -> InboundMessage:
+    return InboundMessage(
+        channel,
+        "default",
+        "conv",
+        sender,
+        text,
+        f"m{n if n is not None else int(at)}",
+        at,
+        sender_name=name,
+        union_id=union_id,
+    )
 
 
 # Fixtures the contacts and tickets tests share (imported by name into each module).

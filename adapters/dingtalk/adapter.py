@@ -44,9 +44,7 @@ class DingtalkAdapter:
         except (TypeError, ValueError, AttributeError):
             raise WebhookError(400, "malformed robot message") from None
         # DingTalk wants a quick 200; the reply goes later through the sessionWebhook.
-        return WebhookResult(
-            body=b"{}", content_type="application/json", messages=[message] if message else []
-        )
+        return WebhookResult(body=b"{}", content_type="application/json", messages=[message] if message else [])
 
     def _webhook_trusted(self, url: str) -> bool:
         """DingTalk's callback signature covers the timestamp only, not the body: a sessionWebhook

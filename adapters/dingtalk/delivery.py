@@ -40,9 +40,7 @@ async def post_session_webhook(http: HttpClient, url: str, rendered: Rendered) -
     return SendResult.retry(error) if code in _WEBHOOK_THROTTLED else SendResult.permanent(error)
 
 
-async def post_robot_api(
-    http: HttpClient, url: str, token: str, body: dict[str, Any]
-) -> SendResult:
+async def post_robot_api(http: HttpClient, url: str, token: str, body: dict[str, Any]) -> SendResult:
     """One call of the v1.0 robot API; raises ``TokenRejected`` for a refused token."""
     try:
         response = await http.post(url, json=body, headers={"x-acs-dingtalk-access-token": token})
@@ -67,8 +65,11 @@ async def post_robot_api(
 
 def robot_api_call(rendered: Rendered, robot_code: str, route: dict[str, str]) -> tuple[str, dict[str, Any]] | str:
     """The robot API path and body for a route, or why there is none."""
-    common = {"robotCode": robot_code, "msgKey": rendered.msg_key,
-              "msgParam": json.dumps(rendered.msg_param, ensure_ascii=False)}
+    common = {
+        "robotCode": robot_code,
+        "msgKey": rendered.msg_key,
+        "msgParam": json.dumps(rendered.msg_param, ensure_ascii=False),
+    }
     if route.get("conversation_type") == "2":
         if not route.get("conversation_id"):
             return "group route without conversation_id"

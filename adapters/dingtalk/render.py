@@ -28,9 +28,7 @@ def render(message: OutboundMessage) -> Rendered:
     elif message.kind == "markdown":
         title, text = _first_line(message.text), message.text
     else:
-        return Rendered(
-            {"msgtype": "text", "text": {"content": message.text}}, "sampleText", {"content": message.text}
-        )
+        return Rendered({"msgtype": "text", "text": {"content": message.text}}, "sampleText", {"content": message.text})
     title = title[:_TITLE_CHARS] or "消息"
     return Rendered(
         {"msgtype": "markdown", "markdown": {"title": title, "text": text}},

@@ -17,9 +17,7 @@ def render_card(card: dict[str, Any]) -> dict[str, Any]:
     elements: list[dict[str, Any]] = []
     if card.get("description"):
         elements.append({"tag": "div", "text": _plain(card["description"])})
-    fields = [
-        {"is_short": True, "text": _plain(f"{label}：{value}")} for label, value in card.get("fields") or []
-    ]
+    fields = [{"is_short": True, "text": _plain(f"{label}：{value}")} for label, value in card.get("fields") or []]
     if fields:
         elements.append({"tag": "div", "fields": fields})
     buttons = [_button(b) for b in card.get("buttons") or []]

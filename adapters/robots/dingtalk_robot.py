@@ -50,7 +50,11 @@ class DingtalkRobotSender:
             return {"msgtype": "text", "text": {"content": shorten(message.text, MAX_BYTES)}, "at": at}
         title = (message.route.get("title") or message.text.strip().splitlines()[0].lstrip("# "))[:_TITLE_CHARS]
         text = message.text + ("\n\n" + " ".join(f"@{m}" for m in self._at) if self._at else "")
-        return {"msgtype": "markdown", "markdown": {"title": title or "提醒", "text": shorten(text, MAX_BYTES)}, "at": at}
+        return {
+            "msgtype": "markdown",
+            "markdown": {"title": title or "提醒", "text": shorten(text, MAX_BYTES)},
+            "at": at,
+        }
 
     async def send(self, message: OutboundMessage) -> SendResult:
         payload, result = await post_json(self._http, self.url(), self.body(message), "dingtalk robot")

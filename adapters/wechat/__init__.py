@@ -34,9 +34,16 @@ class WechatAdapter:
         crypto = make_crypto(WeChatCrypto, token, aes_key, settings.app_id) if aes_key else None
         self._envelope = Envelope(token, crypto, settings.replay_window_seconds)
         self._api = WxApi(
-            deps.http, deps.tokens, f"wechat:{app}", settings.api_base, "/cgi-bin/token",
-            {"grant_type": "client_credential", "appid": settings.app_id,
-             "secret": settings.app_secret.get_secret_value()},
+            deps.http,
+            deps.tokens,
+            f"wechat:{app}",
+            settings.api_base,
+            "/cgi-bin/token",
+            {
+                "grant_type": "client_credential",
+                "appid": settings.app_id,
+                "secret": settings.app_secret.get_secret_value(),
+            },
         )
 
     async def handle(self, request: WebhookRequest) -> WebhookResult:
@@ -68,9 +75,9 @@ class WechatAdapter:
         if not openid:
             return SendResult.permanent("wechat: route needs touser (the openid)")
         # Official accounts cannot show cards or markdown in a chat: send them as text.
-        payload = {"touser": openid, "msgtype": "text",
-                   "text": {"content": card_as_text(message.text, message.card)}}
+        payload = {"touser": openid, "msgtype": "text", "text": {"content": card_as_text(message.text, message.card)}}
         return await self._api.send("message/custom/send", payload, _PERMANENT)
+
 
 def create(app_name: str, settings: WechatApp, deps: AdapterDeps) -> WechatAdapter:
     return WechatAdapter(app_name, settings, deps)

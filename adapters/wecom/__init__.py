@@ -28,7 +28,11 @@ class WecomAdapter:
         crypto = make_crypto(WeChatCrypto, token, aes_key, settings.corp_id)
         envelope = Envelope(token, crypto, settings.replay_window_seconds)
         api = WxApi(
-            deps.http, deps.tokens, f"wecom:{app}", settings.api_base, "/cgi-bin/gettoken",
+            deps.http,
+            deps.tokens,
+            f"wecom:{app}",
+            settings.api_base,
+            "/cgi-bin/gettoken",
             {"corpid": settings.corp_id, "corpsecret": settings.secret.get_secret_value()},
         )
         self._callback = WecomCallback(app, settings.corp_id, settings.agent_id, envelope, deps)

@@ -63,7 +63,9 @@ class WecomCallback:
         if not open_kfid:
             raise WebhookError(400, "kf_msg_or_event without OpenKfId")
         return PlatformTask(
-            channel="wecom_kf", app=self._app, kind="kf_sync",
+            channel="wecom_kf",
+            app=self._app,
+            kind="kf_sync",
             payload={"open_kfid": open_kfid, "token": token},
             # One pull per event: WeCom's retries of the same callback carry the same Token.
             dedupe_key=f"kf_sync:{self._app}:{token or fields.get('CreateTime', '')}",
@@ -81,7 +83,10 @@ class WecomCallback:
         if not await self._deps.redis.set(seen_key, b"1", nx=True, ex=_EVENT_DEDUPE_SECONDS):
             return WebhookResult()  # a retry of a click we already handled
         action = CardAction(
-            channel=CHANNEL, app=self._app, operator_id=user, message_ref=fields.get("TaskId", ""),
+            channel=CHANNEL,
+            app=self._app,
+            operator_id=user,
+            message_ref=fields.get("TaskId", ""),
             value={
                 "key": fields.get("EventKey", ""),
                 "task_id": fields.get("TaskId", ""),
@@ -99,6 +104,4 @@ class WecomCallback:
         if not answer.ok or not answer.toast:
             return WebhookResult()  # leave the buttons clickable
         reply = update_button_reply(user, fields.get("ToUserName") or self._corp_id, answer.toast, now)
-        return WebhookResult(
-            body=self._envelope.seal(reply, nonce, now), content_type="application/xml; charset=utf-8"
-        )
+        return WebhookResult(body=self._envelope.seal(reply, nonce, now), content_type="application/xml; charset=utf-8")

@@ -82,9 +82,15 @@ class KfChannel:
         pages = 0
         while True:
             try:
-                page = await self._api.post("kf/sync_msg", {
-                    "cursor": cursor, "token": token, "limit": _PAGE_LIMIT, "open_kfid": open_kfid,
-                })
+                page = await self._api.post(
+                    "kf/sync_msg",
+                    {
+                        "cursor": cursor,
+                        "token": token,
+                        "limit": _PAGE_LIMIT,
+                        "open_kfid": open_kfid,
+                    },
+                )
             except ApiFailure as failure:
                 if pages or partial_ok:
                     # What we pulled is enqueued and its cursor saved; the rest comes next pull.
@@ -123,18 +129,19 @@ class KfChannel:
         target = {"open_kfid": route.get("open_kfid", ""), "external_userid": route.get("external_userid", "")}
         if not all(target.values()):
             return SendResult.permanent("wecom_kf: route needs open_kfid and external_userid")
-        result = await self._call("kf/send_msg", {
-            "touser": target["external_userid"],
-            "open_kfid": target["open_kfid"],
-            # Same key on every retry, so the platform can refuse a second copy.
-            "msgid": platform_id(message.idempotency_key),
-            "msgtype": "text",
-            "text": {"content": card_as_text(message.text, message.card)},
-        })
+        result = await self._call(
+            "kf/send_msg",
+            {
+                "touser": target["external_userid"],
+                "open_kfid": target["open_kfid"],
+                # Same key on every retry, so the platform can refuse a second copy.
+                "msgid": platform_id(message.idempotency_key),
+                "msgtype": "text",
+                "text": {"content": card_as_text(message.text, message.card)},
+            },
+        )
         if result.ok and message.handoff:
-            result = await self._call(
-                "kf/service_state/trans", {**target, "service_state": _SERVICE_STATE_QUEUE}
-            )
+            result = await self._call("kf/service_state/trans", {**target, "service_state": _SERVICE_STATE_QUEUE})
         return result
 
     async def _call(self, path: str, payload: dict[str, Any]) -> SendResult:

@@ -26,15 +26,16 @@ class AppSender:
         if agent is None:
             return SendResult.permanent("wecom: no agent_id in the route or settings")
         if route.get("response_code"):
-            return await self._api.send("message/update_template_card", {
-                "userids": route.get("touser", "").split("|"),
-                "agentid": int(agent),
-                "response_code": route["response_code"],
-                "button": {"replace_name": message.text},
-            })
-        payload: dict[str, Any] = {
-            key: route[key] for key in ("touser", "toparty", "totag") if route.get(key)
-        }
+            return await self._api.send(
+                "message/update_template_card",
+                {
+                    "userids": route.get("touser", "").split("|"),
+                    "agentid": int(agent),
+                    "response_code": route["response_code"],
+                    "button": {"replace_name": message.text},
+                },
+            )
+        payload: dict[str, Any] = {key: route[key] for key in ("touser", "toparty", "totag") if route.get(key)}
         payload.update({"agentid": int(agent), "msgtype": message.kind})
         if message.kind == "card":
             if not message.card:

@@ -133,7 +133,15 @@ class ContactStore:
             self._k(person, f"contact:msg:{message_id}"),
         ]  # fmt: skip
         contact_id = f"{int(now * 1000)}-{message_id}"[:120]
-        args = [repr(float(now)), repr(float(gap_seconds)), int(keep_seconds) + 1, channel, intent or "", excerpt, contact_id]
+        args = [
+            repr(float(now)),
+            repr(float(gap_seconds)),
+            int(keep_seconds) + 1,
+            channel,
+            intent or "",
+            excerpt,
+            contact_id,
+        ]
         new, current, *starts = await self._script(keys=keys, args=args)
         current = current.decode() if isinstance(current, bytes) else str(current)
         return Recorded(
@@ -143,7 +151,9 @@ class ContactStore:
 
     async def contacts(self, person: str, since: float = float("-inf")) -> list[Contact]:
         """The person's contacts that started after ``since``, oldest first."""
-        ids = await self._redis.zrangebyscore(self._k(person, "contacts:at"), f"({since}" if since != float("-inf") else "-inf", "+inf")
+        ids = await self._redis.zrangebyscore(
+            self._k(person, "contacts:at"), f"({since}" if since != float("-inf") else "-inf", "+inf"
+        )
         if not ids:
             return []
         raws = await self._redis.hmget(self._k(person, "contacts"), ids)

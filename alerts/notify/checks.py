@@ -34,7 +34,9 @@ def check_alerts(settings: Settings) -> list[str]:
             elif url and (why := _url_problem(url, "/cgi-bin/webhook/send")):
                 problems.append(f"{at}.url: {why}")
             elif key and not _UUID.match(key):
-                problems.append(f"{at}.webhook_key: not a WeCom robot key (a UUID like 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa)")
+                problems.append(
+                    f"{at}.webhook_key: not a WeCom robot key (a UUID like 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa)"
+                )
         elif r.type == "dingtalk_robot":
             if not r.access_token.get_secret_value():
                 problems.append(f"{at}.access_token: missing (the access_token=… of the robot's webhook URL)")

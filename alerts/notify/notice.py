@@ -36,5 +36,3 @@ class Notice:
         data = json.loads(raw)
         data["fields"] = [tuple(pair) for pair in data.get("fields", [])]
         return cls(**data)
-
-

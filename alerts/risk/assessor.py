@@ -52,4 +52,3 @@ async def watch_emotion_model(scorer: RiskScorer, model_path: Path, interval: fl
                 log.info("risk emotion model reloaded from %s", model_path)
             except ModelFileError as e:
                 log.error("risk emotion model not reloaded, keeping the previous one: %s", e)
-

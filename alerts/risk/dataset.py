@@ -80,9 +80,7 @@ def _rows(path: Path, reader: Iterator[list[str]], delimiter: str) -> list[Label
         elif label in _FALSE:
             value = 0
         else:
-            raise RiskDataError(
-                f"{path} line {line_no}: label must be 1 (risk) or 0 (not risk), got {label!r}"
-            )
+            raise RiskDataError(f"{path} line {line_no}: label must be 1 (risk) or 0 (not risk), got {label!r}")
         rows.append(LabelledText(text=text, label=value, line=line_no))
     if not rows:
         raise RiskDataError(f"{path}: no data rows under the header")

@@ -79,9 +79,19 @@ def _train(texts: Sequence[str], labels: Sequence[str], train: EmotionTrainSetti
             train_file = f.name
         try:
             model = train_fasttext(
-                train_file, epoch=train.epoch, lr=train.lr, dim=dim,
-                wordNgrams=train.word_ngrams, minn=0, maxn=0, bucket=train.bucket, minCount=1,
-                thread=1, seed=seed, loss=train.loss, verbose=0,
+                train_file,
+                epoch=train.epoch,
+                lr=train.lr,
+                dim=dim,
+                wordNgrams=train.word_ngrams,
+                minn=0,
+                maxn=0,
+                bucket=train.bucket,
+                minCount=1,
+                thread=1,
+                seed=seed,
+                loss=train.loss,
+                verbose=0,
             )
         except RuntimeError as e:
             if "NaN" not in str(e):
@@ -92,7 +102,9 @@ def _train(texts: Sequence[str], labels: Sequence[str], train: EmotionTrainSetti
         finally:
             os.unlink(train_file)
         return TextClassifier(model=model, metadata={"params": train.model_dump(), "seed": seed, "dim": dim})
-    raise RuntimeError(f"fastText could not train the risk emotion model ({last_error}); try other emotion.train settings")
+    raise RuntimeError(
+        f"fastText could not train the risk emotion model ({last_error}); try other emotion.train settings"
+    )
 
 
 def source_hash(settings: EmotionSettings) -> str:
@@ -122,9 +134,7 @@ def _reviews(path: Path, train: EmotionTrainSettings, rng: random.Random) -> lis
     return lines
 
 
-def training_corpus(
-    settings: EmotionSettings, custom: Sequence[LabelledText] = ()
-) -> tuple[list[str], list[str]]:
+def training_corpus(settings: EmotionSettings, custom: Sequence[LabelledText] = ()) -> tuple[list[str], list[str]]:
     """Prepared texts (``model_input``) and labels for the default corpus plus optional shop data."""
     train = settings.train
     rng = random.Random(train.seed)

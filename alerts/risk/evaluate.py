@@ -64,7 +64,10 @@ def metrics(labels: Sequence[int], predicted: Sequence[int], threshold: float) -
         precision=round(precision, 4),
         recall=round(recall, 4),
         f1=round(f1, 4),
-        tp=tp, fp=fp, fn=fn, tn=tn,
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
         threshold=threshold,
     )
 
@@ -76,9 +79,7 @@ def evaluate(scorer: RiskScorer, rows: Sequence[LabelledText]) -> RiskMetrics:
     return metrics([row.label for row in rows], predicted, threshold)
 
 
-def eval_from_csv(
-    data: str | Path, settings: RiskSettings, data_dir: Path, model: Path | None = None
-) -> RiskMetrics:
+def eval_from_csv(data: str | Path, settings: RiskSettings, data_dir: Path, model: Path | None = None) -> RiskMetrics:
     """``kefu eval --task risk --data FILE [--model FILE]``; the data is read before any model work."""
     rows = load_risk_csv(data)
     if model is not None:
@@ -98,9 +99,7 @@ class TrainReport:
     seconds: float
 
 
-def train_from_csv(
-    data: str | Path, settings: RiskSettings, data_dir: Path, out: Path | None = None
-) -> TrainReport:
+def train_from_csv(data: str | Path, settings: RiskSettings, data_dir: Path, out: Path | None = None) -> TrainReport:
     """``kefu train --task risk --data FILE [--out FILE]``: the shop's lines plus the shipped corpus.
 
     Without ``out`` the model goes where the server loads it from (``emotion.model_path`` or

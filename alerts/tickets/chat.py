@@ -77,7 +77,9 @@ class StaffChat:
             tickets = await (self.service.store.active() if target.lower() == "all" else self.service.mine(staff))
             if not tickets:
                 return "暂无未关闭的工单"
-            return f"未关闭工单 {len(tickets)} 单：\n" + "\n".join(ticket_line(t, self.service.tz) for t in tickets[:30])
+            return f"未关闭工单 {len(tickets)} 单：\n" + "\n".join(
+                ticket_line(t, self.service.tz) for t in tickets[:30]
+            )
         if not target:
             return f"请写上工单号，例如 /{name} T-20261128-0007"
         tid = target.upper()

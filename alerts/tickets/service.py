@@ -148,7 +148,11 @@ class TicketService:
     async def mine(self, staff: Staff) -> list[Ticket]:
         """Active tickets for this person: assigned to them, or unassigned in their team."""
         active = await self.store.active()
-        return [t for t in active if t.assignee == staff.key or (not t.assignee and (not staff.team or t.team == staff.team))]
+        return [
+            t
+            for t in active
+            if t.assignee == staff.key or (not t.assignee and (not staff.team or t.team == staff.team))
+        ]
 
     # -- scheduled jobs --------------------------------------------------------------------------
     async def escalate_due(self, now: float) -> list[str]:
@@ -204,7 +208,9 @@ class TicketService:
                 continue
             tickets.sort(key=lambda t: t.created_at)
             unacked = sum(1 for t in tickets if t.state != m.ACKNOWLEDGED)
-            text = "\n".join([f"未关闭 {len(tickets)} 单，其中未确认 {unacked} 单："] + [ticket_line(t, self.tz) for t in tickets])
+            text = "\n".join(
+                [f"未关闭 {len(tickets)} 单，其中未确认 {unacked} 单："] + [ticket_line(t, self.tz) for t in tickets]
+            )
             notice = TicketNotice(
                 kind="ticket_digest", team=team, title=f"每日工单摘要 {date}（{team}）", text=text,
                 dedupe_key=f"digest:{date}:{team}", severity="info",
@@ -228,7 +234,10 @@ class TicketService:
         marker = self.store.keys.of("tickets", "weekly", week_id)
         if not force and not await self.store.redis.set(marker, b"1", nx=True, ex=30 * 86400):
             return review
-        lines = [f"本周新工单 {len(this)} 单（已关闭 {review['closed']}），上周 {len(last)} 单，变化 {trend}", "主要原因："]
+        lines = [
+            f"本周新工单 {len(this)} 单（已关闭 {review['closed']}），上周 {len(last)} 单，变化 {trend}",
+            "主要原因：",
+        ]
         lines += [f"  {i}. {r} × {n}" for i, (r, n) in enumerate(top, 1)] or ["  （无）"]
         await self._send_once(marker, TicketNotice(
             kind="ticket_weekly", team=self.settings.default_team, title=f"重复进线周报 {week_id}",
@@ -243,4 +252,3 @@ class TicketService:
         except BaseException:
             await self.store.redis.delete(marker)
             raise
-

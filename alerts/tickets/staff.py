@@ -51,4 +51,3 @@ class StaffDirectory:
             return members[who]
         named = [s for s in members.values() if s.name == who]
         return named[0] if len(named) == 1 else None
-

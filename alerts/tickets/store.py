@@ -120,7 +120,11 @@ class TicketStore:
                     continue
 
     async def for_customer(
-        self, person: str, now: float, *, create: Callable[[str], tuple[Ticket, dict[str, Any]]],
+        self,
+        person: str,
+        now: float,
+        *,
+        create: Callable[[str], tuple[Ticket, dict[str, Any]]],
         update: Callable[[Ticket], Outcome | None],
     ) -> tuple[str, Outcome]:
         """The one-ticket-per-customer step, atomic over the customer's pointer and ticket.

@@ -10,9 +10,7 @@ from bot.nlu.intent_model import train_intent_model
 from bot.nlu.knowledge import KnowledgeBase
 
 
-def cross_validate(
-    kb: KnowledgeBase, params: TrainParams, thresholds: Thresholds, k: int = 5
-) -> EvalReport:
+def cross_validate(kb: KnowledgeBase, params: TrainParams, thresholds: Thresholds, k: int = 5) -> EvalReport:
     texts, labels = kb.training_pairs()
     folds = stratified_folds(labels, k, params.seed)
     order: list[int] = []

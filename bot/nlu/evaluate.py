@@ -95,9 +95,7 @@ def evaluate(rank: Ranker, texts: Sequence[str], gold: Sequence[str], known: set
         answered_accuracy=round(_safe_div(sum(decisions[i].intent == gold[i] for i in answered), len(answered)), 4),
         n_out_of_scope=len(oos),
         oos_recall=(
-            round(_safe_div(sum(decisions[i].action is not Action.ANSWER for i in oos), len(oos)), 4)
-            if oos
-            else None
+            round(_safe_div(sum(decisions[i].action is not Action.ANSWER for i in oos), len(oos)), 4) if oos else None
         ),
     )
 
@@ -152,9 +150,7 @@ def format_report(report: EvalReport, title: str) -> str:
         f"{report.answered_accuracy:.2%} of them right",
     ]
     if report.oos_recall is not None:
-        lines.append(
-            f"  out-of-scope queries: {report.n_out_of_scope}, not answered (recall): {report.oos_recall:.2%}"
-        )
+        lines.append(f"  out-of-scope queries: {report.n_out_of_scope}, not answered (recall): {report.oos_recall:.2%}")
     for key, value in report.extra.items():
         lines.append(f"  {key}: {value}")
     lines += ["", f"  {'intent':<28}{'prec':>7}{'recall':>8}{'F1':>7}{'n':>6}  most confused with"]

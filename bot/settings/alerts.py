@@ -112,7 +112,11 @@ class FeishuAppReceiver(_Receiver):
 
 
 Receiver = Annotated[
-    WecomRobotReceiver | DingtalkRobotReceiver | FeishuBotReceiver | WecomAppReceiver | DingtalkAppReceiver
+    WecomRobotReceiver
+    | DingtalkRobotReceiver
+    | FeishuBotReceiver
+    | WecomAppReceiver
+    | DingtalkAppReceiver
     | FeishuAppReceiver,
     Field(discriminator="type"),
 ]
@@ -197,5 +201,7 @@ class AlertsSettings(_Strict):
         ]:
             unknown = [n for n in names if n not in self.receivers]
             if unknown:
-                raise ValueError(f"{where}: unknown receiver(s) {', '.join(unknown)} (define them under alerts.receivers)")
+                raise ValueError(
+                    f"{where}: unknown receiver(s) {', '.join(unknown)} (define them under alerts.receivers)"
+                )
         return self

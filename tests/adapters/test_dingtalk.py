@@ -31,8 +31,9 @@ def fake(fake: FakePlatform) -> FakePlatform:
 
 
 def settings(base: str = "http://127.0.0.1:9", window: int = 3600) -> DingtalkApp:
-    return DingtalkApp(app_key=APP_KEY, app_secret=SecretStr(SECRET), robot_code="robot1",
-                       api_base=base, replay_window_seconds=window)
+    return DingtalkApp(
+        app_key=APP_KEY, app_secret=SecretStr(SECRET), robot_code="robot1", api_base=base, replay_window_seconds=window
+    )
 
 
 def callback(body: dict | bytes, at: float, *, secret: str = SECRET, headers: dict | None = None) -> WebhookRequest:
@@ -45,15 +46,26 @@ def callback(body: dict | bytes, at: float, *, secret: str = SECRET, headers: di
 
 def robot_message(**overrides: object) -> dict:
     body = {
-        "msgtype": "text", "text": {"content": " 我的快递到哪了 "}, "msgId": "msgABC", "createAt": 1700000000123,
-        "conversationType": "1", "conversationId": "cid1", "senderId": "$:LWCP:abc", "senderStaffId": "staff7",
-        "senderNick": "张三", "isInAtList": True, "sessionWebhook": "http://x/robot/sendBySession?session=live",
-        "sessionWebhookExpiredTime": 1700005400123, "chatbotUserId": "$:bot",
+        "msgtype": "text",
+        "text": {"content": " 我的快递到哪了 "},
+        "msgId": "msgABC",
+        "createAt": 1700000000123,
+        "conversationType": "1",
+        "conversationId": "cid1",
+        "senderId": "$:LWCP:abc",
+        "senderStaffId": "staff7",
+        "senderNick": "张三",
+        "isInAtList": True,
+        "sessionWebhook": "http://x/robot/sendBySession?session=live",
+        "sessionWebhookExpiredTime": 1700005400123,
+        "chatbotUserId": "$:bot",
     }
     return body | overrides
 
 
-def outbound(route: dict[str, str], text: str = "您好", kind: str = "text", card: dict | None = None) -> OutboundMessage:
+def outbound(
+    route: dict[str, str], text: str = "您好", kind: str = "text", card: dict | None = None
+) -> OutboundMessage:
     return OutboundMessage("dingtalk", "default", route, text, "idem-1", kind=kind, card=card)
 
 
@@ -65,7 +77,13 @@ async def test_single_chat_text_is_parsed(deps: AdapterDeps) -> None:
     result = await create("default", settings(), deps).handle(callback(robot_message(), deps.clock()))
     assert (result.status, result.body) == (200, b"{}")
     [m] = result.messages
-    assert (m.channel, m.app, m.conversation_id, m.sender_id, m.sender_name) == ("dingtalk", "default", "cid1", "staff7", "张三")
+    assert (m.channel, m.app, m.conversation_id, m.sender_id, m.sender_name) == (
+        "dingtalk",
+        "default",
+        "cid1",
+        "staff7",
+        "张三",
+    )
     assert (m.text, m.message_id, m.sent_at, m.msg_type) == ("我的快递到哪了", "msgABC", 1700000000.123, "text")
     assert m.reply_route["session_webhook"].endswith("session=live")
     assert m.reply_route["conversation_type"] == "1" and m.reply_route["sender_staff_id"] == "staff7"
@@ -94,7 +112,9 @@ async def test_external_sender_and_picture(deps: AdapterDeps) -> None:
 )
 async def test_missing_headers_are_refused(deps: AdapterDeps, request_headers: dict) -> None:
     with pytest.raises(WebhookError) as e:
-        await create("default", settings(), deps).handle(callback(robot_message(), deps.clock(), headers=request_headers))
+        await create("default", settings(), deps).handle(
+            callback(robot_message(), deps.clock(), headers=request_headers)
+        )
     assert e.value.status == 403
 
 
@@ -123,7 +143,9 @@ def session_route(
     return {
         "session_webhook": f"{fake.base}{SESSION_PATH}?session={session}",
         "session_webhook_expires": str(int((now + expires_in) * 1000)),
-        "conversation_type": conversation, "conversation_id": "cidGroup", "sender_staff_id": "staff7",
+        "conversation_type": conversation,
+        "conversation_id": "cidGroup",
+        "sender_staff_id": "staff7",
     }
 
 
@@ -155,9 +177,18 @@ async def test_expired_webhook_falls_back_to_robot_api(fake: FakePlatform, deps:
 
 
 async def test_card_is_rendered_as_markdown(fake: FakePlatform, deps: AdapterDeps) -> None:
-    card = {"title": "投诉风险", "description": "客户情绪激动", "fields": [["客户", "张三"]],
-            "buttons": [{"text": "认领", "key": "ack", "style": "primary", "value": {"t": "1"}}], "template": "red"}
-    assert (await create("default", settings(fake.base), deps).send(outbound(session_route(fake, deps.clock()), "", "card", card))).ok
+    card = {
+        "title": "投诉风险",
+        "description": "客户情绪激动",
+        "fields": [["客户", "张三"]],
+        "buttons": [{"text": "认领", "key": "ack", "style": "primary", "value": {"t": "1"}}],
+        "template": "red",
+    }
+    assert (
+        await create("default", settings(fake.base), deps).send(
+            outbound(session_route(fake, deps.clock()), "", "card", card)
+        )
+    ).ok
     body = fake.calls(SESSION_PATH)[0].json()
     assert body["msgtype"] == "markdown" and body["markdown"]["title"] == "投诉风险"
     assert "**客户**：张三" in body["markdown"]["text"] and "「ack」认领" in body["markdown"]["text"]
@@ -195,7 +226,9 @@ async def test_rejected_token_is_forgotten_and_retried(fake: FakePlatform, deps:
 
 async def test_wrong_credentials_are_permanent_and_secret_free(fake: FakePlatform, deps: AdapterDeps) -> None:
     fake.state["dingtalk"]["apps"][APP_KEY] = "other"
-    result = await create("default", settings(fake.base), deps).send(outbound(session_route(fake, deps.clock(), expires_in=-10)))
+    result = await create("default", settings(fake.base), deps).send(
+        outbound(session_route(fake, deps.clock(), expires_in=-10))
+    )
     assert not result.ok and not result.retryable and SECRET not in result.error
 
 

@@ -36,9 +36,13 @@ APP_ID, APP_SECRET, TOKEN, KEY = "cli_a1b2", "feishu secret", "verif-token", "en
 TOKEN_PATH, MESSAGES = "/open-apis/auth/v3/tenant_access_token/internal", "/open-apis/im/v1/messages"
 INBOUND_ID = "om_inbound1"
 REPLY = f"{MESSAGES}/{INBOUND_ID}/reply"
-CARD = {"title": "投诉风险", "description": "客户说要投诉", "fields": [["客户", "张三"], ["订单", "A1"]],
-        "buttons": [{"text": "认领", "key": "claim", "style": "primary", "value": {"ticket": "T1"}}],
-        "template": "red"}
+CARD = {
+    "title": "投诉风险",
+    "description": "客户说要投诉",
+    "fields": [["客户", "张三"], ["订单", "A1"]],
+    "buttons": [{"text": "认领", "key": "claim", "style": "primary", "value": {"ticket": "T1"}}],
+    "template": "red",
+}
 
 
 @pytest.fixture
@@ -48,8 +52,13 @@ def fake(fake: FakePlatform) -> FakePlatform:
 
 
 def settings(base: str = "http://127.0.0.1:9", encrypt_key: str = KEY) -> FeishuApp:
-    return FeishuApp(app_id=APP_ID, app_secret=SecretStr(APP_SECRET), verification_token=SecretStr(TOKEN),
-                     encrypt_key=SecretStr(encrypt_key), api_base=base)
+    return FeishuApp(
+        app_id=APP_ID,
+        app_secret=SecretStr(APP_SECRET),
+        verification_token=SecretStr(TOKEN),
+        encrypt_key=SecretStr(encrypt_key),
+        api_base=base,
+    )
 
 
 def encrypt(plaintext: str, key: str = KEY) -> str:
@@ -61,8 +70,9 @@ def encrypt(plaintext: str, key: str = KEY) -> str:
     return base64.b64encode(iv + encryptor.update(padded) + encryptor.finalize()).decode()
 
 
-def callback(payload: dict | bytes, now: float, *, key: str = KEY, signed: bool = True,
-             header_case: str = "lower") -> WebhookRequest:
+def callback(
+    payload: dict | bytes, now: float, *, key: str = KEY, signed: bool = True, header_case: str = "lower"
+) -> WebhookRequest:
     """A callback as Feishu sends it: encrypted and signed when an Encrypt Key is set."""
     if isinstance(payload, bytes):
         raw = payload
@@ -79,16 +89,30 @@ def callback(payload: dict | bytes, now: float, *, key: str = KEY, signed: bool 
 
 def event(event_type: str, body: dict, token: str = TOKEN) -> dict:
     # Every event Feishu sends has its own id; its retries repeat it.
-    header = {"event_id": f"ev-{uuid.uuid4().hex}", "event_type": event_type, "create_time": "1700000000000",
-              "token": token, "app_id": APP_ID, "tenant_key": "tk"}
+    header = {
+        "event_id": f"ev-{uuid.uuid4().hex}",
+        "event_type": event_type,
+        "create_time": "1700000000000",
+        "token": token,
+        "app_id": APP_ID,
+        "tenant_key": "tk",
+    }
     return {"schema": "2.0", "header": header, "event": body}
 
 
-def message_event(chat_type: str = "p2p", message_type: str = "text", text: str = "我要退货",
-                  mentions: list | None = None) -> dict:
+def message_event(
+    chat_type: str = "p2p", message_type: str = "text", text: str = "我要退货", mentions: list | None = None
+) -> dict:
     content = json.dumps({"text": text} if message_type == "text" else {"image_key": "img_v2_x"})
-    message = {"message_id": INBOUND_ID, "chat_id": "oc_chat1", "chat_type": chat_type, "message_type": message_type,
-               "content": content, "create_time": "1700000000456", "mentions": mentions}
+    message = {
+        "message_id": INBOUND_ID,
+        "chat_id": "oc_chat1",
+        "chat_type": chat_type,
+        "message_type": message_type,
+        "content": content,
+        "create_time": "1700000000456",
+        "mentions": mentions,
+    }
     sender = {"sender_id": {"open_id": "ou_user1", "union_id": "on_union1", "user_id": None}, "sender_type": "user"}
     return event("im.message.receive_v1", {"sender": sender, "message": message})
 
@@ -133,7 +157,13 @@ async def test_p2p_text_message(deps: AdapterDeps) -> None:
     assert (result.status, json.loads(result.body)) == (200, {"msg": "success"})
     assert result.content_type == "application/json; charset=utf-8"
     [m] = result.messages
-    assert (m.channel, m.app, m.conversation_id, m.sender_id, m.union_id) == ("feishu", "default", "oc_chat1", "ou_user1", "on_union1")
+    assert (m.channel, m.app, m.conversation_id, m.sender_id, m.union_id) == (
+        "feishu",
+        "default",
+        "oc_chat1",
+        "ou_user1",
+        "on_union1",
+    )
     assert (m.text, m.message_id, m.sent_at, m.msg_type) == ("我要退货", INBOUND_ID, 1700000000.456, "text")
     assert m.reply_route == {"message_id": INBOUND_ID, "chat_id": "oc_chat1", "chat_type": "p2p", "open_id": "ou_user1"}
 
@@ -167,7 +197,9 @@ async def test_a_group_message_is_ours_only_when_it_mentions_the_bot(fake: FakeP
 
 
 async def test_image_sets_msg_type(deps: AdapterDeps) -> None:
-    [m] = (await create("default", settings(), deps).handle(callback(message_event(message_type="image"), deps.clock()))).messages
+    [m] = (
+        await create("default", settings(), deps).handle(callback(message_event(message_type="image"), deps.clock()))
+    ).messages
     assert (m.msg_type, m.text) == ("image", "")
 
 
@@ -196,19 +228,28 @@ async def test_refusals(deps: AdapterDeps) -> None:
     del broken["event"]["message"]["chat_id"]
     far_off = message_event()
     far_off["event"]["message"]["create_time"] = "9" * 400  # overflows a float
-    for app, request in [(plain, callback(b"{oops", now, key="")), (plain, callback(b"[]", now, key="")),
-                         (plain, callback(broken, now, key="")), (plain, callback(far_off, now, key="")),
-                         (adapter, callback(b'{"encrypt": "bm90IGEgY2lwaGVydGV4dA=="}', now))]:
+    for app, request in [
+        (plain, callback(b"{oops", now, key="")),
+        (plain, callback(b"[]", now, key="")),
+        (plain, callback(broken, now, key="")),
+        (plain, callback(far_off, now, key="")),
+        (adapter, callback(b'{"encrypt": "bm90IGEgY2lwaGVydGV4dA=="}', now)),
+    ]:
         with pytest.raises(WebhookError) as e:
             await app.handle(request)
         assert e.value.status == 400
 
 
 def card_event(value: dict) -> dict:
-    return event("card.action.trigger", {
-        "operator": {"open_id": "ou_manager", "union_id": "on_m"}, "token": "c-x",
-        "action": {"tag": "button", "value": value}, "context": {"open_message_id": "om_card1", "open_chat_id": "oc_1"},
-    })
+    return event(
+        "card.action.trigger",
+        {
+            "operator": {"open_id": "ou_manager", "union_id": "on_m"},
+            "token": "c-x",
+            "action": {"tag": "button", "value": value},
+            "context": {"open_message_id": "om_card1", "open_chat_id": "oc_1"},
+        },
+    )
 
 
 async def test_card_click_is_dispatched_and_answered(deps: AdapterDeps) -> None:
@@ -219,7 +260,9 @@ async def test_card_click_is_dispatched_and_answered(deps: AdapterDeps) -> None:
         return CardActionAnswer(toast="已认领", card={**CARD, "template": "green", "buttons": []})
 
     deps.card_actions = on_click
-    result = await create("default", settings(), deps).handle(callback(card_event({"key": "claim", "ticket": "T1"}), deps.clock()))
+    result = await create("default", settings(), deps).handle(
+        callback(card_event({"key": "claim", "ticket": "T1"}), deps.clock())
+    )
     assert seen == [CardAction("feishu", "default", "ou_manager", {"key": "claim", "ticket": "T1"}, "om_card1")]
     answer = json.loads(result.body)
     assert answer["toast"] == {"type": "success", "content": "已认领"}
@@ -250,7 +293,9 @@ def test_card_rendering() -> None:
     assert button["type"] == "primary" and button["value"] == {"ticket": "T1", "key": "claim"}
 
 
-def outbound(route: dict[str, str], key: str = "reply:om_inbound1", kind: str = "text", text: str = "您好，已为您登记") -> OutboundMessage:
+def outbound(
+    route: dict[str, str], key: str = "reply:om_inbound1", kind: str = "text", text: str = "您好，已为您登记"
+) -> OutboundMessage:
     return OutboundMessage("feishu", "default", route, text, key, kind=kind, card=CARD if kind == "card" else None)
 
 
@@ -261,8 +306,11 @@ async def test_send_wire_format(fake: FakePlatform, deps: AdapterDeps) -> None:
     assert (await adapter.send(outbound({"open_id": "ou_boss"}, "digest:1", kind="markdown", text="**日报**"))).ok
     [reply] = fake.calls(REPLY)
     assert reply.headers["authorization"].startswith("Bearer t-")
-    assert reply.json() == {"msg_type": "text", "content": json.dumps({"text": "您好，已为您登记"}, ensure_ascii=False, separators=(",", ":")),
-                            "uuid": idempotency_uuid("reply:om_inbound1")}
+    assert reply.json() == {
+        "msg_type": "text",
+        "content": json.dumps({"text": "您好，已为您登记"}, ensure_ascii=False, separators=(",", ":")),
+        "uuid": idempotency_uuid("reply:om_inbound1"),
+    }
     card, post = fake.calls(MESSAGES)
     assert card.query == {"receive_id_type": "chat_id"} and card.json()["receive_id"] == "oc_staff"
     assert card.json()["msg_type"] == "interactive" and json.loads(card.json()["content"]) == render_card(CARD)

@@ -24,9 +24,14 @@ VECTOR = "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd83
 
 
 def settings(aes: bool = True, window: int = 3600, api_base: str = "http://127.0.0.1:9") -> WechatApp:
-    return WechatApp(app_id=APP_ID, app_secret=SecretStr("appsecret"), token=SecretStr(TOKEN),
-                     encoding_aes_key=SecretStr(KEY if aes else ""), api_base=api_base,
-                     replay_window_seconds=window)
+    return WechatApp(
+        app_id=APP_ID,
+        app_secret=SecretStr("appsecret"),
+        token=SecretStr(TOKEN),
+        encoding_aes_key=SecretStr(KEY if aes else ""),
+        api_base=api_base,
+        replay_window_seconds=window,
+    )
 
 
 def sign(*parts: str) -> str:
@@ -39,9 +44,11 @@ def plain_query(now: float, nonce: str = "n1") -> dict[str, str]:
 
 
 def text_xml(now: float, content: str = "退货地址是什么") -> str:
-    return ("<xml><ToUserName><![CDATA[gh_shop]]></ToUserName><FromUserName><![CDATA[oUser1]]></FromUserName>"
-            f"<CreateTime>{int(now)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{content}]]></Content><MsgId>1234567890123456</MsgId></xml>")
+    return (
+        "<xml><ToUserName><![CDATA[gh_shop]]></ToUserName><FromUserName><![CDATA[oUser1]]></FromUserName>"
+        f"<CreateTime>{int(now)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>1234567890123456</MsgId></xml>"
+    )
 
 
 async def test_official_vector() -> None:
@@ -72,7 +79,12 @@ async def test_plain_mode_text(deps: AdapterDeps) -> None:
     result = await adapter.handle(request("POST", plain_query(now), text_xml(now).encode()))
     assert result.body in (b"success", b"") and result.status == 200
     [msg] = result.messages
-    assert (msg.channel, msg.conversation_id, msg.sender_id, msg.text) == ("wechat", "oUser1", "oUser1", "退货地址是什么")
+    assert (msg.channel, msg.conversation_id, msg.sender_id, msg.text) == (
+        "wechat",
+        "oUser1",
+        "oUser1",
+        "退货地址是什么",
+    )
     assert msg.message_id == "1234567890123456" and msg.reply_route == {"touser": "oUser1"}
 
 
@@ -83,8 +95,11 @@ async def test_safe_mode_text_and_image(deps: AdapterDeps) -> None:
     req = request("POST", {**sealed.query, **plain_query(now, "n9"), "encrypt_type": "aes"}, sealed.body)
     [msg] = (await adapter.handle(req)).messages
     assert msg.text == "退货地址是什么"
-    image = text_xml(now).replace("[text]", "[image]").replace("<Content><![CDATA[退货地址是什么]]></Content>",
-                                                               "<PicUrl>http://x/p.jpg</PicUrl>")
+    image = (
+        text_xml(now)
+        .replace("[text]", "[image]")
+        .replace("<Content><![CDATA[退货地址是什么]]></Content>", "<PicUrl>http://x/p.jpg</PicUrl>")
+    )
     sealed = encrypted_post(WeChatCrypto(TOKEN, KEY, APP_ID), image, now)
     [msg] = (await adapter.handle(request("POST", {**sealed.query, "encrypt_type": "aes"}, sealed.body))).messages
     assert (msg.msg_type, msg.text) == ("image", "")

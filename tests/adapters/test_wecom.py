@@ -27,8 +27,11 @@ pytestmark = pytest.mark.anyio
 
 # Official vectors (PLATFORMS.md).
 V1 = {"token": "QDG6eK", "key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "corp": "wx5823bf96d3bd56c7"}
-V2 = {"token": "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
-      "corp": "ww1436e0e65a779aee"}
+V2 = {
+    "token": "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+    "key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+    "corp": "ww1436e0e65a779aee",
+}
 V1_POST_ENCRYPT = (
     "RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/"
     "sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+"
@@ -36,8 +39,11 @@ V1_POST_ENCRYPT = (
     "EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ"
     "2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q=="
 )
-V1_POST_QUERY = {"msg_signature": "477715d11cdb4164915debcba66cb864d751f3e6", "timestamp": "1409659813",
-                 "nonce": "1372623149"}
+V1_POST_QUERY = {
+    "msg_signature": "477715d11cdb4164915debcba66cb864d751f3e6",
+    "timestamp": "1409659813",
+    "nonce": "1372623149",
+}
 V1_POST_BODY = (
     "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>"
     f"<Encrypt><![CDATA[{V1_POST_ENCRYPT}]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>"
@@ -47,11 +53,18 @@ V1_POST_BODY = (
 TOKEN, AES_KEY, CORP = "tok3n", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ww_test_corp"
 
 
-def settings(vector: dict[str, str] | None = None, window: int = 3600, api_base: str = "http://127.0.0.1:9") -> WecomApp:
+def settings(
+    vector: dict[str, str] | None = None, window: int = 3600, api_base: str = "http://127.0.0.1:9"
+) -> WecomApp:
     v = vector or {"token": TOKEN, "key": AES_KEY, "corp": CORP}
     return WecomApp(
-        corp_id=v["corp"], agent_id=1000002, secret=SecretStr("s3cret"), token=SecretStr(v["token"]),
-        encoding_aes_key=SecretStr(v["key"]), api_base=api_base, replay_window_seconds=window,
+        corp_id=v["corp"],
+        agent_id=1000002,
+        secret=SecretStr("s3cret"),
+        token=SecretStr(v["token"]),
+        encoding_aes_key=SecretStr(v["key"]),
+        api_base=api_base,
+        replay_window_seconds=window,
     )
 
 
@@ -68,16 +81,31 @@ def xml_message(msg_type: str, now: float, extra: str = "", sender: str = "zhang
 
 
 # -- official vectors -----------------------------------------------------------------------------
-@pytest.mark.parametrize("vector, query, answer", [
-    (V1, {"msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3", "timestamp": "1409659589",
-          "nonce": "263014780",
-          "echostr": "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ=="},
-     b"1616140317555161061"),
-    (V2, {"msg_signature": "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb", "timestamp": "1476416373",
-          "nonce": "47744683",
-          "echostr": "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA=="},
-     b"1288432023552776189"),
-])
+@pytest.mark.parametrize(
+    "vector, query, answer",
+    [
+        (
+            V1,
+            {
+                "msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
+                "timestamp": "1409659589",
+                "nonce": "263014780",
+                "echostr": "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==",
+            },
+            b"1616140317555161061",
+        ),
+        (
+            V2,
+            {
+                "msg_signature": "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb",
+                "timestamp": "1476416373",
+                "nonce": "47744683",
+                "echostr": "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==",
+            },
+            b"1288432023552776189",
+        ),
+    ],
+)
 async def test_url_verification_vectors(deps: AdapterDeps, vector, query, answer) -> None:
     adapter = wecom.create("default", settings(vector, window=0), deps)
     result = await adapter.handle(request("GET", query))
@@ -104,7 +132,9 @@ async def test_old_vector_is_stale_when_the_window_is_on(deps: AdapterDeps) -> N
 # -- refused callbacks ----------------------------------------------------------------------------
 async def test_bad_signature_is_403(deps: AdapterDeps) -> None:
     adapter = wecom.create("default", settings(), deps)
-    req = encrypted_post(sdk(), xml_message("text", deps.clock(), "<Content>hi</Content><MsgId>1</MsgId>"), deps.clock())
+    req = encrypted_post(
+        sdk(), xml_message("text", deps.clock(), "<Content>hi</Content><MsgId>1</MsgId>"), deps.clock()
+    )
     forged = request("POST", {**req.query, "msg_signature": "0" * 40}, req.body)
     with pytest.raises(WebhookError) as err:
         await adapter.handle(forged)
@@ -134,12 +164,15 @@ async def test_a_message_sealed_for_another_corp_is_400(deps: AdapterDeps) -> No
     assert err.value.status == 400
 
 
-@pytest.mark.parametrize("body", [
-    b"<xml><Encrypt>abc",
-    b"not xml at all",
-    b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x "boom">]><xml><Encrypt>&x;</Encrypt></xml>',
-    b'<!DOCTYPE xml SYSTEM "http://evil.example/x.dtd"><xml><Encrypt>a</Encrypt></xml>',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><Encrypt>abc",
+        b"not xml at all",
+        b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x "boom">]><xml><Encrypt>&x;</Encrypt></xml>',
+        b'<!DOCTYPE xml SYSTEM "http://evil.example/x.dtd"><xml><Encrypt>a</Encrypt></xml>',
+    ],
+)
 async def test_malformed_or_unsafe_xml_is_400(deps: AdapterDeps, body: bytes) -> None:
     adapter = wecom.create("default", settings(), deps)
     with pytest.raises(WebhookError) as err:
@@ -150,7 +183,8 @@ async def test_malformed_or_unsafe_xml_is_400(deps: AdapterDeps, body: bytes) ->
 async def test_entity_inside_the_encrypted_message_is_400(deps: AdapterDeps) -> None:
     adapter = wecom.create("default", settings(), deps)
     bomb = '<!DOCTYPE xml [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>' + xml_message(
-        "text", deps.clock(), "<Content>&b;</Content><MsgId>1</MsgId>")
+        "text", deps.clock(), "<Content>&b;</Content><MsgId>1</MsgId>"
+    )
     with pytest.raises(WebhookError) as err:
         await adapter.handle(encrypted_post(sdk(), bomb, deps.clock()))
     assert err.value.status == 400
@@ -175,11 +209,19 @@ async def test_a_bad_aes_key_is_a_clear_error(deps: AdapterDeps) -> None:
 async def test_fresh_text_and_image_messages(deps: AdapterDeps) -> None:
     adapter = wecom.create("default", settings(), deps)
     now = deps.clock()
-    text = await adapter.handle(encrypted_post(sdk(), xml_message(
-        "text", now, "<Content><![CDATA[我的快递到哪了]]></Content><MsgId>77</MsgId>"), now))
+    text = await adapter.handle(
+        encrypted_post(
+            sdk(), xml_message("text", now, "<Content><![CDATA[我的快递到哪了]]></Content><MsgId>77</MsgId>"), now
+        )
+    )
     assert text.messages[0].text == "我的快递到哪了" and text.messages[0].message_id == "77"
-    image = await adapter.handle(encrypted_post(sdk(), xml_message(
-        "image", now, "<PicUrl>http://x/y.jpg</PicUrl><MediaId>m1</MediaId><MsgId>78</MsgId>"), now))
+    image = await adapter.handle(
+        encrypted_post(
+            sdk(),
+            xml_message("image", now, "<PicUrl>http://x/y.jpg</PicUrl><MediaId>m1</MediaId><MsgId>78</MsgId>"),
+            now,
+        )
+    )
     [msg] = image.messages
     assert (msg.msg_type, msg.text, msg.message_id) == ("image", "", "78")
 
@@ -187,8 +229,9 @@ async def test_fresh_text_and_image_messages(deps: AdapterDeps) -> None:
 async def test_kf_event_becomes_a_sync_task(deps: AdapterDeps) -> None:
     adapter = wecom.create("default", settings(), deps)
     now = deps.clock()
-    event = xml_message("event", now, "<Event>kf_msg_or_event</Event><Token>ENCAPI123</Token>"
-                        "<OpenKfId>wkABC</OpenKfId>", sender="sys")
+    event = xml_message(
+        "event", now, "<Event>kf_msg_or_event</Event><Token>ENCAPI123</Token><OpenKfId>wkABC</OpenKfId>", sender="sys"
+    )
     result = await adapter.handle(encrypted_post(sdk(), event, now))
     assert result.messages == [] and result.body == b""
     [task] = result.tasks
@@ -204,9 +247,14 @@ async def test_other_events_answer_empty(deps: AdapterDeps) -> None:
 
 
 def card_event(now: float) -> str:
-    return xml_message("event", now, "<Event>template_card_event</Event><EventKey>ack:T1</EventKey>"
-                       "<TaskId>T1-alert</TaskId><CardType>button_interaction</CardType>"
-                       "<ResponseCode>RC1</ResponseCode>", sender="lisi")
+    return xml_message(
+        "event",
+        now,
+        "<Event>template_card_event</Event><EventKey>ack:T1</EventKey>"
+        "<TaskId>T1-alert</TaskId><CardType>button_interaction</CardType>"
+        "<ResponseCode>RC1</ResponseCode>",
+        sender="lisi",
+    )
 
 
 async def test_card_click_goes_to_the_handler_and_updates_the_button(deps: AdapterDeps) -> None:
@@ -242,8 +290,14 @@ async def test_card_click_without_a_handler_answers_empty(deps: AdapterDeps) -> 
 
 # -- 微信客服 sync --------------------------------------------------------------------------------
 def kf_msg(n: int, origin: int = 3, msgtype: str = "text") -> dict:
-    item = {"msgid": f"msg{n}", "open_kfid": "wkABC", "external_userid": f"wm{n % 2}", "send_time": 1700000000 + n,
-            "origin": origin, "msgtype": msgtype}
+    item = {
+        "msgid": f"msg{n}",
+        "open_kfid": "wkABC",
+        "external_userid": f"wm{n % 2}",
+        "send_time": 1700000000 + n,
+        "origin": origin,
+        "msgtype": msgtype,
+    }
     if msgtype == "text":
         item["text"] = {"content": f"问题{n}"}
     elif msgtype == "image":
@@ -252,8 +306,9 @@ def kf_msg(n: int, origin: int = 3, msgtype: str = "text") -> dict:
 
 
 def kf_task(token: str = "TOK1") -> PlatformTask:
-    return PlatformTask(channel="wecom_kf", app="default", kind="kf_sync",
-                        payload={"open_kfid": "wkABC", "token": token})
+    return PlatformTask(
+        channel="wecom_kf", app="default", kind="kf_sync", payload={"open_kfid": "wkABC", "token": token}
+    )
 
 
 async def pull(adapter, task) -> list:
@@ -269,14 +324,29 @@ async def pull(adapter, task) -> list:
 
 async def test_kf_sync_pages_filters_and_keeps_the_cursor(deps: AdapterDeps, fake) -> None:
     fake.state["kf_page_size"] = 2
-    fake.state["kf_messages"] = {"wkABC": [kf_msg(1), kf_msg(2, msgtype="image"), kf_msg(3, origin=5),
-                                           kf_msg(4, origin=4, msgtype="event"), kf_msg(5)]}
+    fake.state["kf_messages"] = {
+        "wkABC": [
+            kf_msg(1),
+            kf_msg(2, msgtype="image"),
+            kf_msg(3, origin=5),
+            kf_msg(4, origin=4, msgtype="event"),
+            kf_msg(5),
+        ]
+    }
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
     got = await pull(adapter, kf_task())
     assert [(m.message_id, m.msg_type, m.text) for m in got] == [
-        ("msg1", "text", "问题1"), ("msg2", "image", ""), ("msg5", "text", "问题5")]
+        ("msg1", "text", "问题1"),
+        ("msg2", "image", ""),
+        ("msg5", "text", "问题5"),
+    ]
     first = got[0]
-    assert (first.channel, first.conversation_id, first.sender_id, first.sent_at) == ("wecom_kf", "wm1", "wm1", 1700000001)
+    assert (first.channel, first.conversation_id, first.sender_id, first.sent_at) == (
+        "wecom_kf",
+        "wm1",
+        "wm1",
+        1700000001,
+    )
     assert first.reply_route == {"open_kfid": "wkABC", "external_userid": "wm1"}
     pulls = [c.json() for c in fake.calls("/cgi-bin/kf/sync_msg")]
     assert [p["cursor"] for p in pulls] == ["", "2", "4"]
@@ -326,23 +396,37 @@ async def test_kf_sync_failure_before_any_page_raises_and_the_retry_pulls(deps: 
 # -- sending ----------------------------------------------------------------------------------------
 def out(kind: str = "text", key: str = "k1", **kw) -> OutboundMessage:
     route = kw.pop("route", {"touser": "zhangsan", "agent_id": "1000002"})
-    return OutboundMessage(channel=kw.pop("channel", "wecom"), app="default", route=route,
-                           text=kw.pop("text", "新工单"), idempotency_key=key, kind=kind, **kw)
+    return OutboundMessage(
+        channel=kw.pop("channel", "wecom"),
+        app="default",
+        route=route,
+        text=kw.pop("text", "新工单"),
+        idempotency_key=key,
+        kind=kind,
+        **kw,
+    )
 
 
 async def test_app_text_markdown_and_card_wire_format(deps: AdapterDeps, fake) -> None:
     adapter = wecom.create("default", settings(api_base=fake.base), deps)
     assert (await adapter.send(out())).ok
     assert (await adapter.send(out("markdown", text="**紧急**"))).ok
-    card = {"title": "投诉风险提醒", "description": "客户连续催单", "fields": [["客户", "wm1"]],
-            "buttons": [{"text": "确认", "key": "ack:T1", "style": "primary"}], "task_id": "T1-alert"}
+    card = {
+        "title": "投诉风险提醒",
+        "description": "客户连续催单",
+        "fields": [["客户", "wm1"]],
+        "buttons": [{"text": "确认", "key": "ack:T1", "style": "primary"}],
+        "task_id": "T1-alert",
+    }
     assert (await adapter.send(out("card", card=card, text="请处理"))).ok
     text, markdown, tcard = [c.json() for c in fake.calls("/cgi-bin/message/send")]
     assert text == {"touser": "zhangsan", "agentid": 1000002, "msgtype": "text", "text": {"content": "新工单"}}
     assert markdown["msgtype"] == "markdown" and markdown["markdown"] == {"content": "**紧急**"}
     assert tcard["msgtype"] == "template_card" and tcard["template_card"] == {
-        "card_type": "button_interaction", "main_title": {"title": "投诉风险提醒", "desc": "客户连续催单"},
-        "task_id": "T1-alert", "sub_title_text": "请处理",
+        "card_type": "button_interaction",
+        "main_title": {"title": "投诉风险提醒", "desc": "客户连续催单"},
+        "task_id": "T1-alert",
+        "sub_title_text": "请处理",
         "horizontal_content_list": [{"keyname": "客户", "value": "wm1"}],
         "button_list": [{"text": "确认", "key": "ack:T1", "style": 1}],
     }
@@ -357,7 +441,11 @@ async def test_update_card_button_by_response_code(deps: AdapterDeps, fake) -> N
     msg = out(route={"touser": "lisi", "agent_id": "1000002", "response_code": "RC1"}, text="已处理")
     assert (await adapter.send(msg)).ok
     assert fake.calls("/cgi-bin/message/update_template_card")[0].json() == {
-        "userids": ["lisi"], "agentid": 1000002, "response_code": "RC1", "button": {"replace_name": "已处理"}}
+        "userids": ["lisi"],
+        "agentid": 1000002,
+        "response_code": "RC1",
+        "button": {"replace_name": "已处理"},
+    }
 
 
 async def test_server_error_is_retryable(deps: AdapterDeps, fake) -> None:

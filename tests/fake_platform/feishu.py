@@ -57,10 +57,19 @@ async def _deliver(fake: "FakePlatform", request: Request, data: dict[str, Any])
         uuids[data.get("uuid")] = f"om_{secrets.token_hex(16)}"
         _state(fake)["sent"].append(data)
     message_id = uuids[data.get("uuid")]
-    return JSONResponse({"code": 0, "msg": "success", "data": {
-        "message_id": message_id, "msg_type": data.get("msg_type"), "create_time": str(int(time.time() * 1000)),
-        "chat_id": data.get("receive_id", "oc_fake"), "body": {"content": data["content"]},
-    }})
+    return JSONResponse(
+        {
+            "code": 0,
+            "msg": "success",
+            "data": {
+                "message_id": message_id,
+                "msg_type": data.get("msg_type"),
+                "create_time": str(int(time.time() * 1000)),
+                "chat_id": data.get("receive_id", "oc_fake"),
+                "body": {"content": data["content"]},
+            },
+        }
+    )
 
 
 async def _send(fake: "FakePlatform", request: Request, body: bytes) -> Response:

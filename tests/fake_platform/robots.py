@@ -68,7 +68,9 @@ async def _feishu_bot(fake: "FakePlatform", request: Request, body: bytes) -> Re
     timestamp = str(data.get("timestamp", ""))
     fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= 3600
     if secret and (not fresh or not hmac.compare_digest(feishu_sign(timestamp, secret), str(data.get("sign", "")))):
-        return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time", "data": {}})
+        return JSONResponse(
+            {"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time", "data": {}}
+        )
     if data.get("msg_type") == "interactive" and not isinstance(data.get("card"), dict):
         return JSONResponse({"code": 19002, "msg": "params error, card is required", "data": {}})
     if data.get("msg_type") == "text" and not (data.get("content") or {}).get("text"):

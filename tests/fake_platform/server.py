@@ -95,8 +95,12 @@ class FakePlatform:
         with self._lock:
             self.requests.append(
                 Recorded(
-                    request.method, path, dict(request.query_params),
-                    {k.lower(): v for k, v in request.headers.items()}, body, time.time(),
+                    request.method,
+                    path,
+                    dict(request.query_params),
+                    {k.lower(): v for k, v in request.headers.items()},
+                    body,
+                    time.time(),
                 )
             )
             scripted = self._failures[path].popleft() if self._failures[path] else None

@@ -47,7 +47,9 @@ def authorised(realm: str):  # noqa: ANN201 - a decorator for the handlers below
     def wrap(handler):  # noqa: ANN001, ANN202
         async def checked(fake: "FakePlatform", request: Request, body: bytes) -> Response:
             return token_error(fake, realm, request) or await handler(fake, json.loads(body or b"{}"))
+
         return checked
+
     return wrap
 
 
@@ -77,7 +79,7 @@ async def kf_sync_msg(fake: "FakePlatform", data: dict[str, Any]) -> Response:
     queue = fake.state.setdefault("kf_messages", {}).get(data.get("open_kfid"), [])
     start = int(data.get("cursor") or 0)
     size = min(int(data.get("limit") or 1000), 1000, fake.state.get("kf_page_size", 1000))
-    page = queue[start:start + size]
+    page = queue[start : start + size]
     end = start + len(page)
     return JSONResponse({**OK, "next_cursor": str(end), "has_more": int(end < len(queue)), "msg_list": page})
 
