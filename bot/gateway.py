@@ -22,6 +22,11 @@ from bot.queue import QueueFull, StreamQueue
 log = logging.getLogger(__name__)
 
 
+def task_routing_key(task: PlatformTask) -> str:
+    """Tasks of one kind for one app stay in one partition, in order."""
+    return f"{task.channel}:{task.app}:{task.kind}"
+
+
 class Gateway:
     def __init__(self, inbox: StreamQueue, tasks: StreamQueue) -> None:
         self.inbox = inbox
@@ -38,7 +43,7 @@ class Gateway:
 
     async def enqueue_task(self, task: PlatformTask) -> bool:
         payload = json.dumps(asdict(task), ensure_ascii=False)
-        routing = f"{task.channel}:{task.app}:{task.kind}"
+        routing = task_routing_key(task)
         if not task.dedupe_key:
             await self.tasks.add(routing, payload)
             return True

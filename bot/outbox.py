@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from bot.message import OutboundMessage, SendResult
 from bot.metrics import SENDS
-from bot.queue import StreamQueue
+from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys
 
@@ -114,14 +114,14 @@ class Outbox:
 
     async def replay_dead(self) -> int:
         """Send every dead letter again (after the operator fixed the cause)."""
-        count = 0
-        while raw := await self.redis.lpop(self.dead_key):
+
+        async def requeue(raw: bytes) -> None:
             entry = _dead_entry(raw)
             message = OutboundMessage(**entry["m"])
             await self.queue.add(routing_key(message), json.dumps({"m": entry["m"], "attempts": 0}))
             await self.redis.delete(self.keys.of("sent", message.idempotency_key))
-            count += 1
-        return count
+
+        return await replay_list(self.redis, self.dead_key, requeue)
 
 
 def _enqueued_marker(message: OutboundMessage) -> str:

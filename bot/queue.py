@@ -121,6 +121,24 @@ class StreamQueue:
         """Where ``add_once`` marks ``dedupe_key`` as enqueued."""
         return self.keys.of("seen", dedupe_key)
 
+    @property
+    def dead_key(self) -> str:
+        """The list of entries parked because handling them failed (``LeasedConsumer._park``)."""
+        return self.keys.of("dead", self.name)
+
+    async def dead_letters(self) -> list[dict[str, str]]:
+        """Parked entries, oldest first: ``{"queue", "d" (the payload), "error"}`` each."""
+        return [json.loads(raw) for raw in await self.redis.lrange(self.dead_key, 0, -1)]
+
+    async def replay_dead(self, routing_key_of: Callable[[str], str]) -> int:
+        """Queue every parked entry again (after the cause was fixed); how many."""
+
+        async def requeue(raw: bytes) -> None:
+            payload = json.loads(raw)["d"]
+            await self.add(routing_key_of(payload), payload)
+
+        return await replay_list(self.redis, self.dead_key, requeue)
+
     async def add(self, routing_key: str, payload: str) -> None:
         """Enqueue without a cap: used for the little traffic that has no platform to push back
         on (replays of dead letters, platform tasks without an id)."""
@@ -166,6 +184,22 @@ class StreamQueue:
             for group in info:
                 total += int(group.get("lag") or 0) + int(group.get("pending") or 0)
         return total
+
+
+async def replay_list(redis: aredis.Redis, key: str, requeue: Callable[[bytes], Awaitable[None]]) -> int:
+    """Hand each entry of the dead-letter list ``key`` to ``requeue``; how many. An entry leaves the
+    list only once requeued: a failure half-way loses nothing, at worst an entry is handled twice,
+    which handlers allow for. Only those parked now: one that fails again is parked anew behind
+    them, not looped on."""
+    count = 0
+    for _ in range(await redis.llen(key)):
+        head = await redis.lrange(key, 0, 0)
+        if not head:
+            break
+        await requeue(head[0])
+        await redis.lrem(key, 1, head[0])
+        count += 1
+    return count
 
 
 def fair_share(partitions: int, members: list[str], me: str) -> int:
@@ -429,5 +463,5 @@ class LeasedConsumer:
     async def _park(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
         """Out of the queue into the dead letters, with the reason, for `kefu dead-letters`."""
         entry = json.dumps({"queue": self.q.name, "d": fields[b"d"].decode(), "error": error}, ensure_ascii=False)
-        await self.q.redis.rpush(self.q.keys.of("dead", self.q.name), entry)
+        await self.q.redis.rpush(self.q.dead_key, entry)
         await self.q.redis.xack(stream, GROUP, entry_id)

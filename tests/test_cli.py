@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.runtime.cli import app
+from bot.settings import SHIPPED_FAQ as SHIPPED_KB
 from bot.settings import Settings
 
 PARCEL = [
@@ -228,3 +229,242 @@ def test_tickets_list_show_and_close_from_the_shell(settings, monkeypatch) -> No
     assert _json.loads(runner.invoke(app, ["tickets", "list", "--json"]).output)[0]["state"] == "closed"
     missing = runner.invoke(app, ["tickets", "show", "T-20991231-9999"])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+# -- errors: one line (at most a hint after it), the right exit code, never a traceback ----------
+
+
+def one_error(result, code: int, *needles: str) -> str:  # type: ignore[no-untyped-def]
+    """The error line of a failed run, after checking the conventions of docs/cli.md."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a clean exit, not a crash
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 2 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 or lines[1].startswith("hint: "), result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_binary_and_deeply_nested_config_files(runner: CliRunner, tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    one_error(runner.invoke(app, ["check-config", "-c", str(binary)]), 2, str(binary), "not UTF-8")
+    deep = write(tmp_path / "deep.yaml", "".join(" " * i + "k:\n" for i in range(5000)))
+    one_error(runner.invoke(app, ["check-config", "-c", str(deep)]), 2, str(deep), "nested too deeply")
+    brackets = write(tmp_path / "brackets.yaml", "a: " + "[" * 5000 + "\n")
+    one_error(runner.invoke(app, ["serve", "-c", str(brackets)]), 2, "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("http://ops:hunter2@localhost:6379/0", "scheme 'http' is not supported"),
+        ("localhost:6379", "scheme '(none)' is not supported"),
+        ("redis://:hunter2@localhost:port/0", "not a usable Redis URL"),
+        ("unix://", "needs the socket's path"),
+    ],
+)
+def test_unusable_redis_url_fails_check_config_and_serve(
+    runner: CliRunner, tmp_path: Path, url: str, needle: str
+) -> None:
+    cfg = write(tmp_path / "kefu.yaml", f"redis_url: '{url}'\n")
+    for command in ("check-config", "serve"):
+        line = one_error(runner.invoke(app, [command, "-c", str(cfg)]), 2, "redis_url:", needle)
+        assert "hunter2" not in line  # a URL may carry a password: never echoed
+
+
+def test_supported_redis_url_schemes_pass(runner: CliRunner, tmp_path: Path) -> None:
+    for url in ("redis://localhost:6379/0", "rediss://:pw@cache.example:6380", "unix:///run/redis.sock?db=2"):
+        cfg = write(tmp_path / "kefu.yaml", f"redis_url: '{url}'\n")
+        assert runner.invoke(app, ["check-config", "-c", str(cfg)]).exit_code == 0
+
+
+def test_data_dir_that_is_a_file(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEFU_DATA_DIR")
+    a_file = write(tmp_path / "a-file", "")
+    cfg = write(tmp_path / "kefu.yaml", f"data_dir: {a_file}\n")
+    for command in ("check-config", "serve", "worker"):
+        one_error(runner.invoke(app, [command, "-c", str(cfg)]), 2, "data_dir:", "is a file")
+    below = write(tmp_path / "below.yaml", f"data_dir: {a_file}/models\n")
+    one_error(runner.invoke(app, ["check-config", "-c", str(below)]), 2, "data_dir:", "cannot create")
+
+
+def test_undecodable_knowledge_base_stops_serve_as_check_config_says(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").write_bytes(b"\xff\xfe" + "intents: []".encode("utf-16-le"))
+    cfg = write(tmp_path / "kefu.yaml", "knowledge_base: faq.yaml\n")
+    for command in ("check-config", "serve"):
+        one_error(runner.invoke(app, [command, "-c", str(cfg)]), 2, "knowledge_base:", "faq.yaml", "UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("short", "must be 43 characters, got 5"),
+        ("!" * 43, "must be 43 base64 characters"),  # the SDK took its length, then failed an assert
+    ],
+)
+@pytest.mark.parametrize("platform", ["wecom", "wechat"])
+def test_malformed_encoding_aes_key_stops_serve_as_check_config_says(
+    runner: CliRunner, tmp_path: Path, platform: str, key: str, needle: str
+) -> None:
+    ids = {"corp_id": "ww1", "secret": "s"} if platform == "wecom" else {"app_id": "wx1", "app_secret": "s"}
+    app_keys = {**ids, "token": "t", "encoding_aes_key": key}
+    cfg = write(tmp_path / "kefu.yaml", json.dumps({"channels": {platform: {"apps": {"shop": app_keys}}}}))
+    for command in ("check-config", "serve"):
+        line = one_error(runner.invoke(app, [command, "-c", str(cfg)]), 2, needle)
+        assert f"channels.{platform}.apps.shop.encoding_aes_key:" in line
+        assert key not in line.replace("must be 43", "")
+
+
+@pytest.mark.parametrize(
+    ("channel", "given", "missing"),
+    [
+        ("wecom", {"corp_id": "ww1", "token": "t", "secret": "s"}, "encoding_aes_key"),
+        ("wechat", {"app_id": "wx1", "token": "t"}, "app_secret"),
+        ("dingtalk", {"app_key": "ding1"}, "app_secret"),
+        ("feishu", {"app_id": "cli_1", "app_secret": "s"}, "verification_token"),
+    ],
+)
+def test_half_configured_channel_names_the_missing_keys(
+    runner: CliRunner, tmp_path: Path, channel: str, given: dict[str, str], missing: str
+) -> None:
+    fields = "".join(f"    {k}: {v}\n" for k, v in given.items())
+    cfg = write(tmp_path / "kefu.yaml", f"channels:\n  {channel}:\n{fields}")
+    line = one_error(runner.invoke(app, ["check-config", "-c", str(cfg)]), 2, f"channels.{channel}:", missing)
+    assert "required" in line
+
+
+def test_unreachable_redis_is_a_runtime_error(runner: CliRunner) -> None:
+    from tests.serving import free_port
+
+    env = {"KEFU_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens there
+    for args in (["ask", "你好"], ["tickets", "list"], ["dead-letters", "list"], ["dead-letters", "replay"]):
+        result = runner.invoke(app, args, env=env)
+        one_error(result, 1, "cannot reach Redis")
+        assert result.stderr.splitlines()[1].startswith("hint: ") and "redis_url" in result.stderr
+
+
+def test_flags_are_checked_like_config_keys(runner: CliRunner, tmp_path: Path) -> None:
+    for port in ("99999", "0", "-1", "http"):
+        one_error(runner.invoke(app, ["serve", "--port", port]), 2, "--port")
+    for folds in ("0", "-1", "1"):
+        one_error(runner.invoke(app, ["eval", "--data", str(SHIPPED_KB), "--folds", folds]), 2, "--folds")
+    one_error(runner.invoke(app, ["tickets", "list", "--state", "bogus"]), 2, "--state", "'bogus'", "open")
+    one_error(runner.invoke(app, ["no-such-command"]), 2, "no-such-command")
+    one_error(runner.invoke(app, ["--bogus"]), 2, "--bogus")
+
+
+def test_train_checks_out_before_training(runner: CliRunner, tmp_path: Path) -> None:
+    rows = [(t, "where_is_parcel") for t in PARCEL] + [(t, "greeting") for t in GREET]
+    data = write(tmp_path / "train.csv", csv_of(rows))
+    for out, needle in (("/proc/nope/m.bin", "cannot create /proc/nope"), (str(tmp_path), "is a directory")):
+        for task in ("intent", "risk"):
+            result = runner.invoke(app, ["train", "--task", task, "--data", str(data), "--out", out])
+            one_error(result, 2, "--out:", needle)
+            assert "training on" not in result.output and "trained" not in result.output
+
+
+def test_csv_field_longer_than_the_csv_module_default(runner: CliRunner, tmp_path: Path) -> None:
+    long_text = "我的快递到哪了" * 20_000  # 140,000 characters in one field
+    rows = [(t, "where_is_parcel") for t in PARCEL] + [(t, "greeting") for t in GREET]
+    rows.append((long_text, "where_is_parcel"))
+    data = write(tmp_path / "train.csv", csv_of(rows))
+    model = tmp_path / "m.bin"
+    trained = runner.invoke(app, ["train", "--data", str(data), "--out", str(model)])
+    assert trained.exit_code == 0, trained.output
+    evaluated = runner.invoke(app, ["eval", "--data", str(data), "--model", str(model), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["n"] == len(rows)
+
+    from alerts.risk.dataset import load_risk_csv
+
+    risk = write(tmp_path / "risk.csv", f"text,label\n{long_text},1\n好的,0\n")
+    assert [len(r.text) for r in load_risk_csv(risk)] == [len(long_text), 2]
+
+
+# -- dead letters of every queue -----------------------------------------------------------------
+
+
+def test_parked_inbox_messages_are_listed_and_replayed(runner: CliRunner, settings: Settings) -> None:
+    """A customer message whose handling raised (as a non-numeric AgentID did in the WeCom
+    sender) is parked by the queue; the shell shows it as an inbox dead letter and replays it."""
+    import asyncio
+
+    from bot.gateway import Gateway
+    from bot.message import InboundMessage
+    from bot.queue import LeasedConsumer, StreamQueue
+    from bot.redis_store import Keys, connected
+
+    env = {"KEFU_DATA_DIR": str(settings.data_dir), "KEFU_REDIS_URL": settings.redis_url}
+    message = InboundMessage(
+        "wecom", "default", "zhangsan", "zhangsan", "我的快递到哪了", "m-agent", 1_795_000_000.0,
+        reply_route={"touser": "zhangsan", "agent_id": "abc"},
+    )  # fmt: skip
+    handled: list[bytes] = []
+
+    async def consume_until(count: int, fail: bool) -> None:
+        async with connected(settings.redis_url, settings.data_dir) as redis:
+            keys = Keys(settings.key_prefix)
+            inbox = StreamQueue(redis, keys, "inbox", settings.server.partitions)
+            if not handled:
+                await Gateway(inbox, StreamQueue(redis, keys, "tasks", 4)).enqueue(message)
+
+            async def handler(payload: bytes) -> None:
+                handled.append(payload)
+                if fail:
+                    raise ValueError("invalid literal for int() with base 10: 'abc'")
+
+            task = asyncio.create_task(LeasedConsumer(inbox, handler, identity="t", lease_ms=1000).run())
+            while len(handled) < count or (fail and not await redis.llen(inbox.dead_key)):
+                await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(consume_until(1, fail=True), 20))
+    listed = runner.invoke(app, ["dead-letters", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    [entry] = json.loads(listed.stdout)
+    assert entry["source"] == "inbox" and entry["m"]["message_id"] == "m-agent"
+    assert "ValueError" in entry["error"] and "'abc'" in entry["error"]
+    text = runner.invoke(app, ["dead-letters", "list"], env=env).stdout
+    assert text.startswith("inbox   wecom/default") and "我的快递到哪了" in text
+
+    replayed = runner.invoke(app, ["dead-letters", "replay"], env=env)
+    assert replayed.exit_code == 0 and "1 message(s) queued again" in replayed.stdout
+    assert runner.invoke(app, ["dead-letters", "list"], env=env).stdout.strip() == "no dead letters"
+    asyncio.run(asyncio.wait_for(consume_until(2, fail=False), 20))  # the cause fixed: handled again
+    assert json.loads(handled[1]) == json.loads(message.to_json())
+    assert runner.invoke(app, ["dead-letters", "list"], env=env).stdout.strip() == "no dead letters"
+
+
+def test_errors_from_the_installed_command_have_no_traceback(tmp_path: Path) -> None:
+    """The real ``kefu`` process: stderr is the error line and hint, nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.serving import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    env.update(KEFU_DATA_DIR=str(tmp_path / "data"), KEFU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(128, 256)))
+    for args, code in ((["tickets", "list"], 1), (["check-config", "-c", str(binary)], 2)):
+        run = subprocess.run(
+            [sys.executable, "-m", "bot.runtime.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == code, run.stderr
+        lines = run.stderr.strip().splitlines()
+        assert lines[0].startswith("error: ") and len(lines) <= 2 and "Traceback" not in run.stderr, run.stderr

@@ -7,8 +7,11 @@ is reported with the file and line so that an operator can fix it without readin
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from bot.nlu.knowledge import allow_fields_of
 
 
 class RiskDataError(Exception):
@@ -42,7 +45,15 @@ def load_risk_csv(path: str | Path) -> list[LabelledText]:
         raise RiskDataError(f"{path}: empty file; expected a header row `text,label` and data rows")
     header = lines[0]
     delimiter = "\t" if header.count("\t") > header.count(",") else ","
+    allow_fields_of(raw)
     reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        return _rows(path, reader, delimiter)
+    except csv.Error as e:
+        raise RiskDataError(f"{path} line {reader.line_num}: not valid CSV ({e})") from None
+
+
+def _rows(path: Path, reader: Iterator[list[str]], delimiter: str) -> list[LabelledText]:
     columns = [c.strip().lower() for c in next(reader)]
     missing = [c for c in ("text", "label") if c not in columns]
     if missing:

@@ -98,6 +98,8 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise KnowledgeBaseError(f"{path}: not valid UTF-8 YAML{at}: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise KnowledgeBaseError(f"{path}: nested too deeply to be a knowledge base") from None
     if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
         raise KnowledgeBaseError(f"{path}: expected a mapping with an 'intents' list (see docs/configuration.md)")
     intents: dict[str, Intent] = {}
@@ -139,6 +141,13 @@ def _parse_intent(item: object, where: str) -> Intent:
     return Intent(name, category, answer.strip(), tuple(examples), str(title), bool(item.get("handoff", False)))
 
 
+def allow_fields_of(content: str) -> None:
+    """Let the csv module read any field ``content`` can hold: its default limit (131,072
+    characters) would stop a long text with ``csv.Error``, and the file is in memory anyway."""
+    if len(content) > csv.field_size_limit():
+        csv.field_size_limit(len(content))
+
+
 def load_labelled(path: Path, label_column: str = "intent") -> tuple[list[str], list[str]]:
     """Rows of a UTF-8 CSV (or TSV) with a header ``text,<label_column>``; extra columns are refused."""
     try:
@@ -148,7 +157,15 @@ def load_labelled(path: Path, label_column: str = "intent") -> tuple[list[str], 
     except OSError as e:
         raise KnowledgeBaseError(f"{path}: cannot read ({e.strerror})") from None
     delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in content.partition("\n")[0] else ","
+    allow_fields_of(content)
     reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
+    try:
+        return _labelled_rows(path, reader, label_column)
+    except csv.Error as e:
+        raise KnowledgeBaseError(f"{path}: line {reader.line_num}: not valid CSV ({e})") from None
+
+
+def _labelled_rows(path: Path, reader: csv.DictReader[str], label_column: str) -> tuple[list[str], list[str]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     expected = ["text", label_column]
     if sorted(header) != sorted(expected):

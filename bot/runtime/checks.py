@@ -1,33 +1,74 @@
-"""``kefu check-config``: problems a schema cannot see (files that must exist, channel fields
-that only make sense together)."""
+"""Problems a schema cannot see: files and directories that must be usable. ``kefu check-config``
+reports them all; ``kefu serve`` and ``kefu worker`` refuse to start on ``startup_problems``, so
+that what check-config passes is what serve can run (shapes of keys are the settings' own checks)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from adapters import PLATFORMS
+from alerts.notify.checks import check_alerts
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.settings import Settings
 from bot.settings.lookups import check_lookups
 
 
-def check_settings(settings: Settings) -> list[str]:
-    problems: list[str] = []
+def directory_problem(directory: Path) -> str | None:
+    """Why kefu cannot write files into ``directory``, or None. A missing directory is fine when
+    it can be created: kefu creates the directories it writes into. Writing is tried, not
+    inferred from permission bits (root passes those everywhere, /proc included)."""
+    if directory.exists():
+        if not directory.is_dir():
+            return f"{directory} is a file, not a directory"
+        if cause := _unwritable(directory):
+            return f"{directory}: cannot write there ({cause})"
+        return None
+    parent = directory.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {directory}: {parent} is a file"
+    if cause := _unwritable(parent):
+        return f"cannot create {directory}: cannot write in {parent} ({cause})"
+    return None
+
+
+def _unwritable(directory: Path) -> str | None:
+    """The error of writing a scratch file in ``directory`` (removed at once), or None."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            return None
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def output_problem(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (a model about to be trained), or None."""
+    if path.is_dir():
+        return f"{path} is a directory; give a file name"
+    return directory_problem(path.parent)
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """What would stop the server: an unusable data_dir or knowledge base."""
+    problems = []
+    if problem := directory_problem(settings.data_dir):
+        problems.append(f"data_dir: {problem}")
     try:
         load_knowledge_base(settings.faq_path)
     except KnowledgeBaseError as e:
         problems.append(f"knowledge_base: {e}")
-    for platform in ("wecom", "wechat"):
-        for name, app in settings.channels.apps_of(platform).items():
-            key = app.encoding_aes_key.get_secret_value()  # type: ignore[attr-defined]
-            if key and len(key) != 43:
-                problems.append(
-                    f"channels.{platform}{'' if name == 'default' else '.apps.' + name}"
-                    f".encoding_aes_key: must be 43 characters, got {len(key)}"
-                )
-    staff_platforms = sorted(spec.name for spec in PLATFORMS if spec.staff_channel)
-    problems += [f"tickets.staff.{platform}: staff work on {', '.join(staff_platforms)}, not {platform}"
-                 for platform in settings.tickets.staff if platform not in staff_platforms]  # fmt: skip
-    from alerts.notify.checks import check_alerts
-
-    problems += check_alerts(settings)
-    problems += check_lookups(settings)
     return problems
+
+
+def check_settings(settings: Settings) -> list[str]:
+    """All that check-config reports: what stops the server, then what the schema cannot see
+    across sections (staff on platforms where staff do not work, alert routing, lookups)."""
+    staff_platforms = sorted(spec.name for spec in PLATFORMS if spec.staff_channel)
+    staff = [
+        f"tickets.staff.{platform}: staff work on {', '.join(staff_platforms)}, not {platform}"
+        for platform in settings.tickets.staff
+        if platform not in staff_platforms
+    ]
+    return startup_problems(settings) + staff + check_alerts(settings) + check_lookups(settings)

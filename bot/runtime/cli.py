@@ -1,8 +1,14 @@
-"""The ``kefu`` command line (docs/cli.md): serve, worker, train, eval, ask, tickets, check-config."""
+"""The ``kefu`` command line: serve, worker, train, eval, ask, tickets, check-config.
+
+Errors (docs/cli.md): ``error: <cause, naming the key, flag or file>``, at most one ``hint:``
+line, exit code 2 for usage and configuration, 1 for runtime failures; never a traceback for
+a known cause. ``_ErrorBoundary`` is the one place that turns known exceptions into that.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import sys
@@ -10,20 +16,110 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from typer.core import TyperGroup
+
+try:  # typer 0.29 runs on its own copy of click: its usage errors are of these classes
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - typer on the click package
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from adapters import PLATFORMS
+from alerts.notify.checks import describe_alerts, routing_warnings
+from alerts.notify.commands import alerts_recent, format_alert, silence_add, silence_expire, silence_list
+from alerts.notify.labels import KINDS
+from alerts.risk.dataset import RiskDataError
+from alerts.tickets.commands import TicketCommandError, tickets_close, tickets_list, tickets_show
+from alerts.tickets.model import STATE_NAMES
+from bot.message import CHANNELS
+from bot.nlu.classifier import ModelFileError
+from bot.nlu.knowledge import KnowledgeBaseError
+from bot.processes import Layout, share_metrics
+from bot.redis_store import RedisUnavailable
+from bot.runtime import Runtime
+from bot.runtime.checks import check_settings, startup_problems
+from bot.runtime.cli_lookups import register_lookups
+from bot.runtime.commands import ask_command, dead_letters_command, eval_command, train_command
+from bot.runtime.server import run_server
+from bot.runtime.trial import send_trial
 from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 
+USAGE, RUNTIME = 2, 1  # exit codes
+_REDIS_HINT = "hint: is the Redis at redis_url running? (kefu check-config shows which one is used)"
+
+
+def explain(error: BaseException) -> tuple[str, str | None, int] | None:
+    """The one-line message, optional hint line and exit code for a known failure; None for a bug."""
+    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        return explain(error.exceptions[0])
+    if isinstance(error, (ConfigError, KnowledgeBaseError, ModelFileError, RiskDataError)):
+        return str(error), None, USAGE
+    if isinstance(error, csv.Error):
+        return f"not valid CSV: {error}", None, USAGE
+    if isinstance(error, RedisUnavailable):
+        return str(error), "hint: empty redis_url starts an embedded server under data_dir", RUNTIME
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        return f"cannot reach Redis: {error}", _REDIS_HINT, RUNTIME
+    if isinstance(error, RedisError):
+        return f"Redis refused the command: {error}", _REDIS_HINT, RUNTIME
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}", None, RUNTIME
+    return None
+
+
+class _ErrorBoundary(TyperGroup):
+    """Runs every command (subgroups included) and reports known failures and bad flags as
+    ``error:`` lines instead of tracebacks or boxes. Used by ``main()`` and by CliRunner alike."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click_errors.NoArgsIsHelpError:
+            raise  # a bare ``kefu``: the help, as typer shows it
+        except click_errors.UsageError as e:  # an unknown option of kefu itself
+            _usage(e)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click_errors.NoArgsIsHelpError:
+            raise  # a bare group (``kefu tickets``): its help
+        except click_errors.UsageError as e:
+            _usage(e)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:
+            known = explain(e)
+            if known is None:
+                raise
+            _report(*known)
+
+
+def _usage(error: Any) -> None:
+    command = error.ctx.command_path if error.ctx else "kefu"
+    _report(error.format_message(), f"hint: {command} --help lists the options", USAGE)
+
+
+def _report(message: str, hint: str | None, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(hint, err=True)
+    raise typer.Exit(code)
+
+
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="kefu-bot: customer-service bot for e-commerce teams."
-)
+    cls=_ErrorBoundary, add_completion=False, no_args_is_help=True,
+    help="kefu-bot: customer-service bot for e-commerce teams.",
+)  # fmt: skip
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
 
 
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def fail(message: str, code: int = USAGE) -> None:
+    _report(message, None, code)
 
 
 def settings_or_exit(config: Path | None) -> Settings:
@@ -34,17 +130,25 @@ def settings_or_exit(config: Path | None) -> Settings:
         raise  # unreachable: fail() exits
 
 
+def startable_settings(config: Path | None) -> Settings:
+    """Settings that ``serve``/``worker`` can start on: those ``check-config`` passes, minus the
+    alert routing checks (an alert going nowhere must not keep the bot from answering)."""
+    settings = settings_or_exit(config)
+    fail_on(startup_problems(settings))
+    return settings
+
+
+def fail_on(problems: list[str]) -> None:
+    """Exit with the problems, one line each (a single one on the error line itself)."""
+    if problems:
+        fail(problems[0] if len(problems) == 1 else "configuration problems:\n  " + "\n  ".join(problems))
+
+
 @app.command("check-config")
 def check_config(config: Path | None = ConfigOpt) -> None:
     """Validate the configuration and say exactly what is wrong."""
-    from bot.runtime.checks import check_settings
-
     settings = settings_or_exit(config)
-    problems = check_settings(settings)
-    if problems:
-        fail("configuration problems:\n  " + "\n  ".join(problems))
-    from alerts.notify.checks import describe_alerts, routing_warnings
-
+    fail_on(check_settings(settings))
     typer.echo("configuration OK")
     for line in [*describe(settings), *describe_alerts(settings)]:
         typer.echo(f"  {line}")
@@ -66,19 +170,15 @@ def describe(settings: Settings) -> list[str]:
 def serve(
     config: Path | None = ConfigOpt,
     host: str | None = typer.Option(None, help="listen address (default from config: 0.0.0.0)"),
-    port: int | None = typer.Option(None, help="listen port (default from config: 8080)"),
+    port: int | None = typer.Option(None, min=1, max=65535, help="listen port, 1-65535 (default from config: 8080)"),
     parent_pid: int | None = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
     ready_fd: int | None = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
-    settings = settings_or_exit(config)
-    from bot.processes import Layout, share_metrics
-
+    settings = startable_settings(config)
     layout = Layout(settings.server.http_processes, settings.server.worker_processes)
     if parent_pid is None and not layout.single_process:
         share_metrics(settings.data_dir)  # before anything imports prometheus_client
-    from bot.runtime.server import run_server
-
     run_server(
         settings, host or settings.server.host, port or settings.server.port,
         with_http=True, config_path=resolve_config_path(config), parent_pid=parent_pid, ready_fd=ready_fd,
@@ -93,9 +193,7 @@ def worker(
     ready_fd: int | None = typer.Option(None, hidden=True, help="write to this pipe once up"),
 ) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
-    from bot.runtime.server import run_server
-
-    settings = settings_or_exit(config)
+    settings = startable_settings(config)
     run_server(
         settings,
         "",
@@ -116,8 +214,6 @@ def train(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Train the intent model (or the risk model) and save it with its metadata."""
-    from bot.runtime.commands import train_command
-
     settings = settings_or_exit(config)
     try:
         for line in train_command(settings, task, data, out):
@@ -131,13 +227,11 @@ def eval_(
     data: Path = typer.Option(..., help="held-out CSV/TSV, or a knowledge-base YAML (cross-validated)"),
     task: str = typer.Option("intent", help="intent | risk"),
     model: Path | None = typer.Option(None, help="model file (default: the one the server uses)"),
-    folds: int = typer.Option(5, help="folds when --data is a knowledge base"),
+    folds: int = typer.Option(5, min=2, help="folds when --data is a knowledge base (at least 2)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     config: Path | None = ConfigOpt,
 ) -> None:
     """Evaluate on held-out data: accuracy, macro-F1, per-intent table, threshold sweep."""
-    from bot.runtime.commands import eval_command
-
     settings = settings_or_exit(config)
     try:
         report, text = eval_command(settings, task, data, model, folds)
@@ -155,8 +249,6 @@ def ask(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Run one message through the full pipeline locally and print the decision."""
-    from bot.runtime.commands import ask_command
-
     settings = settings_or_exit(config)
     try:
         reply = asyncio.run(ask_command(settings, text, user))
@@ -181,9 +273,8 @@ def dead_letters(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     config: Path | None = ConfigOpt,
 ) -> None:
-    """Outbound messages that could not be delivered, and sending them again."""
-    from bot.runtime.commands import dead_letters_command
-
+    """Messages parked because handling or delivering them failed (inbox, tasks, outbox), and
+    queueing them again once the cause is fixed."""
     settings = settings_or_exit(config)
     try:
         result = asyncio.run(dead_letters_command(settings, action))
@@ -198,9 +289,17 @@ def dead_letters(
         typer.echo("no dead letters")
     else:
         for entry in result:
-            m = entry["m"]
-            typer.echo(f"{m['channel']}/{m['app']}  attempts {entry.get('attempts', '?')}  {entry.get('error', '')}")
-            typer.echo(f"    {m['text'][:80]!r}")
+            typer.echo(describe_dead_letter(entry))
+
+
+def describe_dead_letter(entry: dict[str, Any]) -> str:
+    """Two lines: where it was parked, its channel/app, attempts and error; then its text or kind."""
+    m = entry["m"] if isinstance(entry["m"], dict) else {}
+    head = f"{entry['source']:<7} {m.get('channel', '?')}/{m.get('app', '?')}"
+    if "attempts" in entry:
+        head += f"  attempts {entry['attempts']}"
+    body = m.get("text") if "text" in m else m.get("kind", entry["m"])
+    return f"{head}  {entry.get('error', '')}\n    {str(body)[:80]!r}"
 
 
 silence_app = typer.Typer(help="Silences: alerts that match are not sent until they end.", no_args_is_help=True)
@@ -216,8 +315,6 @@ def silence_add_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Silence alerts for a customer or a reason."""
-    from alerts.notify.commands import silence_add
-
     try:
         created = silence_add(settings_or_exit(config), duration, matcher)
     except ValueError as e:
@@ -232,8 +329,6 @@ def silence_list_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Silences, active first."""
-    from alerts.notify.commands import silence_list
-
     for s in silence_list(settings_or_exit(config), include_ended=include_ended):
         typer.echo(json.dumps(s, ensure_ascii=False, default=str))
 
@@ -241,8 +336,6 @@ def silence_list_cmd(
 @silence_app.command("expire")
 def silence_expire_cmd(silence_id: str, config: Path | None = ConfigOpt) -> None:
     """End a silence now."""
-    from alerts.notify.commands import silence_expire
-
     if not silence_expire(settings_or_exit(config), silence_id):
         fail(f"no active silence {silence_id}", 1)
     typer.echo("expired")
@@ -255,8 +348,6 @@ def alerts_recent_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """The most recent alerts, sent or only recorded."""
-    from alerts.notify.commands import alerts_recent, format_alert
-
     entries = alerts_recent(settings_or_exit(config), limit)
     if as_json:
         typer.echo(json.dumps(entries, ensure_ascii=False, default=str))
@@ -276,16 +367,11 @@ def alerts_test_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Send a sample notice of one kind through the real routing and delivery."""
-    from alerts.notify.labels import KINDS
-    from bot.message import CHANNELS
-
     if kind not in KINDS:
         fail(f"--kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     if channel not in CHANNELS:
         fail(f"--channel: expected one of {', '.join(CHANNELS)}, got {channel!r}")
     settings = settings_or_exit(config)
-    from bot.runtime import Runtime
-    from bot.runtime.trial import send_trial
 
     async def run() -> dict[str, Any]:
         runtime = Runtime.start(settings)
@@ -306,6 +392,16 @@ def alerts_test_cmd(
         typer.echo(f"  -> {d['receiver']}: {d['status']}" + (f" ({d['error']})" if d.get("error") else ""))
 
 
+TICKET_STATES = (*STATE_NAMES, "active")
+
+
+def one_of(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """A flag's value checked against its choices, as a usage error naming them."""
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 tickets_app = typer.Typer(help="Repeat-contact tickets from the shell.", no_args_is_help=True)
 app.add_typer(tickets_app, name="tickets")
 
@@ -313,13 +409,13 @@ app.add_typer(tickets_app, name="tickets")
 @tickets_app.command("list")
 def tickets_list_cmd(
     mine: str | None = typer.Option(None, "--mine", help="assignee: wecom:zhangsan or a name"),
-    state: str | None = typer.Option(None, "--state", help="open|acknowledged|closed|reopened|active"),
+    state: str | None = typer.Option(
+        None, "--state", callback=lambda v: one_of(v, TICKET_STATES), help=" | ".join(TICKET_STATES)
+    ),
     as_json: bool = typer.Option(False, "--json", help="print a JSON array"),
     config: Path | None = ConfigOpt,
 ) -> None:
     """Tickets, newest first."""
-    from alerts.tickets.commands import tickets_list
-
     rows = tickets_list(settings_or_exit(config), mine=mine, state=state)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
@@ -337,8 +433,6 @@ def tickets_show_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """One ticket with its contact timeline, notes and audit log."""
-    from alerts.tickets.commands import TicketCommandError, tickets_show
-
     try:
         ticket = tickets_show(settings_or_exit(config), ticket_id)
     except TicketCommandError as e:
@@ -356,8 +450,6 @@ def tickets_close_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Close a ticket from the shell."""
-    from alerts.tickets.commands import TicketCommandError, tickets_close
-
     try:
         result = tickets_close(settings_or_exit(config), ticket_id, reason, actor)
     except TicketCommandError as e:
@@ -366,9 +458,7 @@ def tickets_close_cmd(
     typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["message"])
 
 
-from bot.runtime.cli_lookups import register_lookups  # noqa: E402 (kefu lookup, kefu demo-shop)
-
-register_lookups(app)
+register_lookups(app)  # kefu lookup, kefu demo-shop
 
 
 def main() -> None:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from alerts.risk.commands import eval_risk, train_risk
+from bot.channel import PlatformTask
+from bot.gateway import task_routing_key
 from bot.message import InboundMessage
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.crossval import cross_validate
 from bot.nlu.evaluate import evaluate, format_report
 from bot.nlu.intent_model import IntentModel, train_intent_model
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base, load_labelled, load_training_data
-from bot.runtime import Runtime, thresholds, train_params
+from bot.outbox import Outbox
+from bot.queue import StreamQueue
+from bot.redis_store import Keys, connected
+from bot.runtime import TASK_PARTITIONS, Runtime, thresholds, train_params
+from bot.runtime.checks import output_problem
 from bot.settings import Settings
 
 _TASKS = ("intent", "risk")
@@ -27,9 +35,9 @@ def _check_task(task: str) -> None:
 
 def train_command(settings: Settings, task: str, data: Path | None, out: Path | None) -> Iterator[str]:
     _check_task(task)
+    if out is not None and (problem := output_problem(out)):  # before minutes of training, not after
+        raise ValueError(f"--out: {problem}")
     if task == "risk":
-        from alerts.risk.commands import train_risk
-
         yield from train_risk(settings, data, out)
         return
     source = data or settings.faq_path
@@ -44,6 +52,8 @@ def train_command(settings: Settings, task: str, data: Path | None, out: Path | 
         if unknown:
             yield f"warning: {len(unknown)} intent(s) have no answer in {settings.faq_path}: {', '.join(unknown[:10])}"
     target = out or settings.intent_model_path
+    if out is None and (problem := output_problem(target)):
+        raise ValueError(f"model_path: {problem}")
     intents = len(set(labels))
     yield f"training on {len(texts)} examples, {intents} intents from {source} (fastText, then the linear model)"
     started = time.perf_counter()
@@ -66,8 +76,6 @@ def eval_command(
 ) -> tuple[dict[str, Any], str]:
     _check_task(task)
     if task == "risk":
-        from alerts.risk.commands import eval_risk
-
         return eval_risk(settings, data, model_path)
     t = thresholds(settings)
     try:
@@ -103,13 +111,50 @@ async def ask_command(settings: Settings, text: str, user: str) -> dict[str, Any
         await runtime.close()
 
 
-async def dead_letters_command(settings: Settings, action: str) -> list[dict[str, Any]] | int:
-    """``kefu dead-letters list`` (the entries) or ``replay`` (how many were queued again)."""
-    from bot.outbox import Outbox
-    from bot.redis_store import Keys, connected
+DEAD_LETTER_SOURCES = ("inbox", "tasks", "outbox")
 
+
+def _inbox_routing(payload: str) -> str:
+    """The customer's partition, as the gateway chose it; one shared lane for what does not parse."""
+    try:
+        return InboundMessage.from_json(payload).customer_key
+    except (ValueError, TypeError):
+        return "dead-letters"
+
+
+def _task_routing(payload: str) -> str:
+    try:
+        return task_routing_key(PlatformTask(**json.loads(payload)))
+    except (ValueError, TypeError):
+        return "dead-letters"
+
+
+def _parked(source: str, entry: dict[str, str]) -> dict[str, Any]:
+    """A parked queue entry for the shell: its source, the payload (parsed when it is JSON), the error."""
+    try:
+        payload: Any = json.loads(entry["d"])
+    except ValueError:
+        payload = entry["d"]
+    return {"source": source, "m": payload, "error": entry.get("error", "")}
+
+
+async def dead_letters_command(settings: Settings, action: str) -> list[dict[str, Any]] | int:
+    """``kefu dead-letters list`` (every parked entry, each with its ``source``: inbox, tasks or
+    outbox) or ``replay`` (how many were queued again)."""
     if action not in ("list", "replay"):
         raise ValueError(f"expected list or replay, got {action!r}")
     async with connected(settings.redis_url, settings.data_dir) as redis:
-        outbox = Outbox(redis, Keys(settings.key_prefix), settings.server.partitions)
-        return await outbox.dead_letters() if action == "list" else await outbox.replay_dead()
+        keys = Keys(settings.key_prefix)
+        inbox = StreamQueue(redis, keys, "inbox", settings.server.partitions)
+        tasks = StreamQueue(redis, keys, "tasks", TASK_PARTITIONS)
+        outbox = Outbox(redis, keys, settings.server.partitions)
+        if action == "replay":
+            return (
+                await inbox.replay_dead(_inbox_routing) + await tasks.replay_dead(_task_routing)
+                + await outbox.replay_dead()
+            )  # fmt: skip
+        return (
+            [_parked("inbox", e) for e in await inbox.dead_letters()]
+            + [_parked("tasks", e) for e in await tasks.dead_letters()]
+            + [{"source": "outbox", **e} for e in await outbox.dead_letters()]
+        )

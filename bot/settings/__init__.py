@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from bot.settings.alerts import AlertsSettings
@@ -23,7 +24,8 @@ from bot.settings.tickets import TicketsSettings
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
 SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"
 SHIPPED_FAQ = PACKAGE_CONFIG_DIR / "faq.yaml"
-_SECRET_HINTS = ("secret", "token", "key", "password")
+_SECRET_HINTS = ("secret", "token", "key", "password", "redis_url")  # a redis_url may hold a password
+REDIS_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url accepts
 
 
 class ConfigError(Exception):
@@ -104,6 +106,29 @@ class Settings(BaseSettings):
     shop: ShopSettings = Field(default_factory=ShopSettings)
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_usable(cls, url: str) -> str:
+        """Refuse at load time what the Redis client would refuse at first use; the message never
+        repeats the URL (it may carry a password)."""
+        if not url:
+            return url
+        from redis.asyncio.connection import parse_url  # what from_url itself runs
+
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in REDIS_SCHEMES:
+            raise PydanticCustomError(
+                "redis_url", "scheme '{scheme}' is not supported; use {schemes}, or leave it empty for the embedded server",
+                {"scheme": scheme or "(none)", "schemes": ", ".join(f"{s}://" for s in REDIS_SCHEMES)},
+            )  # fmt: skip
+        if scheme == "unix" and not url.partition("://")[2].split("?")[0]:
+            raise PydanticCustomError("redis_url", "unix:// needs the socket's path, as in unix:///run/redis.sock")
+        try:
+            parse_url(url)
+        except ValueError as e:
+            raise PydanticCustomError("redis_url", "not a usable Redis URL: {why}", {"why": str(e)}) from None
+        return url
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -130,6 +155,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); a config file is UTF-8 YAML") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     try:
@@ -138,6 +165,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -188,7 +217,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as e:
         where = f" in {config_path}" if config_path else ""
-        raise ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(describe_errors(e))) from None
+        problems = describe_errors(e)
+        joiner = " " if len(problems) == 1 else "\n  "  # one problem, one line; else one line each
+        raise ConfigError(f"invalid configuration{where}:{joiner}" + "\n  ".join(problems)) from None
     except SettingsError as e:  # a KEFU_<SECTION> variable that is not valid JSON
         raise ConfigError(f"invalid configuration in the environment: {e}") from None
     if config_path is not None and settings.knowledge_base and not settings.knowledge_base.is_absolute():

@@ -201,7 +201,7 @@ async def test_a_create_time_that_is_not_a_time_is_400(deps: AdapterDeps, create
 
 
 async def test_a_bad_aes_key_is_a_clear_error(deps: AdapterDeps) -> None:
-    with pytest.raises(ValueError, match="43-character"):
+    with pytest.raises(ValueError, match="encoding_aes_key\n  must be 43 characters, got 5"):  # the settings refuse it
         wecom.create("default", settings({"token": "t", "key": "short", "corp": CORP}), deps)
 
 
