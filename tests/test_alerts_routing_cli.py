@@ -113,3 +113,12 @@ def test_check_config_names_staff_on_a_platform_where_staff_do_not_work(
     code, out = run("check-config", "--config", str(cfg))
     assert code == 2 and "tickets.staff.wechat: staff work on dingtalk, feishu, wecom, not wechat" in out
     assert "tickets.staff.wecom" not in out
+
+
+def test_check_config_warns_about_a_feishu_app_without_an_encrypt_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "kefu.yaml"
+    cfg.write_text("channels:\n  feishu: {app_id: cli_1, app_secret: s, verification_token: v}\n", encoding="utf-8")
+    code, out = run("check-config", "--config", str(cfg))
+    assert code == 0 and "warning: channels.feishu.encrypt_key: not set, so Feishu signs nothing" in out
+    cfg.write_text("channels:\n  feishu: {app_id: cli_1, app_secret: s, verification_token: v, encrypt_key: k}\n")
+    assert "encrypt_key" not in run("check-config", "--config", str(cfg))[1]

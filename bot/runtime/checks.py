@@ -11,6 +11,7 @@ from adapters import PLATFORMS
 from alerts.notify.checks import check_alerts
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.settings import Settings
+from bot.settings.channels import FeishuApp
 from bot.settings.lookups import check_lookups
 
 
@@ -60,6 +61,17 @@ def startup_problems(settings: Settings) -> list[str]:
     except KnowledgeBaseError as e:
         problems.append(f"knowledge_base: {e}")
     return problems
+
+
+def unsigned_channels(settings: Settings) -> list[str]:
+    """Warnings for apps whose callbacks nothing signs: a Feishu app without an Encrypt Key is
+    checked only by the verification token inside the body, which one captured callback gives away."""
+    return [
+        f"channels.feishu{'' if name == 'default' else '.apps.' + name}.encrypt_key: not set, so Feishu signs "
+        "nothing; set the console's Encrypt Key (docs/security.md)"
+        for name, app in settings.channels.apps_of("feishu").items()
+        if isinstance(app, FeishuApp) and not app.encrypt_key.get_secret_value()
+    ]
 
 
 def check_settings(settings: Settings) -> list[str]:

@@ -39,7 +39,7 @@ from bot.nlu.knowledge import KnowledgeBaseError
 from bot.processes import Layout, share_metrics
 from bot.redis_store import RedisUnavailable
 from bot.runtime import Runtime
-from bot.runtime.checks import check_settings, startup_problems
+from bot.runtime.checks import check_settings, startup_problems, unsigned_channels
 from bot.runtime.cli_lookups import register_lookups
 from bot.runtime.commands import ask_command, dead_letters_command, eval_command, train_command
 from bot.runtime.server import run_server
@@ -152,7 +152,7 @@ def check_config(config: Path | None = ConfigOpt) -> None:
     typer.echo("configuration OK")
     for line in [*describe(settings), *describe_alerts(settings)]:
         typer.echo(f"  {line}")
-    for line in routing_warnings(settings):
+    for line in [*unsigned_channels(settings), *routing_warnings(settings)]:
         typer.echo(f"warning: {line}")
 
 
