@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from bot.settings.alerts import AlertsSettings
+from bot.settings.base import StrictModel
 from bot.settings.channels import Channels
 from bot.settings.lookups import LogisticsSettings, ShopSettings
 from bot.settings.risk import RiskSettings
@@ -32,11 +33,7 @@ class ConfigError(Exception):
     """Configuration that cannot be used; the message is meant for the operator as is."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NluSettings(_Strict):
+class NluSettings(StrictModel):
     # Answer when the top intent reaches answer_threshold and leads the runner-up by margin;
     # suggest when it reaches clarify_threshold; below that, fall back politely.
     answer_threshold: float = Field(default=0.5, ge=0, le=1)
@@ -55,13 +52,13 @@ class NluSettings(_Strict):
     pretrained_vectors: bool = True
 
 
-class DialogueSettings(_Strict):
+class DialogueSettings(StrictModel):
     ttl_seconds: int = Field(default=1800, ge=60)  # a conversation's memory
     # After a hand-over the bot stays quiet this long, unless staff hand it back with /release.
     handoff_quiet_seconds: int = Field(default=7200, ge=60)
 
 
-class ServerSettings(_Strict):
+class ServerSettings(StrictModel):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -78,7 +75,7 @@ class ServerSettings(_Strict):
     worker_processes: int = Field(default=1, ge=0, le=64)
 
 
-class OutboxSettings(_Strict):
+class OutboxSettings(StrictModel):
     max_attempts: int = Field(default=8, ge=1)
     base_delay_seconds: float = Field(default=1.0, gt=0)
     max_delay_seconds: float = Field(default=300.0, gt=0)

@@ -24,13 +24,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from bot.settings.base import StrictModel
 
 SEVERITIES = ("info", "warning", "critical")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def _http_url(value: str, key: str) -> str:
@@ -41,7 +39,7 @@ def _http_url(value: str, key: str) -> str:
     return value.rstrip("/")
 
 
-class _Receiver(_Strict):
+class _Receiver(StrictModel):
     # Over the platform's own limit the platform blocks us; empty: the type's default (rate_limits).
     rate_per_minute: float | None = Field(default=None, gt=0)
     rate_burst: int | None = Field(default=None, ge=1)
@@ -122,7 +120,7 @@ Receiver = Annotated[
 ]
 
 
-class RouteMatch(_Strict):
+class RouteMatch(StrictModel):
     """Every given label must match (one value or any of a list); severity is a minimum."""
 
     channel: str | list[str] | None = None
@@ -136,14 +134,14 @@ class RouteMatch(_Strict):
     severity: Literal["info", "warning", "critical"] | None = None
 
 
-class Route(_Strict):
+class Route(StrictModel):
     match: RouteMatch = Field(default_factory=RouteMatch)
     receivers: list[str] = Field(min_length=1)
     # Go on to the next routes after a match (Alertmanager's ``continue``).
     continue_: bool = Field(default=False, alias="continue")
 
 
-class Severity(_Strict):
+class Severity(StrictModel):
     """Risk score thresholds: below ``warning`` an alert is info."""
 
     warning: float = Field(default=0.6, ge=0, le=1)
@@ -156,7 +154,7 @@ class Severity(_Strict):
         return self
 
 
-class RateLimit(_Strict):
+class RateLimit(StrictModel):
     per_minute: float = Field(gt=0)
     burst: int = Field(default=1, ge=1)
 
@@ -170,7 +168,7 @@ def _default_rates() -> dict[str, RateLimit]:
     }
 
 
-class AlertsSettings(_Strict):
+class AlertsSettings(StrictModel):
     receivers: dict[str, Receiver] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     default_receivers: list[str] = Field(default_factory=list)

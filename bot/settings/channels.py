@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 from pydantic_core import PydanticCustomError
 
+from bot.settings.base import StrictModel
+
 _BASE64_43 = re.compile(r"[A-Za-z0-9+/]{43}")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _aes_key_shape(key: SecretStr) -> SecretStr:
@@ -55,7 +53,7 @@ def _require_together(app: BaseModel, fields: tuple[str, ...], why: str) -> None
         )
 
 
-class WecomApp(_Strict):
+class WecomApp(StrictModel):
     corp_id: str = ""
     agent_id: int | None = None
     secret: SecretStr = SecretStr("")
@@ -78,7 +76,7 @@ class WecomApp(_Strict):
         return bool(self.corp_id and self.token.get_secret_value())
 
 
-class WechatApp(_Strict):
+class WechatApp(StrictModel):
     app_id: str = ""
     app_secret: SecretStr = SecretStr("")
     token: SecretStr = SecretStr("")
@@ -98,7 +96,7 @@ class WechatApp(_Strict):
         return bool(self.app_id and self.token.get_secret_value())
 
 
-class DingtalkApp(_Strict):
+class DingtalkApp(StrictModel):
     app_key: str = ""
     app_secret: SecretStr = SecretStr("")
     robot_code: str = ""
@@ -115,7 +113,7 @@ class DingtalkApp(_Strict):
         return bool(self.app_key and self.app_secret.get_secret_value())
 
 
-class FeishuApp(_Strict):
+class FeishuApp(StrictModel):
     app_id: str = ""
     app_secret: SecretStr = SecretStr("")
     verification_token: SecretStr = SecretStr("")
@@ -153,7 +151,7 @@ class FeishuChannel(FeishuApp):
     apps: dict[str, FeishuApp] = Field(default_factory=dict)
 
 
-class Channels(_Strict):
+class Channels(StrictModel):
     wecom: WecomChannel = Field(default_factory=WecomChannel)
     wechat: WechatChannel = Field(default_factory=WechatChannel)
     dingtalk: DingtalkChannel = Field(default_factory=DingtalkChannel)

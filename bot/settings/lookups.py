@@ -11,14 +11,12 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
+
+from bot.settings.base import StrictModel
 
 if TYPE_CHECKING:
     from bot.settings import Settings
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def http_base(value: str) -> str:
@@ -37,7 +35,7 @@ def http_base(value: str) -> str:
 HttpBase = Annotated[str, AfterValidator(http_base)]
 
 
-class ShopSettings(_Strict):
+class ShopSettings(StrictModel):
     api_base: HttpBase = ""  # https://oms.example.com/kefu-api; empty: no shop lookups
     app_key: str = ""
     secret: SecretStr = SecretStr("")
@@ -53,7 +51,7 @@ class TrackingProvider(str, Enum):
     shop = "shop"
 
 
-class LogisticsSettings(_Strict):
+class LogisticsSettings(StrictModel):
     provider: TrackingProvider = TrackingProvider.kuaidi100
     customer: str = ""  # 快递100's 查询公司编号 (customer)
     key: SecretStr = SecretStr("")  # 快递100's 授权key

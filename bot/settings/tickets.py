@@ -29,31 +29,29 @@ import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from bot.settings.base import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ContactRule(_Strict):
+class ContactRule(StrictModel):
     contacts: int = Field(ge=2, le=100)
     within_hours: float = Field(gt=0, le=24 * 90)
 
 
-class TeamSettings(_Strict):
+class TeamSettings(StrictModel):
     categories: list[str] = Field(default_factory=list)  # knowledge-base categories this team owns
     labels: dict[str, str] = Field(default_factory=dict)  # extra routing labels for notifications
     receivers: list[str] = Field(default_factory=list)  # receiver names, passed on as a label
 
 
-class StaffMember(_Strict):
+class StaffMember(StrictModel):
     name: str
     role: Literal["agent", "manager"] = "agent"
     team: str = ""
 
 
-class EscalationSettings(_Strict):
+class EscalationSettings(StrictModel):
     unacked_minutes: int = Field(default=30, ge=1)  # not acknowledged this long: tell the managers
     open_hours: float = Field(default=24, gt=0)  # still not closed this long: tell them again
     check_seconds: int = Field(default=60, ge=1)  # how often the scheduler looks
@@ -63,7 +61,7 @@ _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-class ScheduleSettings(_Strict):
+class ScheduleSettings(StrictModel):
     timezone: str = "Asia/Shanghai"
     digest: str = "09:00"  # daily digest of open tickets per team, "" turns it off
     weekly: str = "mon 09:30"  # weekly review, "" turns it off
@@ -97,7 +95,7 @@ def _default_rules() -> list[ContactRule]:
     return [ContactRule(contacts=3, within_hours=24), ContactRule(contacts=3, within_hours=72)]
 
 
-class TicketsSettings(_Strict):
+class TicketsSettings(StrictModel):
     enabled: bool = True
     session_gap_minutes: float = Field(default=30, gt=0)
     rules: list[ContactRule] = Field(default_factory=_default_rules)
