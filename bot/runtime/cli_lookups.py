@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 
 import typer
 
+from adapters.lookups import build_lookups
+from adapters.shop.demo import run_demo_shop
+from bot.http import HttpClient
 from bot.lookups import (
     CarrierUnknown,
     LookupFailed,
@@ -23,6 +26,8 @@ from bot.lookups import (
     Unavailable,
     to_json,
 )
+from bot.redis_store import Keys, connected
+from bot.settings import Settings
 
 T = TypeVar("T")
 lookup_app = typer.Typer(
@@ -31,18 +36,18 @@ lookup_app = typer.Typer(
 _ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
 
 
-def register_lookups(app: typer.Typer) -> None:
+_settings_of: list[Callable[[Path | None], Settings]] = []  # the main CLI's settings_or_exit
+
+
+def register_lookups(app: typer.Typer, settings_of: Callable[[Path | None], Settings]) -> None:
+    """Add ``kefu lookup`` and ``kefu demo-shop`` to the main app, reading settings its way."""
+    _settings_of[:] = [settings_of]
     app.add_typer(lookup_app, name="lookup")
     app.command("demo-shop")(demo_shop)
 
 
 def _ask(config: Path | None, call: Callable[[Lookups], Awaitable[T]]) -> T:
-    from adapters.lookups import build_lookups  # the CLI is a composition root
-    from bot.http import HttpClient
-    from bot.redis_store import Keys, connected
-    from bot.runtime.cli import settings_or_exit
-
-    settings = settings_or_exit(config)
+    settings = _settings_of[0](config)
 
     async def main() -> T:
         async with connected(settings.redis_url, settings.data_dir) as redis, HttpClient() as http:
@@ -129,6 +134,4 @@ def describe_tracking(tracking: Tracking) -> list[str]:
 
 def demo_shop(port: int = typer.Option(8765, "--port", help="listen port on 127.0.0.1")) -> None:
     """A local sample shop that speaks the shop API, with sample orders."""
-    from adapters.shop.demo import run_demo_shop
-
     run_demo_shop(port)
