@@ -99,6 +99,10 @@ def test_alerts_test_sends_a_sample_ticket_through_the_routes(
     assert len(fake.calls(WECOM_ROBOT)) == 1  # nothing sent for it
     assert "没有接收人" in run("alerts", "test", "--kind", "ticket_digest", "--config", str(cfg))[1]
 
+    code, out = run("alerts", "test", "--kind", "handoff", "--json", "--config", str(cfg))
+    handoff = json.loads(out)  # built by the hand-over alerts' own code, routed to nobody here
+    assert code == 0 and handoff["kind"] == "handoff" and handoff["labels"]["kind"] == "handoff"
+
     code, out = run("alerts", "test", "--kind", "tickets", "--config", str(cfg))
     assert code == 2 and "--kind: expected one of risk, handoff, ticket" in out
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.notify.escalations import notice_from_escalation
 from alerts.notify.labels import KINDS, Labeler
-from alerts.notify.notice import Notice
 from alerts.notify.notifier import Notifier
 from alerts.tickets.cards import ticket_card
 from alerts.tickets.model import Ticket
@@ -73,7 +72,7 @@ async def send_trial(runtime: Runtime, kind: str, channel: str = "web", team: st
     labeler = Labeler.from_settings(settings)
     if kind in ("risk", "handoff"):
         notice = notice_from_escalation(_escalation(kind, channel, now), settings.alerts, labeler, handle="0")
-        notice = Notice(**{**notice.__dict__, "dedupe_key": "", "group_key": ""})  # never a repeat, sent alone
+        notice = replace(notice, dedupe_key="", group_key="")  # never a repeat, sent alone
         await notifier.notify(notice)
     else:
         tz = ZoneInfo(settings.tickets.schedules.timezone)
