@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import threading
-import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.serving import free_port
+from tests.serving import free_port, on_a_thread
 
 SECRET = "test-secret"
 APP_KEY = "test-key"
@@ -35,18 +33,8 @@ def serving(app: ASGIApp) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
-    try:
+    with on_a_thread(server):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 class Scripted:

@@ -28,6 +28,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def on_a_thread(server: uvicorn.Server, timeout: float = 20) -> Iterator[None]:
+    """Run a uvicorn server on a daemon thread until the block ends; raise if it does not start."""
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@contextlib.contextmanager
 def served(settings: Settings, clock: Callable[[], float] = time.time) -> Iterator[tuple[str, Runtime]]:
     """``(base_url, runtime)`` of a running bot; stopped on exit."""
     runtime = Runtime.start(settings, clock=clock)
@@ -41,18 +58,10 @@ def served(settings: Settings, clock: Callable[[], float] = time.time) -> Iterat
 
     port = free_port()
     server = uvicorn.Server(http_config(create_app(runtime, lifespan), host="127.0.0.1", port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("kefu app did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", runtime
+        with on_a_thread(server):
+            yield f"http://127.0.0.1:{port}", runtime
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         runtime.redis_handle.stop()
 
 
