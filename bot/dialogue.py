@@ -33,7 +33,6 @@ class DialogueState:
     suggestions: list[str] = field(default_factory=list)  # offered in the last clarifying question
     last_intent: str | None = None
     order_no: str = ""  # the last order number the customer gave
-    awaiting_order: str = ""  # the intent the bot asked an order number for: a bare number answers it
     unanswered: int = 0  # consecutive turns the bot could not answer
     handoff_until: float = 0.0  # a human has the conversation until then: the bot stays quiet
     # The message whose turn was saved last, and the reply it got. A message handled again after

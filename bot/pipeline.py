@@ -13,12 +13,10 @@ from dataclasses import dataclass, field, fields
 
 from bot import replies
 from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
-from bot.lookups import NoLookups
 from bot.message import InboundMessage
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
 from bot.nlu.normalize import normalize
-from bot.order_talk import LookupReply, OrderTalk
 from bot.ports import (
     ContactRecorder,
     Escalation,
@@ -65,8 +63,6 @@ class PipelineParts:
     # Where staff work (the platforms' registry says: WeCom's app, DingTalk, Feishu). Customers
     # reach us on 微信客服, the official account and the web channel, where "/close" is just text.
     staff_channels: frozenset[str] = frozenset()
-    # Answers from the shop's systems for intents that name a lookup (none configured: FAQ text).
-    order_talk: OrderTalk = field(default_factory=lambda: OrderTalk(NoLookups(), 1.0))
     handoff_quiet_seconds: int = 2 * 3600
 
 
@@ -104,24 +100,15 @@ class Pipeline:
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         decision = self._understand(model, norm.text, state)
-        if state.awaiting_order and norm.order_numbers and not _looks_up(model, decision.intent):
-            decision = Decision(Action.ANSWER, state.awaiting_order, 1.0)  # the number the bot asked for
-        state.awaiting_order = ""
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
-        looked_up = None
-        if decision.action is Action.ANSWER and intent is not None and intent.lookup and not intent.handoff:
-            looked_up = await self.p.order_talk.reply(intent.lookup, msg.customer_key, state.order_no)
-            if looked_up is not None:
-                state.order_no = looked_up.order_no.lower() or state.order_no
-                state.awaiting_order = intent.name if looked_up.asked else ""
         await self.p.contacts.record(msg, decision.intent, now)
 
         answered = decision.action is Action.ANSWER and not (intent and intent.handoff)
         state.unanswered = 0 if answered else state.unanswered + 1
         handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
-        reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key, looked_up)
+        reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
 
         state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, risk.message_score))
         state.last_intent = decision.intent or state.last_intent
@@ -180,7 +167,7 @@ class Pipeline:
 
     def _compose(
         self, model: LoadedModel, decision: Decision, risk: RiskResult, handoff_reason: str,
-        state: DialogueState, seed: str, looked_up: LookupReply | None = None,
+        state: DialogueState, seed: str,
     ) -> Reply:  # fmt: skip
         opening = self.p.risk.soothing_opening(seed) if risk.negative else ""
         base = Reply(
@@ -195,8 +182,7 @@ class Pipeline:
             base.text = replies.with_opening(opening, (answer + "\n" if answer else "") + replies.HANDOFF)
             base.action = "handoff"
         elif decision.action is Action.ANSWER:
-            answer = looked_up.text if looked_up is not None else model.answer(decision.intent, state.order_no)
-            base.text = replies.with_opening(opening, answer)
+            base.text = replies.with_opening(opening, model.answer(decision.intent, state.order_no))
         elif decision.action is Action.CLARIFY:
             base.text = replies.with_opening(opening, replies.clarify([model.title(s) for s in decision.suggestions]))
         else:
@@ -208,11 +194,6 @@ class Pipeline:
         intent: str | None, category: str | None = None,
     ) -> None:  # fmt: skip
         await self.p.escalations.escalate(Escalation(msg, kind, reason, risk, list(state.turns), intent, category))
-
-
-def _looks_up(model: LoadedModel, intent: str | None) -> bool:
-    found = model.kb.intents.get(intent or "") if model.kb else None
-    return bool(found and found.lookup)
 
 
 def _handled_id(msg: InboundMessage) -> str:

@@ -28,9 +28,6 @@ class KnowledgeBaseError(Exception):
     """A knowledge-base or labelled-data file that cannot be used; the message says where and why."""
 
 
-LOOKUPS = ("", "parcel", "order", "refund")  # what an intent may ask the shop's systems
-
-
 @dataclass(frozen=True, slots=True)
 class Intent:
     name: str
@@ -39,7 +36,6 @@ class Intent:
     examples: tuple[str, ...]
     title: str  # how the intent is offered back in a clarifying question
     handoff: bool = False  # answering it means handing over to a human
-    lookup: str = ""  # "parcel", "order" or "refund": answered from the shop's systems when they can
 
 
 def _whole_word_at_latin_edges(alias: str) -> str:
@@ -126,7 +122,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
 def _parse_intent(item: object, where: str) -> Intent:
     if not isinstance(item, dict):
         raise KnowledgeBaseError(f"{where}: expected a mapping with name, category, answer, examples")
-    unknown = set(item) - {"name", "category", "answer", "examples", "title", "handoff", "lookup"}
+    unknown = set(item) - {"name", "category", "answer", "examples", "title", "handoff"}
     if unknown:
         raise KnowledgeBaseError(f"{where}: unknown key(s) {sorted(unknown)}")
     name = item.get("name")
@@ -142,11 +138,7 @@ def _parse_intent(item: object, where: str) -> Intent:
     if not isinstance(examples, list) or not examples or not all(isinstance(e, str) and e.strip() for e in examples):
         raise KnowledgeBaseError(f"{where} ({name}): 'examples' must be a non-empty list of texts")
     title = item.get("title") or examples[0]
-    lookup = item.get("lookup") or ""
-    if lookup not in LOOKUPS:
-        raise KnowledgeBaseError(f"{where} ({name}): 'lookup' must be one of {', '.join(LOOKUPS)}, got {lookup!r}")
-    handoff = bool(item.get("handoff", False))
-    return Intent(name, category, answer.strip(), tuple(examples), str(title), handoff, lookup)
+    return Intent(name, category, answer.strip(), tuple(examples), str(title), bool(item.get("handoff", False)))
 
 
 def allow_fields_of(content: str) -> None:

@@ -17,19 +17,16 @@ import alerts.notify
 import alerts.risk
 import alerts.tickets
 from adapters import PLATFORMS, platform_of, staff_channels
-from adapters.lookups import build_lookups
 from adapters.robots import create_sender as create_robot_sender
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
 from bot.features import Contribution, Infra, Job
 from bot.gateway import Gateway
 from bot.http import HttpClient
-from bot.lookups import Lookups
 from bot.message import OutboundMessage
 from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
-from bot.order_talk import OrderTalk
 from bot.outbox import Outbox, OutboxSender, RetryPolicy, Sender
 from bot.pipeline import Pipeline, PipelineParts
 from bot.ports import NoContacts, NoEscalations, NoRisk, StaffChain
@@ -95,7 +92,7 @@ def build_features(infra: Infra) -> list[Contribution]:
 
 def pipeline_parts(
     engine: IntentEngine, dialogue: DialogueStore, clock: Callable[[], float], settings: Settings,
-    features: list[Contribution], lookups: Lookups,
+    features: list[Contribution],
 ) -> PipelineParts:  # fmt: skip
     """The pipeline's ports from the features' contributions; null objects where none gives one."""
 
@@ -107,8 +104,6 @@ def pipeline_parts(
         risk=first("risk", NoRisk()), escalations=first("escalations", NoEscalations()),
         contacts=first("contacts", NoContacts()), staff=StaffChain([h for f in features for h in f.staff]),
         staff_channels=staff_channels(),
-        # an order and its parcel: two calls, each within the shop's timeout (retries included)
-        order_talk=OrderTalk(lookups, 2 * settings.shop.timeout_seconds + 1),
     )  # fmt: skip
 
 
@@ -155,10 +150,9 @@ class Runtime:
         outbox = Outbox(redis, keys, partitions)
         infra = Infra(settings, redis, handle.url, keys, clock, http, outbox, EngineCatalog(engine), dialogue.release)
         features = build_features(infra)
-        lookups = build_lookups(settings, redis, keys, http)
         card_actions = next((f.card_actions for f in features if f.card_actions is not None), None)
         rt = cls(
-            settings, handle, redis, keys, engine, Pipeline(pipeline_parts(engine, dialogue, clock, settings, features, lookups)),
+            settings, handle, redis, keys, engine, Pipeline(pipeline_parts(engine, dialogue, clock, settings, features)),
             clock, http,
             gateway=Gateway(
                 StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", TASK_PARTITIONS)
