@@ -33,6 +33,11 @@ class DialogueState:
     suggestions: list[str] = field(default_factory=list)  # offered in the last clarifying question
     last_intent: str | None = None
     order_no: str = ""  # the last order number the customer gave
+    # The bot asked for an order number to answer this intent; the next number is the answer.
+    awaiting_order: str = ""
+    # Orders offered as a numbered list (ids and item names, never phones or addresses).
+    order_choices: list[str] = field(default_factory=list)
+    order_choice_words: list[str] = field(default_factory=list)
     unanswered: int = 0  # consecutive turns the bot could not answer
     handoff_until: float = 0.0  # a human has the conversation until then: the bot stays quiet
     # The message whose turn was saved last, and the reply it got. A message handled again after

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field, fields
 
 from bot import replies
 from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
+from bot.lookups import Lookups, NoLookups
 from bot.message import InboundMessage
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
-from bot.nlu.normalize import normalize
+from bot.nlu.normalize import normalize, order_numbers
+from bot.order_talk import OrderTalk
 from bot.ports import (
     ContactRecorder,
     Escalation,
@@ -64,11 +66,15 @@ class PipelineParts:
     # reach us on 微信客服, the official account and the web channel, where "/close" is just text.
     staff_channels: frozenset[str] = frozenset()
     handoff_quiet_seconds: int = 2 * 3600
+    # Answers from the shop's systems for intents that name a lookup (none configured: FAQ text).
+    lookups: Lookups = field(default_factory=NoLookups)
+    lookup_timeout_seconds: float = 3.0  # a lookup never holds the customer's turn longer
 
 
 class Pipeline:
     def __init__(self, parts: PipelineParts) -> None:
         self.p = parts
+        self.orders = OrderTalk(parts.lookups, parts.lookup_timeout_seconds, parts.clock)
 
     async def handle(self, msg: InboundMessage) -> Reply:
         if msg.channel in self.p.staff_channels and msg.text.startswith("/"):
@@ -99,7 +105,8 @@ class Pipeline:
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
-        decision = self._understand(model, norm.text, state)
+        resumed = self.orders.resume(state, msg.text, norm.text) if self.orders.enabled else None
+        decision = Decision(Action.ANSWER, resumed[0], 1.0) if resumed else self._understand(model, norm.text, state)
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
@@ -109,6 +116,12 @@ class Pipeline:
         state.unanswered = 0 if answered else state.unanswered + 1
         handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
         reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
+        if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
+            order_id = resumed[1] if resumed else next(iter(order_numbers(msg.text)[-1:]), "")
+            faq = model.answer(decision.intent, state.order_no)
+            text = await self.orders.answer(intent, faq, msg.customer_key, msg.text, order_id, state)
+            opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
+            reply.text = replies.with_opening(opening, text)
 
         state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, risk.message_score))
         state.last_intent = decision.intent or state.last_intent

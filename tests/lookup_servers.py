@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.shop.demo import create_demo_app
 from tests.serving import free_port, on_a_thread
 
 SECRET = "test-secret"
@@ -35,6 +36,14 @@ def serving(app: ASGIApp) -> Iterator[str]:
     )
     with on_a_thread(server):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def scripted_demo_shop() -> Iterator[tuple[str, Scripted]]:
+    """The demo shop (signed with the tests' key) behind ``Scripted``, served on 127.0.0.1."""
+    scripted = Scripted(create_demo_app(APP_KEY, SECRET))
+    with serving(scripted) as base:
+        yield base, scripted
 
 
 class Scripted:

@@ -109,3 +109,12 @@ def test_pick_suggestion(text: str, expected: str | None) -> None:
 
 def test_pick_needs_suggestions() -> None:
     assert pick_suggestion("1", [], TITLES) is None
+
+
+def test_order_questions_survive_a_round_trip_and_an_older_state() -> None:
+    state = DialogueState(
+        awaiting_order="where_is_parcel", order_choices=["DD1", "DD2"], order_choice_words=["AJ1", "Dunk"]
+    )
+    assert DialogueState.from_json(state.to_json()) == state
+    older = DialogueState.from_json('{"turns":[],"order_no":"A1"}')  # saved before these fields existed
+    assert (older.awaiting_order, older.order_choices, older.order_no) == ("", [], "A1")

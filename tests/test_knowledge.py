@@ -202,3 +202,23 @@ def test_risk_labels_use_the_label_column(tmp_path: Path) -> None:
     assert load_labelled(path, label_column="label") == (["我要投诉你们", "谢谢"], ["1", "0"])
     with pytest.raises(KnowledgeBaseError, match="expected the header 'text,intent'"):
         load_labelled(path)
+
+
+def test_lookup_kind_and_answer_overrides(tmp_path: Path) -> None:
+    with_lookup = SMALL_KB.replace(
+        "    answer: 快递正在路上\n",
+        "    answer: 快递正在路上\n    lookup: parcel\n    lookup_answers:\n      next_signed: 请联系售后\n",
+    )
+    intent = load_knowledge_base(write(tmp_path, "kb.yaml", with_lookup)).intents["where_is_parcel"]
+    assert intent.lookup == "parcel" and dict(intent.lookup_answers) == {"next_signed": "请联系售后"}
+    wrong = SMALL_KB.replace("    answer: 快递正在路上\n", "    answer: 快递正在路上\n    lookup: weather\n")
+    with pytest.raises(KnowledgeBaseError, match=r"where_is_parcel.*'lookup' must be one of order, parcel"):
+        load_knowledge_base(write(tmp_path, "kb2.yaml", wrong))
+
+
+def test_shipped_intents_that_need_the_shops_data_say_so() -> None:
+    intents = load_knowledge_base(SHIPPED_FAQ).intents
+    kinds = {name: i.lookup for name, i in intents.items() if i.lookup}
+    assert kinds["where_is_parcel"] == "parcel" and kinds["refund_progress"] == "refund"
+    assert kinds["stock_restock"] == "stock" and kinds["order_status"] == "order"
+    assert "greeting" not in kinds and "human_agent" not in kinds

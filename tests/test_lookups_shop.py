@@ -25,7 +25,7 @@ from bot.lookups import NoLookups, NotFound, NotYours, TrackState, Unavailable
 from bot.redis_store import Keys
 from bot.settings.lookups import ShopSettings
 from tests.clock import Clock
-from tests.lookup_servers import APP_KEY, SECRET, Scripted, serving
+from tests.lookup_servers import APP_KEY, SECRET, Scripted, scripted_demo_shop, serving
 
 T = TypeVar("T")
 SHIPPED = "DD202406080003"  # web:c1's shipped order in the demo shop
@@ -34,9 +34,8 @@ OTHERS = "DD202406070009"  # web:c2's
 
 @pytest.fixture(scope="module")
 def shop_server() -> Iterator[tuple[str, Scripted]]:
-    scripted = Scripted(create_demo_app(APP_KEY, SECRET))
-    with serving(scripted) as base:
-        yield base, scripted
+    with scripted_demo_shop() as served_shop:
+        yield served_shop
 
 
 @pytest.fixture()

@@ -83,6 +83,7 @@ ORDERS: dict[str, list[dict[str, Any]]] = {
         ),
     ],
     "web:c2": [_order("DD202406070009", "shipped", "2024-06-07T09:00:00+08:00", "1299.00", [AJ1], JT)],
+    "wecom:zhangsan": [_order("DD202406070011", "shipped", "2024-06-07T08:00:00+08:00", "699.00", [DUNK], JT)],
     "wecom_kf:wmDemo": [_order("DD202406060010", "paid", "2024-06-06T20:00:00+08:00", "699.00", [DUNK])],
 }
 
@@ -113,7 +114,7 @@ SHIPMENTS: dict[str, dict[str, Any]] = {
         "waybill": "JT0001234567890",
         "state": "out_for_delivery",
         "traces": [
-            {"time": "2024-06-09T09:00:00+08:00", "context": "【北京市】快件派送中"},
+            {"time": "2024-06-09T09:00:00+08:00", "context": "【北京市】快件派送中，派件员电话 13800138000"},
             {"time": "2024-06-07T16:00:00+08:00", "context": "【广州市】极兔速递 已揽收"},
         ],
     },

@@ -24,6 +24,9 @@ CATEGORIES = (
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+LOOKUP_KINDS = ("order", "parcel", "refund", "stock")
+
+
 class KnowledgeBaseError(Exception):
     """A knowledge-base or labelled-data file that cannot be used; the message says where and why."""
 
@@ -36,6 +39,10 @@ class Intent:
     examples: tuple[str, ...]
     title: str  # how the intent is offered back in a clarifying question
     handoff: bool = False  # answering it means handing over to a human
+    # What to look up in the shop's systems to answer with the customer's own data (``order``,
+    # ``parcel``, ``refund``, ``stock``), and answer templates overriding config/lookup_answers.yaml.
+    lookup: str | None = None
+    lookup_answers: tuple[tuple[str, str], ...] = ()
 
 
 def _whole_word_at_latin_edges(alias: str) -> str:
@@ -122,7 +129,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
 def _parse_intent(item: object, where: str) -> Intent:
     if not isinstance(item, dict):
         raise KnowledgeBaseError(f"{where}: expected a mapping with name, category, answer, examples")
-    unknown = set(item) - {"name", "category", "answer", "examples", "title", "handoff"}
+    unknown = set(item) - {"name", "category", "answer", "examples", "title", "handoff", "lookup", "lookup_answers"}
     if unknown:
         raise KnowledgeBaseError(f"{where}: unknown key(s) {sorted(unknown)}")
     name = item.get("name")
@@ -138,7 +145,17 @@ def _parse_intent(item: object, where: str) -> Intent:
     if not isinstance(examples, list) or not examples or not all(isinstance(e, str) and e.strip() for e in examples):
         raise KnowledgeBaseError(f"{where} ({name}): 'examples' must be a non-empty list of texts")
     title = item.get("title") or examples[0]
-    return Intent(name, category, answer.strip(), tuple(examples), str(title), bool(item.get("handoff", False)))
+    lookup = item.get("lookup")
+    if lookup is not None and lookup not in LOOKUP_KINDS:
+        raise KnowledgeBaseError(f"{where} ({name}): 'lookup' must be one of {', '.join(LOOKUP_KINDS)}")
+    overrides = item.get("lookup_answers") or {}
+    texts = isinstance(overrides, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in overrides.items())
+    if not texts:
+        raise KnowledgeBaseError(f"{where} ({name}): 'lookup_answers' must map template names to texts")
+    return Intent(
+        name, category, answer.strip(), tuple(examples), str(title), bool(item.get("handoff", False)),
+        lookup, tuple(sorted(overrides.items())),
+    )  # fmt: skip
 
 
 def allow_fields_of(content: str) -> None:

@@ -82,6 +82,23 @@ def normalize(text: str) -> Normalized:
     return Normalized(text=text, order_numbers=orders, has_phone=has_phone, amounts=amounts)
 
 
+# As customers paste them: "订单号：DD202406080003", "2024 1128 1234 5678", "dd-20240608-0003".
+_PASTED_ORDER_RE = re.compile(r"(?<![0-9a-z])((?:[a-z]{1,4}[ -]?)?\d{2,}(?:[ -]\d{2,})*)(?![0-9a-z])")
+
+
+def order_numbers(text: str) -> list[str]:
+    """Order numbers in a message, separators dropped and letters upper-cased (the shop's form):
+    letters plus digits or a digit run of at least 8 digits; phone numbers and links are not."""
+    text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower()
+    text = _PHONE_RE.sub(" ", _URL_RE.sub(" ", text))
+    found = []
+    for m in _PASTED_ORDER_RE.finditer(text):
+        compact = re.sub(r"[ -]", "", m.group(1))
+        if sum(c.isdigit() for c in compact) >= 8:
+            found.append(compact.upper())
+    return found
+
+
 def mask_id(value: str) -> str:
     """A customer id as staff see it: ``ab***yz`` (enough to tell customers apart, not to copy).
     The one masking of ids: alerts, tickets and silences show and match the same form."""

@@ -17,12 +17,14 @@ import alerts.notify
 import alerts.risk
 import alerts.tickets
 from adapters import PLATFORMS, platform_of, staff_channels
+from adapters.lookups import build_lookups
 from adapters.robots import create_sender as create_robot_sender
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
 from bot.features import Contribution, Infra, Job
 from bot.gateway import Gateway
 from bot.http import HttpClient
+from bot.lookups import Lookups, NoLookups
 from bot.message import OutboundMessage
 from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
@@ -92,7 +94,7 @@ def build_features(infra: Infra) -> list[Contribution]:
 
 def pipeline_parts(
     engine: IntentEngine, dialogue: DialogueStore, clock: Callable[[], float], settings: Settings,
-    features: list[Contribution],
+    features: list[Contribution], lookups: Lookups | None = None,
 ) -> PipelineParts:  # fmt: skip
     """The pipeline's ports from the features' contributions; null objects where none gives one."""
 
@@ -103,7 +105,8 @@ def pipeline_parts(
         engine=engine, dialogue=dialogue, clock=clock, handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         risk=first("risk", NoRisk()), escalations=first("escalations", NoEscalations()),
         contacts=first("contacts", NoContacts()), staff=StaffChain([h for f in features for h in f.staff]),
-        staff_channels=staff_channels(),
+        staff_channels=staff_channels(), lookups=lookups or NoLookups(),
+        lookup_timeout_seconds=settings.shop.timeout_seconds,
     )  # fmt: skip
 
 
@@ -152,7 +155,9 @@ class Runtime:
         features = build_features(infra)
         card_actions = next((f.card_actions for f in features if f.card_actions is not None), None)
         rt = cls(
-            settings, handle, redis, keys, engine, Pipeline(pipeline_parts(engine, dialogue, clock, settings, features)),
+            settings, handle, redis, keys, engine, Pipeline(
+                pipeline_parts(engine, dialogue, clock, settings, features, build_lookups(settings, redis, keys, http))
+            ),
             clock, http,
             gateway=Gateway(
                 StreamQueue(redis, keys, "inbox", partitions), StreamQueue(redis, keys, "tasks", TASK_PARTITIONS)

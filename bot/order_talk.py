@@ -1,0 +1,256 @@
+"""Answers from the shop's systems: find the customer's order, then say where it is and what next.
+
+The pipeline asks ``OrderTalk`` two things: whether this message answers a question the bot asked
+(an order number after "请发一下订单号", a pick from the offered orders), and, for an intent whose
+knowledge-base entry has ``lookup:``, the answer built from the order, parcel, refund or product.
+Every failure of the shop's systems ends in the intent's FAQ answer and an offer of a person; a
+lookup never holds the customer's turn longer than the shop's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.dialogue import DialogueState, pick_suggestion
+from bot.lookups import (
+    CarrierUnknown,
+    Lookups,
+    NoLookups,
+    NotFound,
+    NotYours,
+    Order,
+    Product,
+    TrackState,
+    Unavailable,
+)
+from bot.metrics import LOOKUPS
+from bot.nlu.knowledge import Intent
+from bot.nlu.normalize import mask_for_log, order_numbers
+from bot.settings import PACKAGE_CONFIG_DIR
+
+log = logging.getLogger(__name__)
+
+SHIPPED_ANSWERS = PACKAGE_CONFIG_DIR / "lookup_answers.yaml"
+MAX_CHOICES = 3
+# Which of a customer's recent orders a question can be about.
+_RELEVANT = {
+    "parcel": {"paid", "shipped", "delivered"},
+    "order": {"pending_payment", "paid", "shipped", "delivered", "refunding"},
+    "refund": {"refunding", "refunded"},
+}
+_NEXT = {
+    TrackState.IN_TRANSIT: "next_in_transit",
+    TrackState.PICKED_UP: "next_in_transit",
+    TrackState.FORWARDED: "next_in_transit",
+    TrackState.CUSTOMS: "next_in_transit",
+    TrackState.OUT_FOR_DELIVERY: "next_out_for_delivery",
+    TrackState.SIGNED: "next_signed",
+    TrackState.PROBLEM: "next_problem",
+    TrackState.REFUSED: "next_problem",
+    TrackState.RETURNING: "next_problem",
+}
+# What is left of "AJ1 42码有货吗" once the question words go: the product's alias and size.
+_STOCK_WORDS_RE = re.compile(
+    r"有没有货|还有货吗|有货吗|有货没|还有吗|有没有|什么时候|补货|到货|缺货|请问|现在|这款|还|吗|呢|的|了|[?？,，。!！~～]"
+)
+_SIZE_RE = re.compile(r"(\d{2}(?:\.5)?)\s*(?:码|号)")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupAnswers:
+    """The shipped answer templates (config/lookup_answers.yaml) and their vocabularies."""
+
+    templates: dict[str, str]
+    status_zh: dict[str, str]
+    refund_zh: dict[str, str]
+    refund_eta: dict[str, str]
+    ship_within_hours: float
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED_ANSWERS) -> LookupAnswers:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return cls(
+            dict(data["templates"]), dict(data["status_zh"]), dict(data["refund_zh"]), dict(data["refund_eta"]),
+            float(data.get("ship_within_hours", 48)),
+        )  # fmt: skip
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _when(value: datetime) -> str:
+    return f"{value.month}月{value.day}日 {value:%H:%M}"
+
+
+def _items(order: Order) -> str:
+    return "、".join(item.name for item in order.items) or "商品"
+
+
+def _choice_line(n: int, order: Order) -> str:
+    return f"{n}. {_items(order)} {order.created_at.month}月{order.created_at.day}日"
+
+
+class OrderTalk:
+    def __init__(
+        self, lookups: Lookups, timeout_seconds: float, clock: Callable[[], float],
+        answers: LookupAnswers | None = None,
+    ) -> None:  # fmt: skip
+        self.lookups = lookups
+        self.timeout = timeout_seconds
+        self.clock = clock
+        self.answers = answers or LookupAnswers.load()
+
+    @property
+    def enabled(self) -> bool:
+        return not isinstance(self.lookups, NoLookups)
+
+    def resume(self, state: DialogueState, text: str, normalized: str) -> tuple[str, str] | None:
+        """``(intent, order_id)`` when this message answers the bot's own question: a number after
+        it asked for one (a bare number is the answer, not a new question), or a pick from the
+        offered orders by number or by item words. Clears the question either way."""
+        intent, choices, words = state.awaiting_order, state.order_choices, state.order_choice_words
+        state.awaiting_order, state.order_choices, state.order_choice_words = "", [], []
+        if not intent:
+            return None
+        numbers = order_numbers(text)
+        if numbers:
+            return intent, numbers[-1]
+        if choices:
+            picked = pick_suggestion(normalized, choices, {}) or _by_words(normalized, choices, words)
+            if picked:
+                return intent, picked
+        return None
+
+    async def answer(
+        self, intent: Intent, faq: str, customer: str, text: str, order_id: str, state: DialogueState
+    ) -> str:
+        """The answer for a ``lookup:`` intent, from the customer's own data, within the timeout."""
+        kind = intent.lookup or ""
+        templates = {**self.answers.templates, **dict(intent.lookup_answers)}
+        fill = _Fields(faq=faq)
+        try:
+            async with asyncio.timeout(self.timeout):
+                if kind == "stock":
+                    return await self._stock(text, templates, fill)
+                return await self._order(kind, intent.name, customer, order_id, state, templates, fill)
+        except TimeoutError:
+            LOOKUPS.labels(kind, "timeout").inc()
+            log.warning("lookup for intent %s: no answer within %.1f s", intent.name, self.timeout)
+        except Unavailable as e:
+            log.warning("lookup for intent %s unavailable: %s", intent.name, e.reason)
+        return templates["unavailable"].format_map(fill)
+
+    async def _order(
+        self, kind: str, intent: str, customer: str, order_id: str, state: DialogueState,
+        templates: dict[str, str], fill: _Fields,
+    ) -> str:  # fmt: skip
+        if order_id:
+            try:
+                order = await self.lookups.order(order_id, customer)
+            except (NotFound, NotYours):  # the same words: say nothing about whose it is
+                state.awaiting_order = intent
+                return templates["not_found"].format_map(fill)
+        else:
+            recent = await self.lookups.recent_orders(customer, 10)
+            relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])][:MAX_CHOICES]
+            if not relevant:
+                state.awaiting_order = intent
+                return templates["ask"].format_map(fill)
+            if len(relevant) > 1:
+                state.awaiting_order = intent
+                state.order_choices = [o.order_id for o in relevant]
+                state.order_choice_words = [_items(o) for o in relevant]
+                fill["choices"] = "\n".join(_choice_line(n, o) for n, o in enumerate(relevant, 1))
+                return templates["choose"].format_map(fill)
+            order = relevant[0]
+        state.order_no = order.order_id
+        return mask_for_log(await self._describe(kind, order, templates, fill))
+
+    async def _describe(self, kind: str, order: Order, templates: dict[str, str], fill: _Fields) -> str:
+        a = self.answers
+        fill.update(order_id=order.order_id, items=_items(order), status=a.status_zh.get(order.status, order.status))
+        if kind == "refund":
+            if order.refund is None:
+                return templates["no_refund"].format_map(fill)
+            r = order.refund
+            fill.update(
+                refund_status=a.refund_zh.get(r.status, r.status), refund_amount=str(r.amount),
+                refund_time=_when(r.updated_at), refund_eta=a.refund_eta.get(r.status, ""),
+            )  # fmt: skip
+            return templates["refund"].format_map(fill)
+        if order.status == "pending_payment":
+            return templates["pending_payment"].format_map(fill)
+        if order.status == "paid" and order.shipment is None:
+            promised = order.created_at + timedelta(hours=a.ship_within_hours)
+            late = datetime.fromtimestamp(self.clock(), promised.tzinfo) > promised
+            fill.update(
+                paid_at=_when(order.created_at), promised_at=_when(promised),
+                late=templates["not_shipped_late" if late else "not_shipped_on_time"],
+            )  # fmt: skip
+            return templates["not_shipped"].format_map(fill)
+        if order.shipment is None or order.status not in {"shipped", "delivered"}:
+            return templates["status"].format_map(fill)
+        s = order.shipment
+        fill.update(company=s.company, waybill=s.waybill)
+        try:
+            tracking = await self.lookups.track(s.waybill, s.company_code)
+        except (NotFound, CarrierUnknown):
+            return templates["shipped_no_trace"].format_map(fill)
+        if not tracking.traces:
+            return templates["shipped_no_trace"].format_map(fill)
+        latest = tracking.traces[0]
+        fill.update(
+            trace=latest.context, trace_time=_when(latest.time),
+            next_step=templates[_NEXT.get(tracking.state, "next_other")],
+        )  # fmt: skip
+        return templates["shipped"].format_map(fill)
+
+    async def _stock(self, text: str, templates: dict[str, str], fill: _Fields) -> str:
+        query = _product_query(text)
+        products = await self.lookups.products(query) if query else []
+        if not products:
+            return templates["no_product"].format_map(fill)
+        product = _best(products, query)
+        fill.update(product=product.name, stock=product.stock)
+        if product.stock > 0:
+            return templates["in_stock"].format_map(fill)
+        if product.restock_date:
+            fill["restock_date"] = f"{product.restock_date.month}月{product.restock_date.day}日"
+            return templates["restock"].format_map(fill)
+        return templates["no_restock_date"].format_map(fill)
+
+
+def _by_words(normalized: str, choices: list[str], words: list[str]) -> str | None:
+    """The offered order whose items the reply names ("熊猫那双", "要AJ的"): the one sharing the
+    most two-character pieces with it, if exactly one does."""
+    text = normalized.replace(" ", "")
+    pieces = {text[i : i + 2] for i in range(len(text) - 1)}
+    scores = [sum(p in w.lower().replace(" ", "") for p in pieces) for w in words]
+    best = max(scores, default=0)
+    if best == 0 or scores.count(best) > 1:
+        return None
+    return choices[scores.index(best)]
+
+
+def _product_query(text: str) -> str:
+    """ "AJ1 42码有货吗" -> "AJ1 42码": the words that name the product and its size."""
+    rest = _SIZE_RE.sub(lambda m: f" {m.group(1)}码 ", text)
+    rest = _STOCK_WORDS_RE.sub(" ", rest)
+    return " ".join(rest.split())
+
+
+def _best(products: list[Product], query: str) -> Product:
+    """The product the query names most closely: all its words in the name, else the first."""
+    words = query.lower().split()
+    return next((p for p in products if all(w in p.name.lower() for w in words)), products[0])
