@@ -90,15 +90,12 @@ def test_a_stalled_shop_holds_only_its_own_customers_turn(bot: tuple[httpx.Clien
     client, scripted = bot
     scripted.next("stall", 10)
     with ThreadPoolExecutor(1) as pool:
-        started = time.monotonic()
         slow = pool.submit(say, client, "stalled", "我的快递到哪了")
-        time.sleep(0.2)
+        time.sleep(0.2)  # its lookup is under way, waiting for the shop
         assert say(client, "other", "你好")
-        other_done = time.monotonic() - started
+        assert not slow.done()  # another customer was answered while that turn still waited
         reply = slow.result()
-        stalled_done = time.monotonic() - started
-    assert other_done < 0.9, other_done  # answered while the shop had not answered the other turn
-    assert 0.9 < stalled_done < 2.0 and "转人工" in reply, (stalled_done, reply)  # the 1 s shop timeout
+    assert "转人工" in reply, reply  # the shop's 1 s timeout ended the turn with the fallback
     metrics = client.get("/metrics").text
     assert 'kefu_lookups_total{kind="recent_orders",outcome="timeout"}' in metrics or (
         'kefu_lookups_total{kind="parcel",outcome="timeout"}' in metrics
