@@ -458,7 +458,7 @@ def tickets_close_cmd(
     typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["message"])
 
 
-register_lookups(app, settings_or_exit)  # kefu lookup, kefu demo-shop
+register_lookups(app)  # kefu lookup, kefu demo-shop
 
 
 def main() -> None:

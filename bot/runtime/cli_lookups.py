@@ -27,7 +27,7 @@ from bot.lookups import (
     to_json,
 )
 from bot.redis_store import Keys, connected
-from bot.settings import Settings
+from bot.settings import load_settings
 
 T = TypeVar("T")
 lookup_app = typer.Typer(
@@ -36,18 +36,15 @@ lookup_app = typer.Typer(
 _ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
 
 
-_settings_of: list[Callable[[Path | None], Settings]] = []  # the main CLI's settings_or_exit
-
-
-def register_lookups(app: typer.Typer, settings_of: Callable[[Path | None], Settings]) -> None:
-    """Add ``kefu lookup`` and ``kefu demo-shop`` to the main app, reading settings its way."""
-    _settings_of[:] = [settings_of]
+def register_lookups(app: typer.Typer) -> None:
+    """Add ``kefu lookup`` and ``kefu demo-shop`` to the main app (whose error boundary turns a
+    configuration error into its one line)."""
     app.add_typer(lookup_app, name="lookup")
     app.command("demo-shop")(demo_shop)
 
 
 def _ask(config: Path | None, call: Callable[[Lookups], Awaitable[T]]) -> T:
-    settings = _settings_of[0](config)
+    settings = load_settings(config)
 
     async def main() -> T:
         async with connected(settings.redis_url, settings.data_dir) as redis, HttpClient() as http:
