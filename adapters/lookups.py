@@ -14,13 +14,13 @@ from typing import Protocol, TypeVar
 import redis.asyncio as aredis
 
 from adapters.logistics.kuaidi100 import Kuaidi100
+from adapters.logistics.settings import LogisticsSettings, TrackingProvider
 from adapters.shop.client import ShopClient
+from adapters.shop.settings import ShopSettings
 from bot.http import HttpClient
 from bot.lookups import Lookups, NoLookups, NotFound, NotYours, Order, Product, Tracking, Unavailable
 from bot.metrics import LOOKUPS
 from bot.redis_store import Keys
-from bot.settings import Settings
-from bot.settings.lookups import TrackingProvider
 
 T = TypeVar("T")
 
@@ -80,20 +80,41 @@ async def _counted(kind: str, call: Callable[[], Awaitable[T]]) -> T:
 
 
 def build_lookups(
-    settings: Settings,
+    shop_settings: ShopSettings,
+    logistics: LogisticsSettings,
     redis: aredis.Redis,
     keys: Keys,
     http: HttpClient,
     clock: Callable[[], float] = time.monotonic,
 ) -> Lookups:
     """The real clients for what is configured, or ``NoLookups``; ``clock`` drives the breakers."""
-    shop = ShopClient(settings.shop, http, redis, keys, clock) if settings.shop.enabled else None
-    logistics = settings.logistics
+    shop = ShopClient(shop_settings, http, redis, keys, clock) if shop_settings.enabled else None
     tracker: Tracker | None = None
     if logistics.provider is TrackingProvider.shop:
         tracker = shop
     elif logistics.enabled:
-        tracker = Kuaidi100(logistics, http, redis, keys, settings.shop.timeout_seconds, clock)
+        tracker = Kuaidi100(logistics, http, redis, keys, shop_settings.timeout_seconds, clock)
     if shop is None and tracker is None:
         return NoLookups()
     return ShopLookups(shop, tracker)
+
+
+def check_lookups(shop: ShopSettings, logistics: LogisticsSettings) -> list[str]:
+    """``kefu check-config``: connector settings that only make sense together."""
+    problems = []
+    if shop.enabled:
+        if not shop.app_key:
+            problems.append("shop.app_key: required when shop.api_base is set")
+        if not shop.secret.get_secret_value():
+            problems.append("shop.secret: required when shop.api_base is set")
+    if logistics.provider is TrackingProvider.shop and not shop.enabled:
+        problems.append("logistics.provider: 'shop' tracks parcels through the shop API, but shop.api_base is empty")
+    if logistics.provider is TrackingProvider.kuaidi100:
+        has_customer, has_key = bool(logistics.customer), bool(logistics.key.get_secret_value())
+        if has_customer and not has_key:
+            problems.append("logistics.key: required with logistics.customer (快递100's 授权key)")
+        if has_key and not has_customer:
+            problems.append("logistics.customer: required with logistics.key (快递100's customer id)")
+        if has_customer and has_key and not logistics.api_base:
+            problems.append("logistics.api_base: empty; 快递100's is https://poll.kuaidi100.com")
+    return problems

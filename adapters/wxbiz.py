@@ -20,9 +20,11 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 from xml.parsers import expat
 
+from pydantic import AfterValidator, SecretStr
+from pydantic_core import PydanticCustomError
 from wechatpy.crypto import PrpCrypto as AppPrpCrypto
 from wechatpy.crypto import WeChatCrypto as AppCrypto
 from wechatpy.enterprise.crypto import PrpCrypto as CorpPrpCrypto
@@ -42,6 +44,26 @@ BUSY_ERRORS = frozenset({-1, 45009, 45033})  # system busy, API quota, concurren
 
 
 # -- callbacks ----------------------------------------------------------------------------------
+
+
+_BASE64_43 = re.compile(r"[A-Za-z0-9+/]{43}")
+
+
+def _aes_key_shape(key: SecretStr) -> SecretStr:
+    """The WXBiz EncodingAESKey: 43 base64 characters, the 32-byte AES key without its "=".
+    Checked here so that ``check-config`` and ``serve`` refuse the same keys, before the SDK does
+    (it raises a bare AssertionError on a key of the right length with other characters)."""
+    value = key.get_secret_value()
+    if not value:
+        return key
+    if len(value) != 43:
+        raise PydanticCustomError("aes_key", "must be 43 characters, got {n}", {"n": len(value)})
+    if not _BASE64_43.fullmatch(value):  # then key + "=" always decodes to the 32 bytes of the AES key
+        raise PydanticCustomError("aes_key", "must be 43 base64 characters (A-Z, a-z, 0-9, + and /)")
+    return key
+
+
+AesKey = Annotated[SecretStr, AfterValidator(_aes_key_shape)]
 
 
 class _Refused(Exception):

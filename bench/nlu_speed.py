@@ -26,7 +26,7 @@ from bot.nlu.intent_model import IntentModel, train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu.normalize import normalize
 from bot.runtime import thresholds, train_params
-from bot.settings import load_settings
+from bot.runtime.settings import load_settings
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -1,6 +1,6 @@
 """What a feature (risk scoring, staff notifications, tickets, and those to come) is to the
-composition root: a ``build(infra, ...)`` that takes the shared infrastructure and returns a
-``Contribution``. The root (bot/runtime/__init__.py) builds each feature once, in an explicit order, and
+composition root: a ``build(settings, infra, ...)`` that takes its own settings section and the
+shared infrastructure and returns a ``Contribution``. The root (bot/runtime/__init__.py) builds each feature once, in an explicit order, and
 assembles the pipeline and the runtime from what they contribute; nothing is patched afterwards.
 """
 
@@ -17,7 +17,7 @@ from bot.http import HttpClient
 from bot.outbox import Outbox, Sender
 from bot.ports import ContactRecorder, EscalationSink, RiskAssessor, StaffCommands
 from bot.redis_store import Keys
-from bot.settings import Settings
+from bot.settings import CoreSettings
 from bot.settings.reload import SettingsListener
 
 Job = Callable[[], Coroutine[Any, Any, None]]  # run until cancelled
@@ -35,7 +35,7 @@ class Catalog(Protocol):
 class Infra:
     """What every feature is built from: the settings and the shared connections."""
 
-    settings: Settings
+    settings: CoreSettings  # the core's sections; each feature is given its own section by the root
     redis: aredis.Redis
     redis_url: str  # for what needs its own (synchronous) connection: the scheduler's job store
     keys: Keys
@@ -58,4 +58,4 @@ class Contribution:
     senders: dict[tuple[str, str], Sender] = field(default_factory=dict)  # (channel, app) -> sender
     jobs: list[Job] = field(default_factory=list)  # in the processes that work
     watchers: list[Job] = field(default_factory=list)  # in every process (reloads)
-    settings_listeners: list[SettingsListener] = field(default_factory=list)
+    settings_listeners: list[SettingsListener] = field(default_factory=list)  # given the feature's own section

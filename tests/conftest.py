@@ -12,7 +12,7 @@ import redis
 import redis.asyncio as aredis
 
 from bot.redis_store import EmbeddedRedis
-from bot.settings import Settings, load_settings
+from bot.runtime.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")

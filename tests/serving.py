@@ -18,7 +18,7 @@ from bot.http_limits import http_config
 from bot.runtime import Runtime
 from bot.runtime.app import create_app
 from bot.runtime.server import running
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 
 
 def free_port() -> int:

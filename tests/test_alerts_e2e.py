@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aredis
 
 from alerts.notify.checks import check_alerts, describe_alerts
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import FEISHU_HOOK
 from tests.serving import served, wait_until

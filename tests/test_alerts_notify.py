@@ -14,6 +14,7 @@ import redis.asyncio as aredis
 from alerts.notify import Notice, Notifier
 from alerts.notify.decide import Outcome, decide
 from alerts.notify.routing import route_receivers, severity_of
+from alerts.notify.settings import AlertsSettings, Severity
 from alerts.notify.silences import (
     Silence,
     SilenceError,
@@ -23,7 +24,6 @@ from alerts.notify.silences import (
 from bot.message import OutboundMessage
 from bot.outbox import Outbox
 from bot.redis_store import Keys
-from bot.settings.alerts import AlertsSettings, Severity
 from tests.clock import Clock
 
 RECEIVERS = {

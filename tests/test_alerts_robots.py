@@ -18,10 +18,10 @@ from adapters.robots import (
     create_sender,
 )
 from adapters.robots.dingtalk_robot import sign as dingtalk_sign
+from alerts.notify.settings import AlertsSettings
 from bot.http import HttpClient
 from bot.message import OutboundMessage
 from bot.outbox import Outbox, OutboxSender, routing_key
-from bot.settings.alerts import AlertsSettings
 from tests.clock import Clock
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import FEISHU_HOOK, WECOM_ROBOT

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.runtime.cli import app
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import WECOM_ROBOT
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.runtime.cli import app
+from bot.runtime.settings import Settings
 from bot.settings import SHIPPED_FAQ as SHIPPED_KB
-from bot.settings import Settings
 
 PARCEL = [
     "我的快递到哪了",

@@ -20,7 +20,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from adapters.dingtalk.signing import sign as dingtalk_sign
 from alerts.tickets.model import Ticket
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from tests.fake_platform import FakePlatform
 from tests.serving import served, wait_until
 from tests.test_gateway_e2e import _unsecret

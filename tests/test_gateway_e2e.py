@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 from wechatpy.enterprise import WeChatCrypto
 
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from tests.adapters.test_feishu import encrypt as feishu_encrypt
 from tests.fake_platform import FakePlatform
 from tests.serving import served, wait_until

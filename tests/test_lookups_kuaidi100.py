@@ -15,10 +15,10 @@ from pydantic import SecretStr
 
 from adapters.logistics.carriers import carrier_of
 from adapters.logistics.kuaidi100 import Kuaidi100, kuaidi100_sign
+from adapters.logistics.settings import LogisticsSettings
 from bot.http import HttpClient
 from bot.lookups import CarrierUnknown, NoTraceYet, TrackState, Unavailable
 from bot.redis_store import Keys
-from bot.settings.lookups import LogisticsSettings
 from tests.lookup_servers import KD_CUSTOMER, KD_KEY, FakeKuaidi100, serving
 
 

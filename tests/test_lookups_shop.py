@@ -19,11 +19,11 @@ from starlette.routing import Mount
 from adapters.lookup_http import DEFAULT_BREAKER, BreakerPolicy, BreakerState, breaker_decide, breaker_record
 from adapters.shop.client import ShopClient
 from adapters.shop.demo import create_demo_app
+from adapters.shop.settings import ShopSettings
 from adapters.shop.signing import signature, signed_headers, verify
 from bot.http import HttpClient
 from bot.lookups import NoLookups, NotFound, NotYours, TrackState, Unavailable
 from bot.redis_store import Keys
-from bot.settings.lookups import ShopSettings
 from tests.clock import Clock
 from tests.lookup_servers import APP_KEY, SECRET, Scripted, scripted_demo_shop, serving
 
@@ -271,7 +271,7 @@ def test_no_lookups_is_unavailable_not_configured() -> None:
 def test_build_lookups_from_settings(redis_clean: str, shop: tuple[str, Scripted]) -> None:
     from adapters.lookups import ShopLookups, build_lookups
     from bot.metrics import LOOKUPS
-    from bot.settings import Settings
+    from bot.runtime.settings import Settings
 
     base, _ = shop
     off = Settings(redis_url=redis_clean)
@@ -282,8 +282,8 @@ def test_build_lookups_from_settings(redis_clean: str, shop: tuple[str, Scripted
     )
 
     async def work(redis: aredis.Redis, http: HttpClient) -> None:
-        assert isinstance(build_lookups(off, redis, Keys("kefu"), http), NoLookups)
-        lookups = build_lookups(on, redis, Keys("kefu"), http)
+        assert isinstance(build_lookups(off.shop, off.logistics, redis, Keys("kefu"), http), NoLookups)
+        lookups = build_lookups(on.shop, on.logistics, redis, Keys("kefu"), http)
         assert isinstance(lookups, ShopLookups) and lookups.tracker is lookups.shop
         before = LOOKUPS.labels("order", "not_yours")._value.get()
         with pytest.raises(NotYours):

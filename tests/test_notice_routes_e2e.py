@@ -20,7 +20,7 @@ import pytest
 from alerts.notify.commands import alerts_recent
 from alerts.notify.labels import KINDS, LABEL_NAMES
 from alerts.tickets.scheduler import TicketScheduler
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from tests.fake_platform import FakePlatform
 from tests.fake_platform.robots import WECOM_ROBOT
 from tests.serving import served, wait_until

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from adapters.logistics.settings import LogisticsSettings
+from adapters.shop.settings import ShopSettings
 from bot.nlu.normalize import order_numbers
-from bot.settings import Settings
-from bot.settings.lookups import LogisticsSettings, ShopSettings
+from bot.runtime.settings import Settings
 from tests.lookup_servers import APP_KEY, SECRET, Scripted, scripted_demo_shop
 from tests.serving import served
 

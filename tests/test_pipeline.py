@@ -18,7 +18,7 @@ from bot.nlu.engine import IntentEngine
 from bot.pipeline import HANDOFF_AFTER_UNANSWERED, Pipeline, PipelineParts
 from bot.redis_store import Keys
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from tests.clock import Clock
 
 pytestmark = pytest.mark.anyio
@@ -264,7 +264,7 @@ async def test_real_clarifying_question_then_pick(tiny_pipeline) -> None:  # typ
 
 
 async def test_staff_release_hands_the_conversation_back_to_the_bot(settings: Settings, clock: Clock) -> None:
-    from bot.settings.tickets import TicketsSettings
+    from alerts.tickets.settings import TicketsSettings
 
     staff = {"feishu": {"ou_boss": {"name": "陈主管", "role": "manager"}}}
     staffed = settings.model_copy(update={"tickets": TicketsSettings(staff=staff)})

@@ -17,7 +17,8 @@ from bot.nlu.intent_model import prepare, train_intent_model
 from bot.nlu.knowledge import load_knowledge_base
 from bot.nlu.normalize import normalize
 from bot.runtime import train_params
-from bot.settings import PACKAGE_CONFIG_DIR, load_settings
+from bot.runtime.settings import load_settings
+from bot.settings import PACKAGE_CONFIG_DIR
 
 SLICE = 300  # corpus lines per file: enough for a few hundred frequent tokens, built in seconds
 FAST = TrainParams(bucket=50_000)

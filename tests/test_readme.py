@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bot.nlu.knowledge import load_knowledge_base
 from bot.runtime.cli import app
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

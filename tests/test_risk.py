@@ -11,8 +11,8 @@ from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_f
 from alerts.risk.evaluate import eval_from_csv, evaluate, train_from_csv
 from alerts.risk.rules import compile_rules, punctuation_hits, read_words
 from alerts.risk.scorer import RiskScorer, Turn
+from alerts.risk.settings import RiskSettings
 from bot.nlu.normalize import normalize
-from bot.settings.risk import RiskSettings
 
 HELDOUT = Path(__file__).parent / "data" / "risk_heldout.csv"
 # Measured on this file with the shipped defaults (2-core AMD EPYC VM): accuracy 0.886,

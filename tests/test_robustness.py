@@ -22,8 +22,7 @@ import redis
 from bot.parsing import MAX_JSON_DEPTH, Malformed, load_json
 from bot.runtime import Runtime
 from bot.runtime.app import create_app
-from bot.settings import Settings
-from bot.settings.channels import Channels
+from bot.runtime.settings import Channels, Settings
 from tests.fuzz_cases import (
     CORP,
     ROUTES,

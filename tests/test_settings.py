@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SHIPPED_FAQ, ConfigError, load_settings
+from bot.runtime.settings import load_settings
+from bot.settings import SHIPPED_FAQ, ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
+from bot.runtime.settings import Settings, load_settings
 from bot.settings.reload import watch_settings
 
 STAFF_YAML = "tickets:\n  staff:\n    wecom:\n      {user}: {{name: 王经理, role: manager}}\n"
@@ -38,7 +38,9 @@ def test_listeners_get_each_valid_change_and_nothing_else(tmp_path: Path, caplog
         raise RuntimeError("this part cannot take new settings")
 
     async def scenario() -> None:
-        watcher = asyncio.create_task(watch_settings(path, [broken_listener, seen.append], interval=0.01))
+        watcher = asyncio.create_task(
+            watch_settings(path, load_settings, [broken_listener, seen.append], interval=0.01)
+        )
         try:
             await asyncio.sleep(0.1)
             assert seen == []  # unchanged file: nothing to tell

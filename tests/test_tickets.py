@@ -12,11 +12,10 @@ import redis.asyncio as aredis
 from pydantic import SecretStr
 
 from adapters import dingtalk, feishu, wecom
+from adapters.dingtalk.settings import DingtalkApp
 from alerts.tickets.chat import StaffChat
 from bot.channel import AdapterDeps, WebhookError
 from bot.redis_store import Keys
-from bot.settings import Settings
-from bot.settings.channels import DingtalkApp
 from bot.token_cache import TokenCache
 from tests.adapters import test_dingtalk as dt
 from tests.adapters import test_feishu as fs
@@ -141,7 +140,7 @@ async def test_bad_commands_get_clear_answers_and_change_nothing(env: dict) -> N
     assert await env["chat"].handle(msg("/unknowncmd", T0)) is None  # not ours: a customer message
     # A staff member removed from the map (the config file reloaded) is refused from then on.
     removed = {**STAFF, "wecom": {"agent1": STAFF["wecom"]["agent1"]}}
-    env["service"].reload_staff(Settings(tickets=tickets_settings(staff=removed)))
+    env["service"].reload_staff(tickets_settings(staff=removed))
     assert "不在工单人员名单" in await wecom_says(env, f"/close {env['tid']} x", "boss")
     assert await snapshot(env) == before
 

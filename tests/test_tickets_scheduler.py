@@ -103,7 +103,7 @@ import asyncio, sys
 import redis.asyncio as aredis
 from alerts.tickets.scheduler import TicketScheduler
 from tests.tickets_helpers import T0, Clock, build, tickets_settings
-from bot.settings.tickets import ScheduleSettings
+from alerts.tickets.settings import ScheduleSettings
 
 async def main():
     url = sys.argv[1]
@@ -154,7 +154,7 @@ def _wait_for(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
 
 
 async def test_scheduler_in_process_leads_and_lets_go(client: aredis.Redis, redis_clean: str) -> None:
-    from bot.settings.tickets import ScheduleSettings
+    from alerts.tickets.settings import ScheduleSettings
 
     settings = tickets_settings(schedules=ScheduleSettings(leader_ttl_seconds=2))
     a, _, _ = build(client, Clock(T0), settings)
@@ -201,7 +201,7 @@ async def test_a_new_leader_runs_the_digest_its_dead_predecessor_was_due_to_send
 
 
 async def test_a_changed_digest_time_replaces_the_stored_job(client: aredis.Redis, redis_clean: str) -> None:
-    from bot.settings.tickets import ScheduleSettings
+    from alerts.tickets.settings import ScheduleSettings
 
     service, _, _ = build(client, Clock(T0))
     before = TicketScheduler(service, client, redis_clean, service.store.keys)

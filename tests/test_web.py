@@ -13,7 +13,8 @@ import uvicorn
 
 from bot.runtime import Runtime
 from bot.runtime.app import create_app
-from bot.settings import ServerSettings, Settings
+from bot.runtime.settings import Settings
+from bot.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ import redis.asyncio as aredis
 
 from alerts.tickets import build_recorder, build_service
 from alerts.tickets.notify import TicketNotice
+from alerts.tickets.settings import TicketsSettings
 from bot.message import InboundMessage
 from bot.redis_store import Keys
-from bot.settings.tickets import TicketsSettings
 from tests.clock import Clock
 
 T0 = 1_795_000_000.0  # 2026-11-18 (Asia/Shanghai)

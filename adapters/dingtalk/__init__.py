@@ -14,8 +14,8 @@ calls on the shared async client are simpler and testable against the fake platf
 from __future__ import annotations
 
 from adapters.dingtalk.adapter import DingtalkAdapter
+from adapters.dingtalk.settings import DingtalkApp
 from bot.channel import AdapterDeps, ChannelAdapter, PlatformSpec
-from bot.settings.channels import DingtalkApp
 
 
 def create(app_name: str, settings: DingtalkApp, deps: AdapterDeps) -> ChannelAdapter:

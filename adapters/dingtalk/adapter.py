@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 from adapters.dingtalk.delivery import post_robot_api, post_session_webhook, robot_api_call
 from adapters.dingtalk.inbound import parse
 from adapters.dingtalk.render import Rendered, render
+from adapters.dingtalk.settings import DingtalkApp
 from adapters.dingtalk.signing import verify_callback
 from adapters.dingtalk.token import fetch_access_token
 from bot.channel import AdapterDeps, Emit, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
 from bot.parsing import Malformed, load_json
 from bot.replay import ReplayGuard, Seen
-from bot.settings.channels import DingtalkApp
 from bot.token_cache import send_with_token
 
 # A webhook this close to its expiry may die in flight; the robot API is the safer path then.

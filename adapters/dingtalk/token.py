@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from adapters.dingtalk.settings import DingtalkApp
 from bot.http import HttpClient, HttpError
-from bot.settings.channels import DingtalkApp
 from bot.token_cache import TokenUnavailable, json_object
 
 

@@ -12,8 +12,8 @@ synchronous (see ``api``).
 from __future__ import annotations
 
 from adapters.feishu.adapter import FeishuAdapter
+from adapters.feishu.settings import FeishuApp
 from bot.channel import AdapterDeps, ChannelAdapter, PlatformSpec
-from bot.settings.channels import FeishuApp
 
 
 def create(app_name: str, settings: FeishuApp, deps: AdapterDeps) -> ChannelAdapter:

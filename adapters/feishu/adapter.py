@@ -13,6 +13,7 @@ from adapters.feishu import callback_auth as auth
 from adapters.feishu.api import BotUnknown, fetch_bot_open_id, fetch_tenant_token, post_message
 from adapters.feishu.cards import render_card
 from adapters.feishu.events import mentions_in_group, parse_card_action, parse_message
+from adapters.feishu.settings import FeishuApp
 from bot.channel import (
     DEDUPE_TTL_SECONDS,
     AdapterDeps,
@@ -25,7 +26,6 @@ from bot.channel import (
 )
 from bot.message import InboundMessage, OutboundMessage, SendResult
 from bot.parsing import Malformed, load_json
-from bot.settings.channels import FeishuApp
 from bot.token_cache import TokenUnavailable, send_with_token
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.feishu.settings import FeishuApp
 from bot.http import HttpClient, HttpError, HttpResponse
 from bot.message import SendResult
-from bot.settings.channels import FeishuApp
 from bot.token_cache import TokenRejected, TokenUnavailable, json_object
 
 RATE_LIMITED = 99991400

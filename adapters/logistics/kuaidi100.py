@@ -23,11 +23,11 @@ from pydantic import TypeAdapter, ValidationError
 from yarl import URL
 
 from adapters.logistics.carriers import carrier_of
+from adapters.logistics.settings import LogisticsSettings
 from adapters.lookup_http import DEFAULT_BREAKER, AnswerCache, Breaker, BreakerPolicy, guarded_call, ref
 from bot.http import HttpClient
 from bot.lookups import CarrierUnknown, NotFound, NoTraceYet, Trace, Tracking, TrackState, Unavailable
 from bot.redis_store import Keys
-from bot.settings.lookups import LogisticsSettings
 
 log = logging.getLogger(__name__)
 

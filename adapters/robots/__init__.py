@@ -18,7 +18,7 @@ __all__ = ["DingtalkRobotSender", "FeishuBotSender", "WecomRobotSender", "create
 
 
 def create_sender(receiver: Any, http: HttpClient, clock: Callable[[], float]) -> Sender | None:
-    """The sender for one configured robot receiver (bot.settings.alerts), or None for app types."""
+    """The sender for one configured robot receiver (alerts.notify.settings), or None for app types."""
     if receiver.type == "wecom_robot":
         return WecomRobotSender(
             http, webhook_key=receiver.webhook_key.get_secret_value(), url=receiver.url.get_secret_value(),

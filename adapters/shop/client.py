@@ -19,12 +19,12 @@ import redis.asyncio as aredis
 from yarl import URL
 
 from adapters.lookup_http import DEFAULT_BREAKER, AnswerCache, Breaker, BreakerPolicy, guarded_call, ref
+from adapters.shop.settings import ShopSettings
 from adapters.shop.signing import signed_headers
 from adapters.shop.wire import BadResponse, parse_order, parse_orders, parse_products, parse_shipment
 from bot.http import HttpClient
 from bot.lookups import NotFound, NotYours, Order, Product, Tracking, Unavailable
 from bot.redis_store import Keys
-from bot.settings.lookups import ShopSettings
 
 log = logging.getLogger(__name__)
 

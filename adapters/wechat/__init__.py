@@ -12,11 +12,11 @@ from collections.abc import Mapping
 
 from wechatpy.crypto import WeChatCrypto
 
+from adapters.wechat.settings import WechatApp
 from adapters.wxbiz import Envelope, WxApi, card_as_text, inbound_from, make_crypto, parse_xml
 from bot.channel import AdapterDeps, Emit, PlatformSpec, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
 from bot.replay import ReplayGuard
-from bot.settings.channels import WechatApp
 
 CHANNEL = "wechat"
 _PERMANENT = {

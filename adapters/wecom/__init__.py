@@ -12,10 +12,10 @@ from wechatpy.enterprise import WeChatCrypto
 from adapters.wecom.callback import WecomCallback
 from adapters.wecom.kf import KfChannel
 from adapters.wecom.sender import AppSender
+from adapters.wecom.settings import WecomApp
 from adapters.wxbiz import Envelope, WxApi, make_crypto
 from bot.channel import AdapterDeps, Emit, PlatformSpec, PlatformTask, WebhookRequest, WebhookResult
 from bot.message import OutboundMessage, SendResult
-from bot.settings.channels import WecomApp
 
 
 class WecomAdapter:

@@ -2,7 +2,7 @@
 repeat within the repeat interval, group a burst into one alert, render it for each receiver
 and deliver it through the durable outbox (rate limits, retries, dead letters).
 
-    contribution, notifier = build(infra, robot_sender)  # once, by the composition root
+    contribution, notifier = build(settings.alerts, labeler, infra, robot_sender)  # once, by the root
     await notifier.notify(Notice(kind="ticket", severity="warning", labels=labeler.labels("ticket"), title=...))
 
 Modules: notice (the model), labels (every notice's routing labels), routing, silences, decide
@@ -22,6 +22,7 @@ from alerts.notify.handles import CustomerHandles
 from alerts.notify.labels import Labeler
 from alerts.notify.notice import Notice
 from alerts.notify.notifier import Notifier
+from alerts.notify.settings import AlertsSettings
 from bot.features import Contribution, Infra
 from bot.outbox import Sender
 
@@ -30,16 +31,15 @@ RobotSenderFactory = Callable[[Any, Any, Callable[[], float]], Sender | None]
 __all__ = ["Notice", "Notifier", "build"]
 
 
-def build(infra: Infra, robot_sender: RobotSenderFactory) -> tuple[Contribution, Notifier]:
+def build(
+    settings: AlertsSettings, labeler: Labeler, infra: Infra, robot_sender: RobotSenderFactory
+) -> tuple[Contribution, Notifier]:
     """The notifier (for the features that notify through it, tickets) and what notifications
     add to the bot: the pipeline's escalation sink, ``/silence`` from chat, the robot receivers'
     senders and the group flush job. ``robot_sender(receiver, http, clock)`` builds the sender of
     a robot receiver (adapters.robots.create_sender, passed in by the composition root)."""
-    settings = infra.settings.alerts
     notifier = Notifier(settings, infra.redis, infra.keys, infra.outbox, infra.clock)
-    escalations = NotifyingEscalations(
-        notifier, Labeler.from_settings(infra.settings), CustomerHandles(infra.redis, infra.keys)
-    )
+    escalations = NotifyingEscalations(notifier, labeler, CustomerHandles(infra.redis, infra.keys))
     senders: dict[tuple[str, str], Sender] = {  # app receivers: sent by their channel's adapter
         (receiver.type, name): sender
         for name, receiver in settings.receivers.items()

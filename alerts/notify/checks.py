@@ -5,13 +5,37 @@ warnings for notices that will reach nobody and route values that no notice carr
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from alerts.notify.labels import ABOUT_A_CUSTOMER, AUDIENCE, KINDS, SEVERITY, Labeler
 from alerts.notify.routing import route_receivers
+from alerts.notify.settings import AlertsSettings
+from alerts.risk.settings import RiskSettings
+from alerts.tickets.settings import TicketsSettings
 from bot.message import CHANNELS
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
-from bot.settings import Settings
+
+
+class ConfiguredApps(Protocol):
+    def apps_of(self, platform: str) -> dict[str, Any]: ...
+
+
+class Settings(Protocol):
+    """The sections these checks read (the root's settings have them all)."""
+
+    @property
+    def alerts(self) -> AlertsSettings: ...
+    @property
+    def tickets(self) -> TicketsSettings: ...
+    @property
+    def risk(self) -> RiskSettings: ...
+    @property
+    def channels(self) -> ConfiguredApps: ...
+    @property
+    def faq_path(self) -> Path: ...
+
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _APP_PLATFORM = {"wecom_app": "wecom", "dingtalk_app": "dingtalk", "feishu_app": "feishu"}
@@ -126,7 +150,7 @@ def _severities(settings: Settings, kind: str) -> tuple[str, ...]:
 
 def sample_labels(settings: Settings, kind: str, categories: set[str]) -> list[dict[str, str]]:
     """The label sets notices of ``kind`` can carry under this configuration, one per case."""
-    labeler = Labeler.from_settings(settings)
+    labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
     t = settings.tickets
     if kind in ABOUT_A_CUSTOMER:  # the team follows from the category
         cases = [{"channel": c, "app": a, "category": cat} for c, a in _channel_apps(settings)

@@ -14,12 +14,12 @@ import redis.asyncio as aredis
 from alerts.notify.notifier import recent_key
 from alerts.notify.silences import SilenceStore, parse_duration
 from bot.redis_store import Keys, connected
-from bot.settings import Settings
+from bot.settings import CoreSettings
 
 T = TypeVar("T")
 
 
-def _with_redis(settings: Settings, work: Callable[[aredis.Redis, Keys], Awaitable[T]]) -> T:
+def _with_redis(settings: CoreSettings, work: Callable[[aredis.Redis, Keys], Awaitable[T]]) -> T:
     async def run() -> T:
         async with connected(settings.redis_url, settings.data_dir) as client:
             return await work(client, Keys(settings.key_prefix))
@@ -27,7 +27,7 @@ def _with_redis(settings: Settings, work: Callable[[aredis.Redis, Keys], Awaitab
     return asyncio.run(run())
 
 
-def silence_add(settings: Settings, duration: str, matcher: str, by: str = "cli") -> dict[str, Any]:
+def silence_add(settings: CoreSettings, duration: str, matcher: str, by: str = "cli") -> dict[str, Any]:
     """Raises ``SilenceError`` (a ValueError, message in Chinese) for a bad duration or matcher."""
     seconds = parse_duration(duration)
     return _with_redis(settings, lambda r, k: _add(SilenceStore(r, k), matcher, seconds, by))
@@ -37,7 +37,7 @@ async def _add(store: SilenceStore, matcher: str, seconds: float, by: str) -> di
     return asdict(await store.add(matcher, seconds, time.time(), by))
 
 
-def silence_list(settings: Settings, include_ended: bool = False) -> list[dict[str, Any]]:
+def silence_list(settings: CoreSettings, include_ended: bool = False) -> list[dict[str, Any]]:
     async def work(r: aredis.Redis, k: Keys) -> list[dict[str, Any]]:
         store, now = SilenceStore(r, k), time.time()
         silences = await (store.all() if include_ended else store.active(now))
@@ -46,11 +46,11 @@ def silence_list(settings: Settings, include_ended: bool = False) -> list[dict[s
     return _with_redis(settings, work)
 
 
-def silence_expire(settings: Settings, silence_id: str) -> bool:
+def silence_expire(settings: CoreSettings, silence_id: str) -> bool:
     return _with_redis(settings, lambda r, k: SilenceStore(r, k).expire(silence_id, time.time()))
 
 
-def alerts_recent(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
+def alerts_recent(settings: CoreSettings, limit: int = 20) -> list[dict[str, Any]]:
     """The latest notices, newest first: at, kind, severity, title, customer (masked), reason,
     labels, receivers, status (queued | silenced | repeat | unrouted)."""
 

@@ -7,9 +7,9 @@ from alerts.notify.labels import KINDS, Labeler
 from alerts.notify.notice import Notice
 from alerts.notify.notifier import Notifier
 from alerts.notify.routing import severity_of
+from alerts.notify.settings import AlertsSettings
 from bot.nlu.normalize import mask_customer, mask_for_log
 from bot.ports import Escalation
-from bot.settings.alerts import AlertsSettings
 
 NEXT_STEP = {
     "risk": "下一步：请尽快联系客户，先安抚情绪，再核实并解决诉求；处理结果记入工单。",

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.settings import Settings
-from bot.settings.tickets import TeamSettings
+from alerts.notify.settings import TeamSettings
 
 # kind -> how people call it (check-config's warnings, ``kefu alerts test``)
 KINDS: dict[str, str] = {
@@ -52,10 +51,6 @@ class Labeler:
     shops: Mapping[str, str] = field(default_factory=dict)  # alerts.shops
     teams: Mapping[str, TeamSettings] = field(default_factory=dict)  # tickets.teams
     default_team: str = "kefu"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Labeler:
-        return cls(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
 
     def shop_of(self, channel: str, app: str) -> str:
         """``alerts.shops`` names a shop per ``channel/app`` or per app; else the app's name."""

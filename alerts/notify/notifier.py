@@ -22,13 +22,13 @@ from alerts.notify.decide import Outcome, decide, group_due_at, is_due
 from alerts.notify.notice import Notice
 from alerts.notify.render import merge, messages_for
 from alerts.notify.routing import route_receivers
+from alerts.notify.settings import AlertsSettings
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
 from bot.nlu.normalize import mask_customer
 from bot.outbox import Outbox
 from bot.queue import cancel_requested
 from bot.redis_store import Keys
-from bot.settings.alerts import AlertsSettings
 
 log = logging.getLogger(__name__)
 

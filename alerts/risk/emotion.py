@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.risk.dataset import LabelledText, load_risk_csv
+from alerts.risk.settings import EmotionSettings, EmotionTrainSettings
 from bot.nlu.classifier import ModelFileError, TextClassifier, model_input, train_fasttext
 from bot.settings import PACKAGE_CONFIG_DIR
-from bot.settings.risk import EmotionSettings, EmotionTrainSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 from alerts.risk.dataset import LabelledText, RiskDataError, load_risk_csv
 from alerts.risk.emotion import EmotionModel, build_emotion_model, ensure_emotion_model, model_path_for
 from alerts.risk.scorer import RiskScorer
-from bot.settings.risk import RiskSettings
+from alerts.risk.settings import RiskSettings
 
 __all__ = [
     "RiskDataError",

@@ -14,8 +14,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from alerts.risk.settings import PunctuationSettings, RepeatSettings, RiskSettings
 from bot.nlu.normalize import normalize
-from bot.settings.risk import PunctuationSettings, RepeatSettings, RiskSettings
 
 REASON_EXCLAIM = "情绪激动（连续感叹号）"
 REASON_QUESTION = "情绪激动（连续问号）"

@@ -38,10 +38,10 @@ from alerts.risk.rules import (
     repeat_hits,
     without_reassurance,
 )
+from alerts.risk.settings import RiskSettings
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.normalize import normalize
 from bot.nlu.tokenize import tokens
-from bot.settings.risk import RiskSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Repeat-contact tickets: model and atomic store, staff roles, chat commands and card clicks,
 notifications, and the leader-elected scheduler (escalations, digest, weekly review).
 
-``build(infra, notifier)`` is the feature: what tickets add to the bot.
+``build(settings, labeler, infra, notifier)`` is the feature: what tickets add to the bot.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from alerts.tickets.chat import StaffChat
 from alerts.tickets.notify import NotifierBridge, TicketNotifier
 from alerts.tickets.scheduler import TicketScheduler
 from alerts.tickets.service import TicketService
+from alerts.tickets.settings import TicketsSettings
 from alerts.tickets.staff import StaffDirectory
 from alerts.tickets.store import TicketStore
 from bot.features import Contribution, Infra
-from bot.settings.tickets import TicketsSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,12 @@ def build_recorder(redis: Any, keys: Any, settings: TicketsSettings, service: Ti
     )  # fmt: skip
 
 
-def build(infra: Infra, notifier: Notifier) -> Contribution:
+def build(settings: TicketsSettings, labeler: Labeler, infra: Infra, notifier: Notifier) -> Contribution:
     """Tickets from repeat contacts, told to staff through ``notifier``: the pipeline's contact
     recorder, the staff commands and card clicks, the scheduler, the staff map's reload."""
-    settings = infra.settings.tickets
     if not settings.enabled:
         return Contribution()
-    bridge = NotifierBridge(notifier, infra.outbox, Labeler.from_settings(infra.settings))
+    bridge = NotifierBridge(notifier, infra.outbox, labeler)
     service = build_service(
         infra.redis, infra.keys, settings, bridge, infra.clock,
         category_of=infra.catalog.category_of, title_of=infra.catalog.title_of,

@@ -12,9 +12,10 @@ from alerts.tickets import model as m
 from alerts.tickets.model import Actor, Refused
 from alerts.tickets.notify import LoggingNotifier
 from alerts.tickets.service import TicketService
+from alerts.tickets.settings import TicketsSettings
 from alerts.tickets.store import TicketNotFound
 from bot.redis_store import Keys, connected
-from bot.settings import Settings
+from bot.settings import CoreSettings
 
 T = TypeVar("T")
 
@@ -23,16 +24,18 @@ class TicketCommandError(Exception):
     """For the shell, as is (Chinese, like the chat answers)."""
 
 
-def _run(settings: Settings, work: Callable[[TicketService], Awaitable[T]]) -> T:
+def _run(settings: CoreSettings, tickets: TicketsSettings, work: Callable[[TicketService], Awaitable[T]]) -> T:
     async def main() -> T:
         async with connected(settings.redis_url, settings.data_dir) as redis:
-            service = build_service(redis, Keys(settings.key_prefix), settings.tickets, LoggingNotifier(), time.time)
+            service = build_service(redis, Keys(settings.key_prefix), tickets, LoggingNotifier(), time.time)
             return await work(service)
 
     return asyncio.run(main())
 
 
-def tickets_list(settings: Settings, mine: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+def tickets_list(
+    settings: CoreSettings, tickets: TicketsSettings, mine: str | None = None, state: str | None = None
+) -> list[dict[str, Any]]:
     """Tickets, newest first: all by default, ``state`` = open|acknowledged|closed|reopened|active,
     ``mine`` = an assignee ("wecom:zhangsan" or the name)."""
 
@@ -46,20 +49,20 @@ def tickets_list(settings: Settings, mine: str | None = None, state: str | None 
             tickets = [t for t in tickets if mine in (t.assignee, t.assignee_name)]
         return [t.summary() for t in sorted(tickets, key=lambda t: t.created_at, reverse=True)]
 
-    return _run(settings, work)
+    return _run(settings, tickets, work)
 
 
-def tickets_show(settings: Settings, id: str) -> dict[str, Any]:
+def tickets_show(settings: CoreSettings, tickets: TicketsSettings, id: str) -> dict[str, Any]:
     async def work(service: TicketService) -> dict[str, Any]:
         t = await service.store.get(id.upper())
         if t is None:
             raise TicketCommandError(f"找不到工单 {id}")
         return {**t.details(), "audit": await service.store.audit(t.id)}
 
-    return _run(settings, work)
+    return _run(settings, tickets, work)
 
 
-def tickets_close(settings: Settings, id: str, reason: str, actor: str) -> dict[str, Any]:
+def tickets_close(settings: CoreSettings, tickets: TicketsSettings, id: str, reason: str, actor: str) -> dict[str, Any]:
     """Close from the shell; the audit log says ``cli`` and who ran it."""
 
     async def work(service: TicketService) -> dict[str, Any]:
@@ -72,4 +75,4 @@ def tickets_close(settings: Settings, id: str, reason: str, actor: str) -> dict[
             raise TicketCommandError(str(e)) from None
         return {**outcome.ticket.summary(), "message": outcome.message}
 
-    return _run(settings, work)
+    return _run(settings, tickets, work)

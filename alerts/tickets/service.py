@@ -17,12 +17,11 @@ from alerts.tickets import model as m
 from alerts.tickets.cards import ticket_card, ticket_line
 from alerts.tickets.model import Outcome, Refused, Ticket
 from alerts.tickets.notify import TicketNotice, TicketNotifier
+from alerts.tickets.settings import TicketsSettings
 from alerts.tickets.staff import Staff, StaffDirectory
 from alerts.tickets.store import TicketNotFound, TicketStore
 from bot.message import InboundMessage
 from bot.nlu.normalize import mask_customer
-from bot.settings import Settings
-from bot.settings.tickets import TicketsSettings
 
 log = logging.getLogger(__name__)
 NOT_STAFF = "你不在工单人员名单中，无法操作工单（请联系主管在 tickets.staff 中添加）"
@@ -44,10 +43,10 @@ class TicketService:
         self.clock = clock
         self.tz = ZoneInfo(settings.schedules.timezone)
 
-    def reload_staff(self, settings: Settings) -> None:
+    def reload_staff(self, settings: TicketsSettings) -> None:
         """The staff map as the config file now has it: someone added may act on tickets at
         once, someone removed no longer may (a settings listener, bot/settings/reload.py)."""
-        self.staff = StaffDirectory(settings.tickets.staff)
+        self.staff = StaffDirectory(settings.staff)
 
     # -- repeat contacts -> tickets -----------------------------------------------------------
     def team_for(self, intents: Sequence[str]) -> str:

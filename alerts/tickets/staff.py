@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerts.tickets.model import Actor
-from bot.settings.tickets import StaffMember
+from alerts.tickets.settings import StaffMember
 
 
 @dataclass(frozen=True, slots=True)

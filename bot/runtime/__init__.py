@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import alerts.tickets
 from adapters import PLATFORMS, platform_of, staff_channels
 from adapters.lookups import build_lookups
 from adapters.robots import create_sender as create_robot_sender
+from alerts.notify.labels import Labeler
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import DialogueStore
 from bot.features import Contribution, Infra, Job
@@ -35,7 +36,7 @@ from bot.ports import NoContacts, NoEscalations, NoRisk, StaffChain
 from bot.queue import StreamQueue
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys, RedisHandle
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 from bot.settings.reload import SettingsListener
 from bot.token_cache import TokenCache
 
@@ -85,11 +86,26 @@ class EngineCatalog:
             return intent
 
 
-def build_features(infra: Infra) -> list[Contribution]:
-    """Every feature, built once, in order: risk, notifications, tickets (which notify through
-    the notifier). Their staff commands are asked in this order too (``/silence`` first)."""
-    notify, notifier = alerts.notify.build(infra, create_robot_sender)
-    return [alerts.risk.build(infra), notify, alerts.tickets.build(infra, notifier)]
+def build_features(settings: Settings, infra: Infra) -> list[Contribution]:
+    """Every feature, built once from its own settings section, in order: risk, notifications,
+    tickets (which notify through the notifier). Their staff commands are asked in this order too
+    (``/silence`` first)."""
+    labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
+    notify, notifier = alerts.notify.build(settings.alerts, labeler, infra, create_robot_sender)
+    return [
+        _fed(lambda s: s.risk, alerts.risk.build(settings.risk, infra)),
+        notify,
+        _fed(lambda s: s.tickets, alerts.tickets.build(settings.tickets, labeler, infra, notifier)),
+    ]
+
+
+def _fed(section: Callable[[Settings], Any], contribution: Contribution) -> Contribution:
+    """The contribution with its reload listeners given their own section of the new settings."""
+
+    def feeding(listen: SettingsListener) -> SettingsListener:
+        return lambda new: listen(section(new))
+
+    return replace(contribution, settings_listeners=[feeding(listen) for listen in contribution.settings_listeners])
 
 
 def pipeline_parts(
@@ -152,11 +168,11 @@ class Runtime:
         partitions = settings.server.partitions
         outbox = Outbox(redis, keys, partitions)
         infra = Infra(settings, redis, handle.url, keys, clock, http, outbox, EngineCatalog(engine), dialogue.release)
-        features = build_features(infra)
+        features = build_features(settings, infra)
         card_actions = next((f.card_actions for f in features if f.card_actions is not None), None)
         rt = cls(
             settings, handle, redis, keys, engine, Pipeline(
-                pipeline_parts(engine, dialogue, clock, settings, features, build_lookups(settings, redis, keys, http))
+                pipeline_parts(engine, dialogue, clock, settings, features, build_lookups(settings.shop, settings.logistics, redis, keys, http))
             ),
             clock, http,
             gateway=Gateway(

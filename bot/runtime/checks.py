@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path
 
 from adapters import PLATFORMS
+from adapters.feishu.settings import FeishuApp
+from adapters.lookups import check_lookups
 from alerts.notify.checks import check_alerts
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base
-from bot.settings import Settings
-from bot.settings.channels import FeishuApp
-from bot.settings.lookups import check_lookups
+from bot.runtime.settings import Settings
 
 
 def directory_problem(directory: Path) -> str | None:
@@ -83,4 +83,6 @@ def check_settings(settings: Settings) -> list[str]:
         for platform in settings.tickets.staff
         if platform not in staff_platforms
     ]
-    return startup_problems(settings) + staff + check_alerts(settings) + check_lookups(settings)
+    return (
+        startup_problems(settings) + staff + check_alerts(settings) + check_lookups(settings.shop, settings.logistics)
+    )

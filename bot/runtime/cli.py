@@ -43,8 +43,9 @@ from bot.runtime.checks import check_settings, startup_problems, unsigned_channe
 from bot.runtime.cli_lookups import register_lookups
 from bot.runtime.commands import ask_command, dead_letters_command, eval_command, train_command
 from bot.runtime.server import run_server
+from bot.runtime.settings import Settings, load_settings
 from bot.runtime.trial import send_trial
-from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
+from bot.settings import ConfigError, resolve_config_path
 
 USAGE, RUNTIME = 2, 1  # exit codes
 _REDIS_HINT = "hint: is the Redis at redis_url running? (kefu check-config shows which one is used)"
@@ -416,7 +417,8 @@ def tickets_list_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Tickets, newest first."""
-    rows = tickets_list(settings_or_exit(config), mine=mine, state=state)
+    settings = settings_or_exit(config)
+    rows = tickets_list(settings, settings.tickets, mine=mine, state=state)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
@@ -433,8 +435,9 @@ def tickets_show_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """One ticket with its contact timeline, notes and audit log."""
+    settings = settings_or_exit(config)
     try:
-        ticket = tickets_show(settings_or_exit(config), ticket_id)
+        ticket = tickets_show(settings, settings.tickets, ticket_id)
     except TicketCommandError as e:
         fail(str(e), 1)
         return
@@ -450,8 +453,9 @@ def tickets_close_cmd(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Close a ticket from the shell."""
+    settings = settings_or_exit(config)
     try:
-        result = tickets_close(settings_or_exit(config), ticket_id, reason, actor)
+        result = tickets_close(settings, settings.tickets, ticket_id, reason, actor)
     except TicketCommandError as e:
         fail(str(e), 1)
         return

@@ -27,7 +27,7 @@ from bot.lookups import (
     to_json,
 )
 from bot.redis_store import Keys, connected
-from bot.settings import load_settings
+from bot.runtime.settings import load_settings
 
 T = TypeVar("T")
 lookup_app = typer.Typer(
@@ -48,7 +48,7 @@ def _ask(config: Path | None, call: Callable[[Lookups], Awaitable[T]]) -> T:
 
     async def main() -> T:
         async with connected(settings.redis_url, settings.data_dir) as redis, HttpClient() as http:
-            return await call(build_lookups(settings, redis, Keys(settings.key_prefix), http))
+            return await call(build_lookups(settings.shop, settings.logistics, redis, Keys(settings.key_prefix), http))
 
     return asyncio.run(main())
 

@@ -23,7 +23,7 @@ from bot.queue import StreamQueue
 from bot.redis_store import Keys, connected
 from bot.runtime import TASK_PARTITIONS, Runtime, thresholds, train_params
 from bot.runtime.checks import output_problem
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 
 _TASKS = ("intent", "risk")
 
@@ -38,7 +38,7 @@ def train_command(settings: Settings, task: str, data: Path | None, out: Path | 
     if out is not None and (problem := output_problem(out)):  # before minutes of training, not after
         raise ValueError(f"--out: {problem}")
     if task == "risk":
-        yield from train_risk(settings, data, out)
+        yield from train_risk(settings.risk, settings.data_dir, data, out)
         return
     source = data or settings.faq_path
     try:
@@ -76,7 +76,7 @@ def eval_command(
 ) -> tuple[dict[str, Any], str]:
     _check_task(task)
     if task == "risk":
-        return eval_risk(settings, data, model_path)
+        return eval_risk(settings.risk, settings.data_dir, data, model_path)
     t = thresholds(settings)
     try:
         if data.suffix.lower() in (".yaml", ".yml"):

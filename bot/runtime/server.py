@@ -34,7 +34,7 @@ from bot.processes import (
 from bot.queue import LeasedConsumer, cancel_requested
 from bot.runtime import Runtime
 from bot.runtime.app import create_app
-from bot.settings import Settings
+from bot.runtime.settings import Settings, load_settings
 from bot.settings.reload import watch_settings
 from bot.worker import InboxHandler, TaskHandler
 
@@ -55,7 +55,7 @@ def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None
     queue consumers (named ``identity``, by default one of their own) and the runtime's jobs."""
     reloads = [runtime.engine.watch(), *(watch() for watch in runtime.watchers)]
     if runtime.config_path is not None and runtime.settings_listeners:
-        reloads.append(watch_settings(runtime.config_path, runtime.settings_listeners))
+        reloads.append(watch_settings(runtime.config_path, load_settings, runtime.settings_listeners))
     if not work:
         return reloads
     identity = identity or process_identity()

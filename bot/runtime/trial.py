@@ -69,7 +69,7 @@ async def send_trial(runtime: Runtime, kind: str, channel: str = "web", team: st
     settings, now = runtime.settings, time.time()
     outbox = DeliverNow(runtime.outbox_sender())
     notifier = Notifier(settings.alerts, runtime.redis, runtime.keys, outbox, runtime.clock)  # type: ignore[arg-type]
-    labeler = Labeler.from_settings(settings)
+    labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
     if kind in ("risk", "handoff"):
         notice = notice_from_escalation(_escalation(kind, channel, now), settings.alerts, labeler, handle="0")
         notice = replace(notice, dedupe_key="", group_key="")  # never a repeat, sent alone

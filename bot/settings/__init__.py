@@ -1,26 +1,23 @@
 """Settings: the shipped defaults, one YAML file over them, then ``KEFU_*`` environment variables.
 
 Every key is validated; a mistake is reported as ``path.to.key: what was expected`` without
-echoing secret values. Sections live in sibling modules, one per area.
+echoing secret values. This module holds the core's sections (``CoreSettings``) and the loading;
+each adapter and feature owns its section's model, and the composition root joins them all
+(bot/runtime/settings.py).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from bot.settings.alerts import AlertsSettings
 from bot.settings.base import StrictModel
-from bot.settings.channels import Channels
-from bot.settings.lookups import LogisticsSettings, ShopSettings
-from bot.settings.risk import RiskSettings
-from bot.settings.tickets import TicketsSettings
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
 SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"
@@ -81,7 +78,9 @@ class OutboxSettings(StrictModel):
     max_delay_seconds: float = Field(default=300.0, gt=0)
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
+    """The core's own sections; the root's ``Settings`` adds the adapters' and features'."""
+
     model_config = SettingsConfigDict(
         env_prefix="KEFU_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
     )
@@ -96,12 +95,6 @@ class Settings(BaseSettings):
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
-    channels: Channels = Field(default_factory=Channels)
-    risk: RiskSettings = Field(default_factory=RiskSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
-    tickets: TicketsSettings = Field(default_factory=TicketsSettings)
-    shop: ShopSettings = Field(default_factory=ShopSettings)
-    logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -204,14 +197,18 @@ def resolve_config_path(path: str | Path | None) -> Path | None:
     return local if local.exists() and local.resolve() != SHIPPED_DEFAULTS else None
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Shipped defaults, then the chosen file (``--config``, ``KEFU_CONFIG``), then the environment."""
+S = TypeVar("S", bound=CoreSettings)
+
+
+def load_settings(model: type[S], path: str | Path | None = None) -> S:
+    """Shipped defaults, then the chosen file (``--config``, ``KEFU_CONFIG``), then the environment,
+    validated by ``model`` (the root's composed settings)."""
     data = _read_yaml(SHIPPED_DEFAULTS) if SHIPPED_DEFAULTS.exists() else {}
     config_path = resolve_config_path(path)
     if config_path is not None:
         data = _deep_merge(data, _read_yaml(config_path))
     try:
-        settings = Settings(**data)
+        settings = model(**data)
     except ValidationError as e:
         where = f" in {config_path}" if config_path else ""
         problems = describe_errors(e)

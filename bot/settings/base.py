@@ -3,8 +3,27 @@ default), and a field with an alias (``continue``) may also be given by its Pyth
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic_core import PydanticCustomError
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def require_together(app: BaseModel, fields: tuple[str, ...], why: str) -> None:
+    """An app whose id (the first of ``fields``) is given needs the rest of ``fields`` too: half a
+    configuration would otherwise leave it silently off, or failing on every callback. Secrets
+    alone (set in the environment for every deployment, say) do not switch an app on."""
+
+    def given(name: str) -> bool:
+        value = getattr(app, name)
+        return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
+
+    missing = [f for f in fields if not given(f)]
+    if given(fields[0]) and missing:
+        raise PydanticCustomError(
+            "missing_credentials",
+            "{missing} required with {id} ({why})",
+            {"missing": ", ".join(missing), "id": fields[0], "why": why},
+        )

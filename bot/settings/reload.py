@@ -9,12 +9,13 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, CoreSettings
 
 log = logging.getLogger(__name__)
 
-SettingsListener = Callable[[Settings], None]
+SettingsListener = Callable[[Any], None]  # gets the root's settings, or a feature's own section
 
 
 def mtime(path: Path | None) -> float:
@@ -27,7 +28,12 @@ def mtime(path: Path | None) -> float:
         return 0.0
 
 
-async def watch_settings(config_path: Path, listeners: Sequence[SettingsListener], interval: float = 2.0) -> None:
+async def watch_settings(
+    config_path: Path,
+    load: Callable[[Path], CoreSettings],
+    listeners: Sequence[SettingsListener],
+    interval: float = 2.0,
+) -> None:
     stamp = mtime(config_path)
     while True:
         await asyncio.sleep(interval)
@@ -35,7 +41,7 @@ async def watch_settings(config_path: Path, listeners: Sequence[SettingsListener
             continue
         stamp = mtime(config_path)
         try:
-            settings = load_settings(config_path)
+            settings = load(config_path)
         except ConfigError as e:
             log.error("settings not reloaded, keeping the previous ones: %s", e)
             continue

@@ -10,10 +10,10 @@ from pydantic import SecretStr
 from starlette.responses import JSONResponse
 
 from adapters.dingtalk import create
+from adapters.dingtalk.settings import DingtalkApp
 from adapters.dingtalk.signing import sign, signed_robot_url
 from bot.channel import AdapterDeps, WebhookError, WebhookRequest
 from bot.message import OutboundMessage
-from bot.settings.channels import DingtalkApp
 from tests.fake_platform import FakePlatform
 
 pytestmark = pytest.mark.anyio

@@ -20,6 +20,7 @@ from adapters.feishu import create
 from adapters.feishu.adapter import idempotency_uuid
 from adapters.feishu.callback_auth import aes_cbc_decrypt, decrypt
 from adapters.feishu.cards import render_card
+from adapters.feishu.settings import FeishuApp
 from bot.channel import (
     AdapterDeps,
     CardAction,
@@ -28,7 +29,6 @@ from bot.channel import (
     WebhookRequest,
 )
 from bot.message import OutboundMessage
-from bot.settings.channels import FeishuApp
 from tests.fake_platform import FakePlatform
 
 pytestmark = pytest.mark.anyio

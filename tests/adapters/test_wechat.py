@@ -10,10 +10,10 @@ from pydantic import SecretStr
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from adapters import wechat
+from adapters.wechat.settings import WechatApp
 from adapters.wxbiz import Envelope
 from bot.channel import AdapterDeps, WebhookError
 from bot.message import OutboundMessage
-from bot.settings.channels import WechatApp
 from tests.adapters.conftest import encrypted_post, request
 
 pytestmark = pytest.mark.anyio

@@ -12,6 +12,7 @@ from wechatpy.enterprise import WeChatCrypto
 
 from adapters import wecom
 from adapters.wecom.kf import KfSyncFailed
+from adapters.wecom.settings import WecomApp
 from bot.channel import (
     AdapterDeps,
     CardAction,
@@ -20,7 +21,6 @@ from bot.channel import (
     WebhookError,
 )
 from bot.message import OutboundMessage
-from bot.settings.channels import WecomApp
 from tests.adapters.conftest import encrypted_post, request
 
 pytestmark = pytest.mark.anyio

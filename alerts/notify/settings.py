@@ -204,3 +204,9 @@ class AlertsSettings(StrictModel):
                     f"{where}: unknown receiver(s) {', '.join(unknown)} (define them under alerts.receivers)"
                 )
         return self
+
+
+class TeamSettings(StrictModel):
+    categories: list[str] = Field(default_factory=list)  # knowledge-base categories this team owns
+    labels: dict[str, str] = Field(default_factory=dict)  # extra routing labels for notifications
+    receivers: list[str] = Field(default_factory=list)  # receiver names, passed on as a label

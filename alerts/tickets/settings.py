@@ -31,18 +31,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from alerts.notify.settings import TeamSettings
 from bot.settings.base import StrictModel
 
 
 class ContactRule(StrictModel):
     contacts: int = Field(ge=2, le=100)
     within_hours: float = Field(gt=0, le=24 * 90)
-
-
-class TeamSettings(StrictModel):
-    categories: list[str] = Field(default_factory=list)  # knowledge-base categories this team owns
-    labels: dict[str, str] = Field(default_factory=dict)  # extra routing labels for notifications
-    receivers: list[str] = Field(default_factory=list)  # receiver names, passed on as a label
 
 
 class StaffMember(StrictModel):
