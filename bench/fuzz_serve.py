@@ -3,7 +3,7 @@
     python bench/fuzz_serve.py [--requests 10000] [--seed 1] [--concurrency 8] [--data-dir DIR]
 
 Starts ``kefu serve`` (one HTTP process, one worker process, its own embedded Redis) with every
-channel configured with the test secrets of tests/fuzz_cases.py, sends the cases spread evenly
+channel configured with the test secrets of tests/support/fuzz_cases.py, sends the cases spread evenly
 over the routes (unsigned garbage and validly signed malformed content), then a 64 MiB header
 and /healthz. A fresh data directory trains the intent model first (a minute or two); pass
 ``--data-dir`` of an earlier run to skip that.
@@ -26,8 +26,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.fuzz_cases import ROUTES, Case, Fuzzer, channel_config  # noqa: E402 (after the path)
-from tests.serving import free_port, start_serve, wait_until  # noqa: E402
+from tests.support.fuzz_cases import ROUTES, Case, Fuzzer, channel_config  # noqa: E402 (after the path)
+from tests.support.serving import free_port, start_serve, wait_until  # noqa: E402
 
 
 async def send_all(base: str, cases: list[tuple[str, Case]], concurrency: int) -> dict[str, collections.Counter[str]]:

@@ -34,8 +34,8 @@ from wechatpy.enterprise import WeChatCrypto
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.adapters.test_feishu import encrypt as feishu_encrypt  # noqa: E402
-from tests.serving import free_port  # noqa: E402
+from tests.support.callbacks import feishu_encrypt  # noqa: E402
+from tests.support.serving import free_port  # noqa: E402
 
 TOKEN, AES_KEY, CORP = "benchtoken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ww_bench"
 FS_APP, FS_SECRET, FS_TOKEN, FS_KEY = "cli_bench", "fs-secret", "fs-verify", "fs-key"
@@ -201,7 +201,8 @@ def main() -> None:
         fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "tests.fake_platform", str(fake_port), json.dumps({FS_APP: FS_SECRET})], cwd=ROOT
+                [sys.executable, "-m", "tests.support.fake_platform", str(fake_port), json.dumps({FS_APP: FS_SECRET})],
+                cwd=ROOT,
             )
         )
         fake = f"http://127.0.0.1:{fake_port}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aredis
 
@@ -74,6 +74,16 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 def _fields(obj: object) -> dict[str, object]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}  # type: ignore[arg-type]
+
+
+class Dialogues(Protocol):
+    """Where conversations are kept: ``DialogueStore`` in Redis, an in-memory fake in unit tests."""
+
+    async def load(self, customer_key: str) -> DialogueState: ...
+
+    async def save(self, customer_key: str, state: DialogueState) -> None: ...
+
+    async def release(self, customer_key: str) -> bool: ...
 
 
 class DialogueStore:

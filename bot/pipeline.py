@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from bot import replies
-from bot.dialogue import DialogueState, DialogueStore, Turn, pick_suggestion
+from bot.dialogue import Dialogues, DialogueState, Turn, pick_suggestion
 from bot.lookups import Lookups, NoLookups
 from bot.message import InboundMessage
 from bot.nlu.decide import Action, Decision
@@ -56,7 +56,7 @@ class PipelineParts:
     """What the pipeline talks to; the features' ports, or null objects where a feature is off."""
 
     engine: IntentEngine
-    dialogue: DialogueStore
+    dialogue: Dialogues
     clock: Callable[[], float]
     risk: RiskAssessor = field(default_factory=NoRisk)
     escalations: EscalationSink = field(default_factory=NoEscalations)

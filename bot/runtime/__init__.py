@@ -21,7 +21,7 @@ from adapters.lookups import build_lookups
 from adapters.robots import create_sender as create_robot_sender
 from alerts.notify.labels import Labeler
 from bot.channel import AdapterDeps, ChannelAdapter
-from bot.dialogue import DialogueStore
+from bot.dialogue import Dialogues, DialogueStore
 from bot.features import Contribution, Infra, Job
 from bot.gateway import Gateway
 from bot.http import HttpClient
@@ -109,7 +109,7 @@ def _fed(section: Callable[[Settings], Any], contribution: Contribution) -> Cont
 
 
 def pipeline_parts(
-    engine: IntentEngine, dialogue: DialogueStore, clock: Callable[[], float], settings: Settings,
+    engine: IntentEngine, dialogue: Dialogues, clock: Callable[[], float], settings: Settings,
     features: list[Contribution], lookups: Lookups | None = None,
 ) -> PipelineParts:  # fmt: skip
     """The pipeline's ports from the features' contributions; null objects where none gives one."""

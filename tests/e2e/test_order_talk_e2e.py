@@ -1,0 +1,146 @@
+"""Conversations that answer from the shop's systems, end to end: the real bot served on
+127.0.0.1 (HTTP, workers, Redis, model) asking the demo shop, itself served on 127.0.0.1 behind
+scripted misbehaviours, over ``/api/chat``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from adapters.logistics.settings import LogisticsSettings
+from adapters.shop.settings import ShopSettings
+from bot.nlu.normalize import order_numbers
+from bot.runtime.settings import Settings
+from tests.support.lookup_servers import APP_KEY, SECRET, Scripted, scripted_demo_shop
+from tests.support.serving import served
+
+
+@pytest.fixture(scope="module")
+def shop_server() -> Iterator[tuple[str, Scripted]]:
+    with scripted_demo_shop() as served_shop:
+        yield served_shop
+
+
+@pytest.fixture()
+def bot(settings: Settings, shop_server: tuple[str, Scripted]) -> Iterator[tuple[httpx.Client, Scripted]]:
+    base, scripted = shop_server
+    scripted.script.clear()
+    with served(with_shop(settings, base)) as (url, _runtime), httpx.Client(base_url=url, timeout=30) as client:
+        yield client, scripted
+
+
+def with_shop(settings: Settings, base: str) -> Settings:
+    """The settings pointing at the demo shop, with a short timeout so that a stalled shop is quick."""
+    shop = ShopSettings(api_base=base, app_key=APP_KEY, secret=SECRET, timeout_seconds=1.0)
+    return settings.model_copy(update={"shop": shop, "logistics": LogisticsSettings(provider="shop")})
+
+
+def say(client: httpx.Client, user: str, text: str) -> str:
+    r = client.post("/api/chat", json={"user": user, "text": text})
+    assert r.status_code == 200, r.text
+    return r.json()["reply"]
+
+
+def test_one_recent_order_gets_the_trace(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    reply = say(client, "c2", "我的快递到哪了")
+    assert "极兔速递" in reply and "JT0001234567890" in reply and "快件派送中" in reply, reply
+    assert "13800138000" not in reply and "8000" in reply, reply  # the courier's phone, masked
+
+
+def test_several_orders_are_offered_then_picked_by_number(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    offered = say(client, "c1", "我的快递到哪了")
+    assert "1. " in offered and "2. Air Jordan" in offered, offered
+    reply = say(client, "c1", "2")
+    assert "SF1234567890123" in reply and "上海浦东中转场" in reply and "顺丰" in reply, reply
+    say(client, "c1", "我的快递到哪了")
+    by_words = say(client, "c1", "有运动袜的那个")  # the delivered one, by its item words
+    assert "75312345678901" in by_words and "已签收" in by_words, by_words
+
+
+def test_asked_then_a_bare_number_is_the_answer(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    asked = say(client, "nobody", "我的快递到哪了")  # no recent orders: ask for the number
+    assert "订单号" in asked, asked
+    reply = say(client, "nobody", "订单号是 2024112812345678")
+    assert "没有查到" in reply, reply  # the number was looked up, not read as a new question
+
+
+def test_anothers_order_is_refused_like_an_unknown_one(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    theirs = say(client, "c2", "订单 DD202406080003 到哪了")
+    unknown = say(client, "c3", "订单 DD209999999999 到哪了")
+    assert theirs == unknown and "没有查到" in theirs and "SF1234567890123" not in theirs, theirs
+
+
+def test_shop_down_gives_the_faq_and_a_person(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, scripted = bot
+    for behaviour in ("500", "garbage", "stall"):
+        scripted.script.clear()
+        scripted.next(behaviour, 10)
+        reply = say(client, f"down-{behaviour}", "我的快递到哪了")
+        assert "转人工" in reply and "系统暂时查不到" in reply, (behaviour, reply)
+
+
+def test_a_stalled_shop_holds_only_its_own_customers_turn(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, scripted = bot
+    scripted.next("stall", 10)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(say, client, "stalled", "我的快递到哪了")
+        time.sleep(0.2)  # its lookup is under way, waiting for the shop
+        assert say(client, "other", "你好")
+        assert not slow.done()  # another customer was answered while that turn still waited
+        reply = slow.result()
+    assert "转人工" in reply, reply  # the shop's 1 s timeout ended the turn with the fallback
+    metrics = client.get("/metrics").text
+    assert 'kefu_lookups_total{kind="recent_orders",outcome="timeout"}' in metrics or (
+        'kefu_lookups_total{kind="parcel",outcome="timeout"}' in metrics
+    ), metrics
+
+
+def test_stock_by_alias_and_size_then_acknowledgement(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    assert "有货" in say(client, "c4", "AJ1 42码有货吗")
+    assert "7月15日" in say(client, "c4", "AJ1 43码有货吗")
+    assert "好的亲" in say(client, "c4", "好的")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("订单号：DD202406080003", ["DD202406080003"]),
+        ("2024 1128 1234 5678", ["2024112812345678"]),
+        ("dd-20240608-0003 呢", ["DD202406080003"]),
+        ("电话13812345678", []),
+        ("AJ1 42码有货吗", []),
+    ],
+)
+def test_pasted_order_numbers(text: str, found: list[str]) -> None:
+    assert order_numbers(text) == found
+
+
+def test_refund_and_a_late_unshipped_order(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    refund = say(client, "c1", "订单 DD202405200007 的退款到哪一步了")
+    assert "已同意" in refund and "699.00" in refund and "1-3 个工作日" in refund, refund
+    unshipped = say(client, "c1", "DD202406090004 什么时候发货")
+    assert "6月9日 21:40" in unshipped and "6月11日 21:40" in unshipped and "超过了承诺" in unshipped, unshipped
+
+
+def test_wecom_app_message_gets_the_trace(settings: Settings, shop_server: tuple[str, Scripted]) -> None:
+    """A signed WeCom callback: the customer is ``wecom:<user>`` and the reply goes to the platform."""
+    from tests.support.callbacks import SEND, wecom_callback, with_channels
+    from tests.support.fake_platform import FakePlatform
+
+    base_shop, scripted = shop_server
+    scripted.script.clear()
+    with FakePlatform() as fake, served(with_shop(with_channels(settings, fake), base_shop)) as (base, _):
+        query, body = wecom_callback("我的快递到哪了", "8101")
+        assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+        content = fake.wait_for(SEND, 1)[0].json()["text"]["content"]
+    assert "JT0001234567890" in content and "快件派送中" in content, content
