@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -220,8 +221,6 @@ def demo_config(base: str) -> str:
 
 def run_demo_shop(port: int) -> None:
     """Serve the demo shop on 127.0.0.1 until interrupted, after printing its settings."""
-    import uvicorn
-
     base = f"http://127.0.0.1:{port}"
     print(f"demo shop on {base}; put this in your config file (e.g. kefu.yaml):\n", flush=True)
     print(demo_config(base), flush=True)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from redis.asyncio.connection import parse_url  # what from_url itself runs
 
 from bot.settings.base import StrictModel
 
@@ -103,8 +104,6 @@ class CoreSettings(BaseSettings):
         repeats the URL (it may carry a password)."""
         if not url:
             return url
-        from redis.asyncio.connection import parse_url  # what from_url itself runs
-
         scheme = url.partition("://")[0].lower() if "://" in url else ""
         if scheme not in REDIS_SCHEMES:
             raise PydanticCustomError(
