@@ -58,6 +58,12 @@ class Sender(Protocol):
     async def send(self, message: OutboundMessage) -> SendResult: ...
 
 
+class Postbox(Protocol):
+    """Where a message is put to be delivered (the ``Outbox``; at once, in a trial)."""
+
+    async def put(self, message: OutboundMessage) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int = 8

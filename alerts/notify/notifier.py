@@ -26,7 +26,7 @@ from alerts.notify.settings import AlertsSettings
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
 from bot.nlu.normalize import mask_customer
-from bot.outbox import Outbox
+from bot.outbox import Postbox
 from bot.queue import cancel_requested
 from bot.redis_store import Keys
 
@@ -39,7 +39,7 @@ def recent_key(keys: Keys) -> str:
 
 class Notifier:
     def __init__(
-        self, settings: AlertsSettings, redis: aredis.Redis, keys: Keys, outbox: Outbox,
+        self, settings: AlertsSettings, redis: aredis.Redis, keys: Keys, outbox: Postbox,
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self.settings = settings

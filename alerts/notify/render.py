@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.notify.notice import SEVERITY_RANK, Notice
-from alerts.notify.settings import AlertsSettings, Receiver
+from alerts.notify.settings import AlertsSettings, DingtalkAppReceiver, FeishuAppReceiver, Receiver, WecomAppReceiver
 from bot.message import OutboundMessage
 
 # What the app message APIs take (bytes of UTF-8), with room for the rest of the body.
@@ -99,20 +99,21 @@ def messages_for(
     if t == "feishu_bot":
         return [OutboundMessage(t, name, rate, "", key, kind="card", card=card(alert))]
     routes: list[dict[str, str]]
-    if t == "wecom_app":
-        routes = [{"touser": "|".join(receiver.users)}]  # type: ignore[union-attr]
+    if isinstance(receiver, WecomAppReceiver):
+        routes = [{"touser": "|".join(receiver.users)}]
         channel = "wecom"
-    elif t == "dingtalk_app":
+    elif isinstance(receiver, DingtalkAppReceiver):
         channel = "dingtalk"
-        conv = receiver.open_conversation_id  # type: ignore[union-attr]
+        conv = receiver.open_conversation_id
         routes = [{"conversation_type": "2", "conversation_id": conv}] if conv else []
-        routes += [{"conversation_type": "1", "sender_staff_id": u} for u in receiver.users]  # type: ignore[union-attr]
-    else:
+        routes += [{"conversation_type": "1", "sender_staff_id": u} for u in receiver.users]
+    elif isinstance(receiver, FeishuAppReceiver):
         channel = "feishu"
-        chat = receiver.chat_id  # type: ignore[union-attr]
-        routes = [{"chat_id": chat}] if chat else []
-        routes += [{"open_id": o} for o in receiver.open_ids]  # type: ignore[union-attr]
-    app, limit = receiver.app, _APP_TEXT_BYTES[channel]  # type: ignore[union-attr]
+        routes = [{"chat_id": receiver.chat_id}] if receiver.chat_id else []
+        routes += [{"open_id": o} for o in receiver.open_ids]
+    else:
+        raise TypeError(f"alerts.receivers.{name}: no app renders type {t!r}")
+    app, limit = receiver.app, _APP_TEXT_BYTES[channel]
     if t == "wecom_app" and not alert.head.buttons:
         # A button card needs buttons; without any, the app sends the same as markdown.
         text = clip(markdown(alert), limit)

@@ -68,7 +68,7 @@ async def send_trial(runtime: Runtime, kind: str, channel: str = "web", team: st
     """Route and deliver one sample; what happened to it, for the command line."""
     settings, now = runtime.settings, time.time()
     outbox = DeliverNow(runtime.outbox_sender())
-    notifier = Notifier(settings.alerts, runtime.redis, runtime.keys, outbox, runtime.clock)  # type: ignore[arg-type]
+    notifier = Notifier(settings.alerts, runtime.redis, runtime.keys, outbox, runtime.clock)
     labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
     if kind in ("risk", "handoff"):
         notice = notice_from_escalation(_escalation(kind, channel, now), settings.alerts, labeler, handle="0")
