@@ -111,7 +111,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"{path}: expected a mapping with an 'intents' list (see docs/configuration.md)")
     intents: dict[str, Intent] = {}
     for i, item in enumerate(data["intents"]):
-        intent = _parse_intent(item, f"{path}: intents[{i}]")
+        intent = parse_intent(item, f"{path}: intents[{i}]")
         if intent.name in intents:
             raise KnowledgeBaseError(f"{path}: intents[{i}]: duplicate intent name {intent.name!r}")
         intents[intent.name] = intent
@@ -126,7 +126,8 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
     return KnowledgeBase(intents, Synonyms.of(table), hashlib.sha256(raw).hexdigest())
 
 
-def _parse_intent(item: object, where: str) -> Intent:
+def parse_intent(item: object, where: str) -> Intent:
+    """One intent of the YAML schema, validated; errors start with ``where``."""
     if not isinstance(item, dict):
         raise KnowledgeBaseError(f"{where}: expected a mapping with name, category, answer, examples")
     unknown = set(item) - {"name", "category", "answer", "examples", "title", "handoff", "lookup", "lookup_answers"}

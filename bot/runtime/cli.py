@@ -40,6 +40,7 @@ from bot.processes import Layout, share_metrics
 from bot.redis_store import RedisUnavailable
 from bot.runtime import Runtime
 from bot.runtime.checks import check_settings, startup_problems, unsigned_channels
+from bot.runtime.cli_kb import register_kb
 from bot.runtime.cli_lookups import register_lookups
 from bot.runtime.commands import ask_command, dead_letters_command, eval_command, train_command
 from bot.runtime.server import run_server
@@ -463,6 +464,7 @@ def tickets_close_cmd(
 
 
 register_lookups(app)  # kefu lookup, kefu demo-shop
+register_kb(app)  # kefu kb export|import|versions|diff|rollback
 
 
 def main() -> None:

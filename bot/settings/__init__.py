@@ -73,6 +73,17 @@ class ServerSettings(StrictModel):
     worker_processes: int = Field(default=1, ge=0, le=64)
 
 
+class KbSettings(StrictModel):
+    """The gate of ``kefu kb import`` and ``rollback``: a change is refused when its
+    cross-validated accuracy drops by more than ``max_accuracy_drop`` (0.02: two points) or when
+    the new model does not answer a question of ``must_answer`` (a ``text,intent`` CSV) with its
+    intent; ``--force`` applies it anyway."""
+
+    max_accuracy_drop: float = Field(default=0.02, ge=0, le=1)
+    must_answer: Path | None = None
+    folds: int = Field(default=3, ge=2, le=10)
+
+
 class OutboxSettings(StrictModel):
     max_attempts: int = Field(default=8, ge=1)
     base_delay_seconds: float = Field(default=1.0, gt=0)
@@ -96,6 +107,7 @@ class CoreSettings(BaseSettings):
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    kb: KbSettings = Field(default_factory=KbSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -215,7 +227,10 @@ def load_settings(model: type[S], path: str | Path | None = None) -> S:
         raise ConfigError(f"invalid configuration{where}:{joiner}" + "\n  ".join(problems)) from None
     except SettingsError as e:  # a KEFU_<SECTION> variable that is not valid JSON
         raise ConfigError(f"invalid configuration in the environment: {e}") from None
-    if config_path is not None and settings.knowledge_base and not settings.knowledge_base.is_absolute():
+    if config_path is not None:
         # Relative paths in a config file are relative to that file, not to the working directory.
-        settings.knowledge_base = (config_path.parent / settings.knowledge_base).resolve()
+        if settings.knowledge_base and not settings.knowledge_base.is_absolute():
+            settings.knowledge_base = (config_path.parent / settings.knowledge_base).resolve()
+        if settings.kb.must_answer and not settings.kb.must_answer.is_absolute():
+            settings.kb.must_answer = (config_path.parent / settings.kb.must_answer).resolve()
     return settings
