@@ -14,7 +14,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +136,25 @@ def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None
             also.append(_exit_when_orphaned(server, parent_pid))
         async with running(runtime, work=layout.single_process and not parent_pid, also=also):
             yield
-        # Here, not after server.run: on SIGTERM uvicorn ends by re-raising the signal, which
+        # Here, not after server.run: on Ctrl-C uvicorn ends by re-raising the signal, which
         # kills the process before any code after server.run could stop the embedded Redis.
         await asyncio.to_thread(runtime.redis_handle.stop)
 
-    server = uvicorn.Server(http_config(create_app(runtime, lifespan)))
+    server = _Server(http_config(create_app(runtime, lifespan)))
     server.run(sockets=[listening_socket(host, port)])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM it has shut down for ends the process with exit
+    code 0 rather than being raised again (which exits 143): a requested stop that went well is
+    a success to systemd, docker and Kubernetes alike. Ctrl-C still ends as an interrupt."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            # Read by uvicorn's capture_signals after this block, to raise each signal again.
+            self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
 
 
 async def _exit_when_orphaned(server: uvicorn.Server, parent_pid: int) -> None:
