@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 
 from bot.http_limits import http_config
+from bot.logs import configure_logging
 from bot.processes import (
     ChildProcesses,
     Layout,
@@ -99,12 +100,13 @@ def run_server(
     parent_pid: int | None = None,
     consumer_name: str | None = None,
     ready_fd: int | None = None,
+    log_format: str = "text",
 ) -> None:
     """``kefu serve`` (``with_http``) or ``kefu worker``. With ``parent_pid`` this is a child of
     that ``kefu serve`` (bot/processes.py): it starts no children, stops when the parent is gone
     and reports on ``ready_fd`` once it is up; a worker child also gets the name its queue
     consumers go by (``children_for``)."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, log_format)
     runtime = Runtime.start(settings, config_path=config_path)
     # What startup built (SDKs, the knowledge base, models: about 270k objects) lives as long as
     # the process; out of the collector's sight, a full collection takes microseconds instead
@@ -113,7 +115,7 @@ def run_server(
     report_ready(ready_fd)
     try:
         if with_http:
-            _serve_http(runtime, host, port, config_path, parent_pid)
+            _serve_http(runtime, host, port, config_path, parent_pid, log_format)
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 # uvloop, as under uvicorn: the workers are all network round trips.
@@ -123,9 +125,11 @@ def run_server(
         runtime.redis_handle.stop()
 
 
-def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None, parent_pid: int | None) -> None:
+def _serve_http(
+    runtime: Runtime, host: str, port: int, config_path: Path | None, parent_pid: int | None, log_format: str
+) -> None:
     layout = Layout(runtime.settings.server.http_processes, runtime.settings.server.worker_processes)
-    children = [] if parent_pid else children_for(layout, host, port, config_path)
+    children = [] if parent_pid else children_for(layout, host, port, config_path, log_format)
     server: uvicorn.Server
 
     @contextlib.asynccontextmanager
@@ -140,7 +144,8 @@ def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None
         # kills the process before any code after server.run could stop the embedded Redis.
         await asyncio.to_thread(runtime.redis_handle.stop)
 
-    server = _Server(http_config(create_app(runtime, lifespan)))
+    # log_config=None: uvicorn's lines go through the root logger, in the format chosen.
+    server = _Server(http_config(create_app(runtime, lifespan), log_config=None))
     server.run(sockets=[listening_socket(host, port)])
 
 
