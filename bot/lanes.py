@@ -9,6 +9,7 @@ waits only for the earlier messages of its own key.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 
@@ -49,7 +50,9 @@ class KeyedLanes:
         if self._tails.get(key) is task:
             del self._tails[key]
         if not task.cancelled() and task.exception() is not None:
-            log.error("work for %r failed", key, exc_info=task.exception())
+            # A lane's key names a customer: the log gets a digest of it, never the id itself.
+            digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+            log.error("work in lane %s failed", digest, exc_info=task.exception())
 
     async def close(self, grace: float) -> None:
         """Stop: work not yet started never starts, and work under way gets ``grace`` seconds

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
+from bot.logs import handling
 from bot.message import OutboundMessage, SendResult
 from bot.metrics import SENDS
 from bot.queue import StreamQueue, replay_list
@@ -169,7 +170,9 @@ class OutboxSender:
 
     async def __call__(self, payload: bytes) -> None:
         envelope = json.loads(payload)
-        await self._attempt(OutboundMessage(**envelope["m"]), envelope["attempts"])
+        message = OutboundMessage(**envelope["m"])
+        with handling(message.idempotency_key):  # a reply's names the message it answers
+            await self._attempt(message, envelope["attempts"])
 
     async def send_now(self, message: OutboundMessage) -> None:
         """Deliver a new message at once instead of through the outbox stream.

@@ -139,9 +139,12 @@ class Child:
     argv: list[str]
 
 
-def children_for(layout: Layout, host: str, port: int, config_path: Path | None) -> list[Child]:
+def children_for(
+    layout: Layout, host: str, port: int, config_path: Path | None, log_format: str = "text"
+) -> list[Child]:
     base = [sys.executable, "-m", "bot.runtime.cli"]
-    tail = ["--parent-pid", str(os.getpid())] + (["--config", str(config_path)] if config_path else [])
+    tail = ["--parent-pid", str(os.getpid()), "--log-format", log_format]
+    tail += ["--config", str(config_path)] if config_path else []
     http = Child("serve", [*base, "serve", "--host", host, "--port", str(port), *tail])
     # Each worker place has a name its replacements keep: one that takes over from a worker that
     # died holds its partition leases and unacknowledged messages at once, instead of waiting

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.channel import ChannelAdapter, PlatformTask
 from bot.gateway import Gateway
+from bot.logs import handling
 from bot.message import InboundMessage, OutboundMessage
 from bot.metrics import DECISIONS
 from bot.pipeline import Pipeline
@@ -42,6 +43,10 @@ class InboxHandler:
 
     async def __call__(self, payload: bytes) -> None:
         message = InboundMessage.from_json(payload)
+        with handling(message.message_id):
+            await self._handle(message)
+
+    async def _handle(self, message: InboundMessage) -> None:
         if self.clock() - message.sent_at > self.max_age:
             # Arrived while we were down: it still counts as a contact, but an automatic answer
             # hours later would confuse more than help; staff see it in the contact timeline.

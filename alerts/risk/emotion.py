@@ -27,9 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import fasttext
+
 from alerts.risk.dataset import LabelledText, load_risk_csv
 from alerts.risk.settings import EmotionSettings, EmotionTrainSettings
-from bot.nlu.classifier import ModelFileError, TextClassifier, model_input, train_fasttext
+from bot.nlu.classifier import ModelFileError, TextClassifier, model_input
 from bot.settings import PACKAGE_CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ def _train(texts: Sequence[str], labels: Sequence[str], train: EmotionTrainSetti
     """fastText on prepared texts, retried when it diverges.
 
     Tokens are already characters plus character bigrams, so fastText's own subwords are off.
-    fastText 0.9.3 sometimes stops with "Encountered NaN" on this corpus; whether it does depends
+    fastText can stop with "Encountered NaN" on this corpus; whether it does depends
     on the data, the seed and the dimension rather than on the learning rate (lowering it does not
     help), so a retry changes the seed and the file order, and every other attempt the dimension.
     """
@@ -78,8 +80,8 @@ def _train(texts: Sequence[str], labels: Sequence[str], train: EmotionTrainSetti
                 f.write(f"__label__{labels[i]} {texts[i]}\n")
             train_file = f.name
         try:
-            model = train_fasttext(
-                train_file,
+            model = fasttext.train_supervised(
+                input=train_file,
                 epoch=train.epoch,
                 lr=train.lr,
                 dim=dim,

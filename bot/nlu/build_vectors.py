@@ -108,11 +108,11 @@ def _write_corpus(corpus: Sequence[Path], max_lines: int, out: Path) -> int:
 def _write_initial_vectors(corpus_file: str, dim: int, out: str) -> None:
     """Random starting vectors for every word fastText will keep, written as a .vec file.
 
-    fastText 0.9.3 fills only ``thread / 10`` of a new input matrix with random values (see
-    ``classifier._large_blocks_from_fresh_memory``); with one thread most words would start at
-    zero, and small corpora stop with "Encountered NaN". With ``bucket=0`` the words are all the
-    rows there are, so this initialises the whole matrix, seeded: the same corpus gives the same
-    file.
+    Upstream fastText 0.9.3 filled only ``thread / 10`` of a new input matrix with random values;
+    with one thread most words started at zero, and small corpora stopped with "Encountered NaN".
+    fasttext-community initialises every row, but this file stays: with ``bucket=0`` the words are
+    all the rows there are, so it sets the whole matrix, seeded, and the shipped vectors rebuild
+    from the same corpus as they were built.
     """
     counts: Counter[str] = Counter()
     with open(corpus_file, encoding="utf-8") as f:

@@ -1,18 +1,17 @@
 """A fastText supervised text classifier over our normalisation and tokenisation.
 
 fastText trains from a file and is multi-threaded; we train single-threaded with a fixed seed so
-that the same data gives the same model. The model file sits beside a JSON file of metadata
+that the same data gives the same model. The build is fasttext-community, which initialises the
+whole input matrix (upstream 0.9.3 left most of it as whatever memory held, so a model depended on
+what the process had done before; see docs/history.md). The model file sits beside a JSON file of metadata
 (labels, knowledge-base hash, thresholds, version) so that a model is never used with the wrong
 knowledge base or decision settings unnoticed.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,31 +25,6 @@ from bot.nlu.tokenize import tokens
 
 _LABEL = "__label__"
 FORMAT_VERSION = 1
-
-# fastText prints a warning on load of every model; it is noise for our users.
-fasttext.FastText.eprint = lambda *args, **kwargs: None
-
-
-def _large_blocks_from_fresh_memory() -> None:
-    """Make fastText's untouched embeddings start at zero rather than at leftover bytes.
-
-    fastText 0.9.3 fills only ``thread / 10`` of a new input matrix with random values
-    (``DenseMatrix::uniform`` does one tenth per thread) and leaves the rest as the memory held:
-    with our single thread, nine tenths of the rows. Memory fresh from the OS is zero, but glibc
-    reuses freed blocks below its mmap threshold, and raises that threshold (up to 32 MB) each
-    time a large block is freed. A model of a few MB then starts from another object's bytes:
-    it trains differently depending on what the process did before, or stops with "Encountered
-    NaN". Pinning the threshold at glibc's initial 128 KiB keeps every large block fresh.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc (musl has neither the file nor mallopt)
-        return
-
-
-_large_blocks_from_fresh_memory()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +104,6 @@ class TextClassifier:
         would otherwise rank by its end-of-line token alone and answer gibberish confidently."""
         if not any(self.model.get_word_id(token) >= 0 for token in prepared_text.split()):
             return []
-        # A list, never a bare str: fastText 0.9.3's str path breaks under numpy 2 (docs/protocols.md).
         labels, probs = self.model.predict([prepared_text], k=k)
         return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
 
@@ -175,8 +148,8 @@ def _train_supervised(train_file: str, params: TrainParams, pretrained: Path | N
     # fastText adds every word of the .vec file to the model's dictionary: words the examples never
     # use keep their pretrained vectors, which is what lets the model read them at all.
     extra = {"pretrainedVectors": str(pretrained)} if pretrained else {}
-    return train_fasttext(
-        train_file,
+    return fasttext.train_supervised(
+        input=train_file,
         epoch=params.epoch,
         lr=params.lr,
         dim=params.dim,
@@ -191,31 +164,3 @@ def _train_supervised(train_file: str, params: TrainParams, pretrained: Path | N
         verbose=verbose,
         **extra,
     )
-
-
-def train_fasttext(train_file: str, **options: Any) -> Any:
-    """``fasttext.train_supervised``, robust to its "Encountered NaN".
-
-    fastText 0.9.3 can diverge on some data; once it has, later trainings in the same process
-    diverge too, even on data that trains fine in a fresh process (seen in our test suite: the
-    risk model's divergence broke every intent model trained after it). So a divergence is
-    retried once in a fresh interpreter, whose result is loaded back here.
-    """
-    try:
-        return fasttext.train_supervised(input=train_file, **options)
-    except RuntimeError as e:
-        if "NaN" not in str(e):
-            raise
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "model.bin")
-        ctx = multiprocessing.get_context("spawn")
-        proc = ctx.Process(target=_train_to_file, args=(train_file, options, out))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0 or not os.path.exists(out):
-            raise RuntimeError("Encountered NaN: fastText diverged, also in a fresh process")
-        return fasttext.load_model(out)
-
-
-def _train_to_file(train_file: str, options: dict[str, Any], out: str) -> None:
-    fasttext.train_supervised(input=train_file, **options).save_model(out)

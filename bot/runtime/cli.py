@@ -33,6 +33,7 @@ from alerts.notify.labels import KINDS
 from alerts.risk.dataset import RiskDataError
 from alerts.tickets.commands import TicketCommandError, tickets_close, tickets_list, tickets_show
 from alerts.tickets.model import STATE_NAMES
+from bot.logs import LOG_FORMATS
 from bot.message import CHANNELS
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.knowledge import KnowledgeBaseError
@@ -118,6 +119,9 @@ app = typer.Typer(
 )  # fmt: skip
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KEFU_CONFIG or config/kefu.yaml)")
+LogFormatOpt = typer.Option(
+    "text", "--log-format", callback=lambda v: one_of(v, LOG_FORMATS), help="text | json (one JSON object per line)"
+)
 
 
 def fail(message: str, code: int = USAGE) -> None:
@@ -175,6 +179,7 @@ def serve(
     port: int | None = typer.Option(None, min=1, max=65535, help="listen port, 1-65535 (default from config: 8080)"),
     parent_pid: int | None = typer.Option(None, hidden=True, help="an extra HTTP process of that kefu serve"),
     ready_fd: int | None = typer.Option(None, hidden=True, help="write to this pipe once up"),
+    log_format: str = LogFormatOpt,
 ) -> None:
     """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
     settings = startable_settings(config)
@@ -184,6 +189,7 @@ def serve(
     run_server(
         settings, host or settings.server.host, port or settings.server.port,
         with_http=True, config_path=resolve_config_path(config), parent_pid=parent_pid, ready_fd=ready_fd,
+        log_format=log_format,
     )  # fmt: skip
 
 
@@ -193,6 +199,7 @@ def worker(
     parent_pid: int | None = typer.Option(None, hidden=True, help="stop when this process is gone"),
     consumer_name: str | None = typer.Option(None, hidden=True, help="the name its queue consumers go by"),
     ready_fd: int | None = typer.Option(None, hidden=True, help="write to this pipe once up"),
+    log_format: str = LogFormatOpt,
 ) -> None:
     """Workers only (inbox consumers and outbox senders), for scale-out."""
     settings = startable_settings(config)
@@ -205,6 +212,7 @@ def worker(
         parent_pid=parent_pid,
         consumer_name=consumer_name,
         ready_fd=ready_fd,
+        log_format=log_format,
     )
 
 

@@ -14,7 +14,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 
 from bot.http_limits import http_config
+from bot.logs import configure_logging
 from bot.processes import (
     ChildProcesses,
     Layout,
@@ -99,12 +100,13 @@ def run_server(
     parent_pid: int | None = None,
     consumer_name: str | None = None,
     ready_fd: int | None = None,
+    log_format: str = "text",
 ) -> None:
     """``kefu serve`` (``with_http``) or ``kefu worker``. With ``parent_pid`` this is a child of
     that ``kefu serve`` (bot/processes.py): it starts no children, stops when the parent is gone
     and reports on ``ready_fd`` once it is up; a worker child also gets the name its queue
     consumers go by (``children_for``)."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, log_format)
     runtime = Runtime.start(settings, config_path=config_path)
     # What startup built (SDKs, the knowledge base, models: about 270k objects) lives as long as
     # the process; out of the collector's sight, a full collection takes microseconds instead
@@ -113,7 +115,7 @@ def run_server(
     report_ready(ready_fd)
     try:
         if with_http:
-            _serve_http(runtime, host, port, config_path, parent_pid)
+            _serve_http(runtime, host, port, config_path, parent_pid, log_format)
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 # uvloop, as under uvicorn: the workers are all network round trips.
@@ -123,9 +125,11 @@ def run_server(
         runtime.redis_handle.stop()
 
 
-def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None, parent_pid: int | None) -> None:
+def _serve_http(
+    runtime: Runtime, host: str, port: int, config_path: Path | None, parent_pid: int | None, log_format: str
+) -> None:
     layout = Layout(runtime.settings.server.http_processes, runtime.settings.server.worker_processes)
-    children = [] if parent_pid else children_for(layout, host, port, config_path)
+    children = [] if parent_pid else children_for(layout, host, port, config_path, log_format)
     server: uvicorn.Server
 
     @contextlib.asynccontextmanager
@@ -136,12 +140,26 @@ def _serve_http(runtime: Runtime, host: str, port: int, config_path: Path | None
             also.append(_exit_when_orphaned(server, parent_pid))
         async with running(runtime, work=layout.single_process and not parent_pid, also=also):
             yield
-        # Here, not after server.run: on SIGTERM uvicorn ends by re-raising the signal, which
+        # Here, not after server.run: on Ctrl-C uvicorn ends by re-raising the signal, which
         # kills the process before any code after server.run could stop the embedded Redis.
         await asyncio.to_thread(runtime.redis_handle.stop)
 
-    server = uvicorn.Server(http_config(create_app(runtime, lifespan)))
+    # log_config=None: uvicorn's lines go through the root logger, in the format chosen.
+    server = _Server(http_config(create_app(runtime, lifespan), log_config=None))
     server.run(sockets=[listening_socket(host, port)])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM it has shut down for ends the process with exit
+    code 0 rather than being raised again (which exits 143): a requested stop that went well is
+    a success to systemd, docker and Kubernetes alike. Ctrl-C still ends as an interrupt."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            # Read by uvicorn's capture_signals after this block, to raise each signal again.
+            self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
 
 
 async def _exit_when_orphaned(server: uvicorn.Server, parent_pid: int) -> None:
