@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.settings.alerts import AlertsSettings
 from bot.settings.base import StrictModel
 from bot.settings.channels import Channels
+from bot.settings.insights import InsightsSettings
 from bot.settings.lookups import LogisticsSettings, ShopSettings
 from bot.settings.risk import RiskSettings
 from bot.settings.tickets import TicketsSettings
@@ -102,6 +103,7 @@ class Settings(BaseSettings):
     tickets: TicketsSettings = Field(default_factory=TicketsSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)
 
     @field_validator("redis_url")
     @classmethod
