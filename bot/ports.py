@@ -51,10 +51,10 @@ class ContactRecorder(Protocol):
     async def record(self, message: InboundMessage, intent: str | None, now: float) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnRecord:
     """One customer turn as the pipeline decided it, for insight (hot questions, unanswered ones,
-    service figures)."""
+    service figures). Not frozen: a frozen dataclass costs twice as much to make, on every turn."""
 
     message: InboundMessage
     action: str  # the reply's action: answer, clarify, fallback, handoff, quiet

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerts.insights.recorder import FIELDS, SEP
+
 DAY = 86400.0
 REPEAT_WITHIN = DAY  # a contact the bot closed counts as resolved when no new one follows within this
 
@@ -34,14 +36,19 @@ class TurnRow:
     text: str
 
     @classmethod
-    def from_fields(cls, f: dict[bytes, bytes]) -> TurnRow:
-        def s(name: bytes) -> str:
-            return f.get(name, b"").decode("utf-8", "replace")
-
-        return cls(
-            float(s(b"t") or 0), s(b"u"), s(b"ch"), s(b"app"), s(b"i"), s(b"c"), s(b"a"), float(s(b"p") or 0),
-            s(b"k") == "1", s(b"h"), s(b"r") == "1", int(s(b"ms") or 0), s(b"x"),
-        )  # fmt: skip
+    def from_value(cls, value: bytes) -> TurnRow | None:
+        """The row of a stream entry's ``v`` (None for an entry this version cannot read)."""
+        parts = value.decode("utf-8", "replace").split(SEP)
+        if len(parts) != len(FIELDS):
+            return None
+        at, customer, channel, app, intent, category, action, confidence, picked, handoff, risk, ms, text = parts
+        try:
+            return cls(
+                float(at), customer, channel, app, intent, category, action, float(confidence), picked == "1",
+                handoff, risk == "1", int(ms), text,
+            )  # fmt: skip
+        except ValueError:
+            return None
 
 
 def _within(rows: Iterable[TurnRow], start: float, end: float) -> list[TurnRow]:

@@ -18,7 +18,10 @@ async def read_turns(redis: Any, keys: Keys, since: float = 0.0) -> list[TurnRow
     rows: list[TurnRow] = []
     while True:
         page = await redis.xrange(key, min=start, max="+", count=PAGE)
-        rows.extend(row for _, fields in page if (row := TurnRow.from_fields(fields)).at >= since)
+        for _, fields in page:
+            row = TurnRow.from_value(fields.get(b"v", b""))
+            if row is not None and row.at >= since:
+                rows.append(row)
         if len(page) < PAGE:
             return rows
         last = page[-1][0]
