@@ -4,12 +4,15 @@ histograms, and the state read from Redis at scrape time (backlogs, dead letters
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.message import InboundMessage, OutboundMessage
@@ -97,3 +100,16 @@ async def test_redis_down_leaves_the_state_out_and_counts_the_error(settings: Se
         assert not any(name == "kefu_queue_backlog" for name, _ in samples)
     finally:
         await rt.close()
+
+
+async def test_the_grafana_dashboard_queries_only_served_metrics(runtime: Runtime) -> None:
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "kefu.json").read_text())
+    queried = {
+        re.sub(r"_(bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"kefu_[a-z_]+", target["expr"])
+    }
+    served = {family.name for family in REGISTRY.collect()} | {name for name, _ in await scrape(runtime)}
+    served |= {f"{name}_total" for name in served}  # a counter's family is named without _total
+    assert queried and queried <= served, queried - served
