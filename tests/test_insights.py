@@ -10,8 +10,10 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from alerts.insights.grouping import group_texts
 from alerts.insights.recorder import stream_key
-from alerts.insights.weekly import WeeklyReport
+from alerts.insights.weekly import WeeklyReport, trigger
 from alerts.notify import Notifier
 from alerts.notify.notifier import recent_key
 from bot.message import InboundMessage
@@ -134,6 +136,9 @@ async def test_turns_over_the_web_channel_show_in_hot_unanswered_and_report(
     assert report["first_response_seconds"]["median"] is not None
     assert report["tickets"] == {"opened": 0, "by_state": {}}
 
+    for command, shown in (("hot", "where_is_parcel"), ("unanswered", "能不能在杯子上刻名字")):
+        printed = await invoke(runner, "insights", command, "-c", cfg)
+        assert printed.exit_code == 0 and shown in printed.stdout
     text = await invoke(runner, "report", "--period", "week", "-c", cfg)
     assert text.exit_code == 0 and "volume:" in text.stdout
     bad = await invoke(runner, "report", "--period", "month", "-c", cfg)
@@ -207,3 +212,25 @@ def test_paraphrases_group_together_and_needs_apart() -> None:
     deletion = next(g for g in groups if "我要销户" in g.texts)
     assert deletion.suggested_intent == "account_login"  # the nearest the knowledge base has
     assert next(g for g in groups if "哈哈" in g.texts).suggested_intent is None
+
+
+async def test_the_weekly_job_sends_at_the_configured_time(runtime: Runtime, insight_settings: Settings) -> None:
+    tz = ZoneInfo(insight_settings.insights.timezone)
+    due = trigger(insight_settings.insights.weekly_report, tz).get_next_fire_time(None, datetime.now(tz))
+    assert due is not None
+    started = time.monotonic()
+
+    def clock() -> float:  # a little before the report's time, then running as time does
+        return due.timestamp() - 0.3 + (time.monotonic() - started)
+
+    notifier = Notifier(insight_settings.alerts, runtime.redis, runtime.keys, runtime.outbox, clock)
+    job = asyncio.create_task(WeeklyReport(insight_settings, runtime.redis, runtime.keys, notifier, clock).run())
+    try:
+        for _ in range(50):
+            if await runtime.redis.llen(recent_key(runtime.keys)):
+                break
+            await asyncio.sleep(0.1)
+        recent = [json.loads(x) for x in await runtime.redis.lrange(recent_key(runtime.keys), 0, -1)]
+        assert [a["kind"] for a in recent] == ["service_weekly"]
+    finally:
+        job.cancel()
