@@ -113,7 +113,10 @@ async def test_turns_over_the_web_channel_show_in_hot_unanswered_and_report(
         "count": 3, "previous": 0, "change": 3, "change_pct": None,
     }  # fmt: skip
     assert len(hot["top"]) == 3 and hot["total"] == 7  # answers and the hand-over name what was asked
-    assert hot["categories"][0] == {"category": "logistics", "count": 3, "previous": 0, "change": 3, "change_pct": None}
+    assert hot["categories"][0] == {
+        "category": "logistics", "count": 3, "previous": 0, "change": 3, "change_pct": None,
+        "top": [{"intent": "where_is_parcel", "count": 3}],
+    }  # fmt: skip
     assert [d["count"] for d in hot["by_day"]] == [7] or sum(d["count"] for d in hot["by_day"]) == 7
 
     csv_path = tmp_path / "unanswered.csv"

@@ -73,8 +73,8 @@ def hot(
     rows: Sequence[TurnRow], now: float, days: int, top: int, tz: ZoneInfo,
     title_of: Callable[[str], str] = str,
 ) -> dict[str, Any]:  # fmt: skip
-    """TOP ``top`` intents and the categories over the last ``days`` days against the ``days``
-    before, and each day's TOP ``top``."""
+    """TOP ``top`` intents and the categories (each with its TOP intents) over the last ``days``
+    days against the ``days`` before, and each day's TOP ``top``."""
     start = now - days * DAY
     current, previous = _asked(_within(rows, start, now)), _asked(_within(rows, start - days * DAY, start))
     by_intent, before = Counter(r.intent for r in current), Counter(r.intent for r in previous)
@@ -93,7 +93,17 @@ def hot(
             {"intent": i, "title": title_of(i), "category": category_of.get(i, ""), **_change(n, before[i])}
             for i, n in _ranked(by_intent, top)
         ],
-        "categories": [{"category": c, **_change(n, cats_before[c])} for c, n in _ranked(cats, top)],
+        "categories": [
+            {
+                "category": c,
+                **_change(n, cats_before[c]),
+                "top": [
+                    {"intent": i, "count": k}
+                    for i, k in _ranked(Counter(r.intent for r in current if (r.category or "") == c), top)
+                ],
+            }
+            for c, n in _ranked(cats, top)
+        ],  # fmt: skip
         "by_day": [
             {
                 "day": day,
