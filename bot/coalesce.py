@@ -40,6 +40,28 @@ class Coalescer(Generic[T, R]):
             self._drainer = loop.create_task(self._drain())
         return await future
 
+    async def submit_many(self, items: list[T]) -> list[R | BaseException]:
+        """The results for ``items``, sent in one batch (two under a full queue, in order): each
+        is a result or the exception for that item; nothing is raised but a cancellation."""
+        loop = asyncio.get_running_loop()
+        drainer = self._drainer
+        draining = drainer is not None and not drainer.done() and drainer.get_loop() is loop
+        if not (draining or self._pending or self._direct_in_flight):
+            self._direct_in_flight = True
+            try:
+                return list(await self._call_batch(items))
+            except Exception as e:  # the batch failed: every item with it
+                return [e] * len(items)
+            finally:
+                self._direct_in_flight = False
+        futures: list[asyncio.Future[R]] = []
+        for item in items:
+            futures.append(loop.create_future())
+            self._pending.append((item, futures[-1]))
+        if not draining:
+            self._drainer = loop.create_task(self._drain())
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
     async def _direct(self, item: T) -> R:
         """Nothing to join: out now, without a task or a future. Whatever comes meanwhile is
         batched by the drainer."""

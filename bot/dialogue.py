@@ -6,13 +6,17 @@ One JSON value per customer (one GET and one SET per message) under the customer
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import redis.asyncio as aredis
 
+from bot.redis_pipelining import send_together
 from bot.redis_store import Keys
+
+log = logging.getLogger(__name__)
 
 MAX_TURNS = 6  # enough for conversation-level risk and repeated-question checks
 
@@ -81,7 +85,9 @@ class Dialogues(Protocol):
 
     async def load(self, customer_key: str) -> DialogueState: ...
 
-    async def save(self, customer_key: str, state: DialogueState) -> None: ...
+    async def save(self, customer_key: str, state: DialogueState, also: tuple[Any, ...] | None = None) -> None:
+        """``also``: a command sent in the same round trip (the turn's insight record)."""
+        ...
 
     async def release(self, customer_key: str) -> bool: ...
 
@@ -96,12 +102,22 @@ class DialogueStore:
         raw = await self._redis.get(self._keys.customer(customer_key, "dialogue"))
         return DialogueState.from_json(raw) if raw else DialogueState()
 
-    async def save(self, customer_key: str, state: DialogueState) -> None:
+    async def save(self, customer_key: str, state: DialogueState, also: tuple[Any, ...] | None = None) -> None:
+        """Save the state; ``also`` is a command sent with it in the same round trip (the turn's
+        insight record), whose own failure is logged, not raised: the conversation goes on."""
         ttl = self._ttl
         if state.handoff_until:
             # Keep the "a human has it" mark for as long as it lasts, even past the memory TTL.
             ttl = max(ttl, int(state.handoff_until - state.turns[-1].at) + 60 if state.turns else ttl)
-        await self._redis.set(self._keys.customer(customer_key, "dialogue"), state.to_json(), ex=ttl)
+        key = self._keys.customer(customer_key, "dialogue")
+        if also is None:
+            await self._redis.set(key, state.to_json(), ex=ttl)
+            return
+        saved, extra = await send_together(self._redis, [("SET", key, state.to_json(), "EX", ttl), also])
+        if isinstance(saved, BaseException):
+            raise saved
+        if isinstance(extra, BaseException):
+            log.warning("%s with the dialogue save failed: %s", also[0], extra)
 
     async def release(self, customer_key: str) -> bool:
         """Staff hand the conversation back to the bot."""

@@ -15,7 +15,7 @@ import redis.asyncio as aredis
 from bot.channel import CardActionHandler
 from bot.http import HttpClient
 from bot.outbox import Outbox, Sender
-from bot.ports import ContactRecorder, EscalationSink, RiskAssessor, StaffCommands
+from bot.ports import ContactRecorder, EscalationSink, RiskAssessor, StaffCommands, TurnLog
 from bot.redis_store import Keys
 from bot.settings import CoreSettings
 from bot.settings.reload import SettingsListener
@@ -53,6 +53,7 @@ class Contribution:
     risk: RiskAssessor | None = None
     escalations: EscalationSink | None = None
     contacts: ContactRecorder | None = None
+    turns: TurnLog | None = None  # keeps every turn for insight
     staff: tuple[StaffCommands, ...] = ()  # asked in this order, before the next feature's
     card_actions: CardActionHandler | None = None
     senders: dict[tuple[str, str], Sender] = field(default_factory=dict)  # (channel, app) -> sender

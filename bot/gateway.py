@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from bot.channel import DEDUPE_TTL_SECONDS, ChannelAdapter, PlatformTask, WebhookError, WebhookRequest, WebhookResult
 from bot.message import InboundMessage
-from bot.metrics import ack_seconds, callbacks
+from bot.metrics import REDIS_ERRORS, ack_seconds, callbacks
 from bot.queue import QueueFull, StreamQueue
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Gateway:
             raise
         except RedisError:
             callbacks(adapter.platform, "redis_down").inc()
+            REDIS_ERRORS.labels("webhook").inc()
             raise
         ack_seconds(adapter.platform).observe(time.perf_counter() - started)
         return result

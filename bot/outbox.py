@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from bot.logs import handling
 from bot.message import OutboundMessage, SendResult
-from bot.metrics import SENDS
+from bot.metrics import DEAD_LETTERS, REDIS_ERRORS, SENDS
 from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys
@@ -232,11 +232,13 @@ class OutboxSender:
                 await self.outbox.redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
                 return
             except RedisError as e:
+                REDIS_ERRORS.labels("outbox").inc()
                 log.warning("outbox: sent, but the sent mark is not written yet (%s); again in %.2fs", e, delay)
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, SENT_MARK_RETRY_MAX_SECONDS)
 
     async def _dead(self, message: OutboundMessage, attempts: int, error: str) -> None:
         log.error("outbox: dead letter for %s: %s", message.channel, error)
+        DEAD_LETTERS.labels("outbox").inc()
         entry = _envelope(message, attempts, error=error, dead_at=self.clock())
         await self.outbox.redis.rpush(self.outbox.dead_key, json.dumps(entry, ensure_ascii=False))

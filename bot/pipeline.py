@@ -26,10 +26,13 @@ from bot.ports import (
     NoContacts,
     NoEscalations,
     NoRisk,
+    NoTurnLog,
     RiskAssessor,
     RiskResult,
     StaffChain,
     StaffCommands,
+    TurnLog,
+    TurnRecord,
 )
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class PipelineParts:
     # Answers from the shop's systems for intents that name a lookup (none configured: FAQ text).
     lookups: Lookups = field(default_factory=NoLookups)
     lookup_timeout_seconds: float = 3.0  # a lookup never holds the customer's turn longer
+    turns: TurnLog = field(default_factory=NoTurnLog)  # every turn kept for insight
 
 
 class Pipeline:
@@ -100,11 +104,13 @@ class Pipeline:
             if risk.alert:
                 await self._escalate(msg, "risk", "人工接待中客户情绪升级", risk, state, None)
             quiet = Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
-            return await self._remember(msg, state, quiet)
+            record = TurnRecord(msg, "quiet", None, None, 0.0, now, risk_alert=risk.alert)
+            return await self._remember(msg, state, quiet, record)
 
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
+        offered = state.suggestions
         resumed = self.orders.resume(state, msg.text, norm.text) if self.orders.enabled else None
         decision = Decision(Action.ANSWER, resumed[0], 1.0) if resumed else self._understand(model, norm.text, state)
         if norm.order_numbers:
@@ -114,7 +120,7 @@ class Pipeline:
 
         answered = decision.action is Action.ANSWER and not (intent and intent.handoff)
         state.unanswered = 0 if answered else state.unanswered + 1
-        handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
+        why, handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
         reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
         if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
             order_id = resumed[1] if resumed else next(iter(order_numbers(msg.text)[-1:]), "")
@@ -136,15 +142,21 @@ class Pipeline:
         elif risk.alert:
             reason = "；".join(risk.reasons) or "投诉风险"
             await self._escalate(msg, "risk", reason, risk, state, decision.intent, category)
-        return await self._remember(msg, state, reply)
+        picked = decision.action is Action.ANSWER and decision.intent in offered
+        record = TurnRecord(
+            msg, reply.action, decision.intent, category, decision.confidence, now, picked, why,
+            risk.alert and not handoff_reason,
+        )  # fmt: skip
+        return await self._remember(msg, state, reply, record)
 
-    async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply) -> Reply:
+    async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply, record: TurnRecord) -> Reply:
         """Save the turn with the reply it got, as the last step: the contact log and the
         escalations before it are safe to repeat (each is de-duplicated), so a failure anywhere
-        before this save lets the message be handled again from the state it found."""
+        before this save lets the message be handled again from the state it found. The turn's
+        insight record goes out with the save, in its round trip."""
         state.last_message = _handled_id(msg)
         state.last_reply = {f.name: getattr(reply, f.name) for f in fields(reply)}
-        await self.p.dialogue.save(msg.customer_key, state)
+        await self.p.dialogue.save(msg.customer_key, state, self.p.turns.command(record))
         return reply
 
     async def record_only(self, msg: InboundMessage) -> None:
@@ -169,14 +181,16 @@ class Pipeline:
         return with_context if with_context.confidence > decision.confidence else decision
 
     @staticmethod
-    def _handoff_reason(risk: RiskResult, asked_for_human: bool, unanswered: int) -> str:
+    def _handoff_reason(risk: RiskResult, asked_for_human: bool, unanswered: int) -> tuple[str, str]:
+        """Why the conversation goes to a person, as a code (asked, risk, not_understood) and in
+        words for staff; two empty strings when it stays with the bot."""
         if asked_for_human:
-            return "客户要求转人工"
+            return "asked", "客户要求转人工"
         if risk.handoff:
-            return "投诉风险高：" + "；".join(risk.reasons)
+            return "risk", "投诉风险高：" + "；".join(risk.reasons)
         if unanswered >= HANDOFF_AFTER_UNANSWERED:
-            return f"连续{unanswered}轮未能解答"
-        return ""
+            return "not_understood", f"连续{unanswered}轮未能解答"
+        return "", ""
 
     def _compose(
         self, model: LoadedModel, decision: Decision, risk: RiskResult, handoff_reason: str,

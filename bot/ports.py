@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.dialogue import Turn
 from bot.message import InboundMessage
@@ -51,6 +51,29 @@ class ContactRecorder(Protocol):
     async def record(self, message: InboundMessage, intent: str | None, now: float) -> None: ...
 
 
+@dataclass(slots=True)
+class TurnRecord:
+    """One customer turn as the pipeline decided it, for insight (hot questions, unanswered ones,
+    service figures). Not frozen: a frozen dataclass costs twice as much to make, on every turn."""
+
+    message: InboundMessage
+    action: str  # the reply's action: answer, clarify, fallback, handoff, quiet
+    intent: str | None
+    category: str | None
+    confidence: float
+    now: float
+    picked: bool = False  # the customer picked one of the intents a clarifying question offered
+    handoff: str = ""  # why it was handed over: asked, risk, not_understood
+    risk_alert: bool = False  # staff were alerted about complaint risk
+
+
+class TurnLog(Protocol):
+    def command(self, turn: TurnRecord) -> tuple[Any, ...] | None:
+        """The Redis command that keeps this turn (None: nothing to keep). The pipeline sends it
+        together with the turn's dialogue save, in the same round trip."""
+        ...
+
+
 class StaffCommands(Protocol):
     async def handle(self, message: InboundMessage) -> str | None:
         """A reply when the message is a staff command (``/ack T-…``), else None."""
@@ -73,6 +96,11 @@ class NoEscalations:
 
 class NoContacts:
     async def record(self, message: InboundMessage, intent: str | None, now: float) -> None:
+        return None
+
+
+class NoTurnLog:
+    def command(self, turn: TurnRecord) -> tuple[Any, ...] | None:
         return None
 
 

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 from bot.channel import TaskRetry
 from bot.coalesce import Coalescer
 from bot.lanes import KeyedLanes
+from bot.metrics import DEAD_LETTERS, REDIS_ERRORS
 from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
@@ -368,6 +369,7 @@ class LeasedConsumer:
             try:
                 got = await redis.xreadgroup(GROUP, self.identity, streams, count=self.batch, block=self.block_ms)
             except RedisError as e:
+                REDIS_ERRORS.labels(self.q.name).inc()
                 log.warning("%s: read failed, retrying: %s", self.q.name, e)
                 await asyncio.sleep(1)
                 continue
@@ -445,6 +447,7 @@ class LeasedConsumer:
                 raise
             except RedisError as e:
                 # Redis went away mid-message: keep the message and try again when it is back.
+                REDIS_ERRORS.labels(self.q.name).inc()
                 log.warning("%s: Redis error while handling, retrying: %s", stream, e)
                 await asyncio.sleep(1)
             except TaskRetry as e:
@@ -462,6 +465,7 @@ class LeasedConsumer:
 
     async def _park(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
         """Out of the queue into the dead letters, with the reason, for `kefu dead-letters`."""
+        DEAD_LETTERS.labels(self.q.name).inc()
         entry = json.dumps({"queue": self.q.name, "d": fields[b"d"].decode(), "error": error}, ensure_ascii=False)
         await self.q.redis.rpush(self.q.dead_key, entry)
         await self.q.redis.xack(stream, GROUP, entry_id)

@@ -91,6 +91,11 @@ class PipeliningRedis(aredis.Redis):
             return await super().execute_command(*args, **options)
         return await self._batches.submit((args, options))
 
+    async def execute_together(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Several commands in one round trip (joining other tasks' batch when one is in flight);
+        a result per command, the exception as the result of a command that failed."""
+        return await self._batches.submit_many([(args, {}) for args in commands])
+
     async def _send_batch(self, batch: list[Command]) -> list[Any]:
         """One result per command; a command's own error (a ResponseError, or a DataError for an
         argument that cannot be sent) is its result, raised to its caller alone. A connection
@@ -146,3 +151,17 @@ class PipeliningRedis(aredis.Redis):
             except ResponseError as e:
                 replies.append(e)
         return replies
+
+
+async def send_together(redis: aredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """``commands`` in one round trip on a pipelining client, one after another on any other; a
+    result per command, the exception as the result of a command that failed."""
+    if isinstance(redis, PipeliningRedis):
+        return await redis.execute_together(commands)
+    results: list[Any] = []
+    for args in commands:
+        try:
+            results.append(await redis.execute_command(*args))
+        except Exception as e:
+            results.append(e)
+    return results

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from bot.channel import ChannelAdapter, PlatformTask
 from bot.gateway import Gateway
 from bot.logs import handling
 from bot.message import InboundMessage, OutboundMessage
-from bot.metrics import DECISIONS
+from bot.metrics import DECISIONS, REPLY_SECONDS, count_message
 from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,15 @@ class InboxHandler:
             # hours later would confuse more than help; staff see it in the contact timeline.
             await self.pipeline.record_only(message)
             DECISIONS.labels("too_old").inc()
+            count_message(message.channel, "too_old", None, None)
             return
+        started = time.perf_counter()
         reply = await self.pipeline.handle(message)
+        count_message(message.channel, reply.action, reply.intent, time.perf_counter() - started)
         DECISIONS.labels(reply.action).inc()
         if reply.text:
             await self.deliver(reply_for(message, reply.text, reply.handoff))
+            REPLY_SECONDS.observe(max(0.0, self.clock() - message.sent_at))
 
 
 class TaskHandler:

@@ -20,6 +20,7 @@ KINDS: dict[str, str] = {
     "ticket_escalation": "工单升级提醒",
     "ticket_digest": "每日工单摘要",
     "ticket_weekly": "重复进线周报",
+    "service_weekly": "客服周报",
 }
 # Who a kind is for: the team that owns the customer's question, or the managers above it.
 AUDIENCE: dict[str, str] = {
@@ -29,6 +30,7 @@ AUDIENCE: dict[str, str] = {
     "ticket_escalation": "managers",
     "ticket_digest": "team",
     "ticket_weekly": "managers",
+    "service_weekly": "managers",
 }
 # A kind's severity when it has no score of its own (risk and hand-over alerts grade theirs).
 SEVERITY: dict[str, str] = {
@@ -36,6 +38,7 @@ SEVERITY: dict[str, str] = {
     "ticket_escalation": "critical",
     "ticket_digest": "info",
     "ticket_weekly": "info",
+    "service_weekly": "info",
 }
 # Kinds about one customer's conversation: they carry its channel, app, shop and category.
 ABOUT_A_CUSTOMER = ("risk", "handoff", "ticket", "ticket_escalation")

@@ -25,6 +25,7 @@ from alerts.notify.routing import route_receivers
 from alerts.notify.settings import AlertsSettings
 from alerts.notify.silences import SilenceStore
 from alerts.notify.state import GroupStore, RepeatStore
+from bot.metrics import ALERTS
 from bot.nlu.normalize import mask_customer
 from bot.outbox import Postbox
 from bot.queue import cancel_requested
@@ -58,6 +59,7 @@ class Notifier:
         outcome = decide(notice, now, await self.silences.active(now), last, self.settings.repeat_interval_seconds)
         status = outcome.value if outcome is not Outcome.SEND else ("queued" if receivers else "unrouted")
         await self._record(notice, receivers, status, now)
+        ALERTS.labels(notice.kind, status).inc()
         if outcome is not Outcome.SEND:
             return []
         if notice.dedupe_key:

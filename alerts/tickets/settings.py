@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
 from alerts.notify.settings import TeamSettings
-from bot.settings.base import StrictModel
+from bot.settings.base import StrictModel, time_zone, weekly_time
 
 
 class ContactRule(StrictModel):
@@ -53,7 +52,6 @@ class EscalationSettings(StrictModel):
 
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 class ScheduleSettings(StrictModel):
@@ -65,11 +63,7 @@ class ScheduleSettings(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
-        return v
+        return time_zone(v)
 
     @field_validator("digest")
     @classmethod
@@ -81,9 +75,7 @@ class ScheduleSettings(StrictModel):
     @field_validator("weekly")
     @classmethod
     def _weekly(cls, v: str) -> str:
-        if v and not _WEEKLY.match(v):
-            raise ValueError('expected "<mon..sun> HH:MM", e.g. "mon 09:30"')
-        return v
+        return weekly_time(v, "mon 09:30")
 
 
 def _default_rules() -> list[ContactRule]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+import alerts.insights
 import alerts.notify
 import alerts.risk
 import alerts.tickets
@@ -32,7 +33,7 @@ from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
 from bot.outbox import Outbox, OutboxSender, RetryPolicy, Sender
 from bot.pipeline import Pipeline, PipelineParts
-from bot.ports import NoContacts, NoEscalations, NoRisk, StaffChain
+from bot.ports import NoContacts, NoEscalations, NoRisk, NoTurnLog, StaffChain
 from bot.queue import StreamQueue
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys, RedisHandle
@@ -88,14 +89,15 @@ class EngineCatalog:
 
 def build_features(settings: Settings, infra: Infra) -> list[Contribution]:
     """Every feature, built once from its own settings section, in order: risk, notifications,
-    tickets (which notify through the notifier). Their staff commands are asked in this order too
-    (``/silence`` first)."""
+    tickets and insights (which notify through the notifier). Their staff commands are asked in
+    this order too (``/silence`` first)."""
     labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
     notify, notifier = alerts.notify.build(settings.alerts, labeler, infra, create_robot_sender)
     return [
         _fed(lambda s: s.risk, alerts.risk.build(settings.risk, infra)),
         notify,
         _fed(lambda s: s.tickets, alerts.tickets.build(settings.tickets, labeler, infra, notifier)),
+        alerts.insights.build(settings, labeler, infra, notifier),
     ]
 
 
@@ -120,7 +122,7 @@ def pipeline_parts(
     return PipelineParts(
         engine=engine, dialogue=dialogue, clock=clock, handoff_quiet_seconds=settings.dialogue.handoff_quiet_seconds,
         risk=first("risk", NoRisk()), escalations=first("escalations", NoEscalations()),
-        contacts=first("contacts", NoContacts()), staff=StaffChain([h for f in features for h in f.staff]),
+        contacts=first("contacts", NoContacts()), turns=first("turns", NoTurnLog()), staff=StaffChain([h for f in features for h in f.staff]),
         staff_channels=staff_channels(), lookups=lookups or NoLookups(),
         lookup_timeout_seconds=settings.shop.timeout_seconds,
     )  # fmt: skip

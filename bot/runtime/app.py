@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -22,10 +23,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.message import InboundMessage
+from bot.metrics import REDIS_ERRORS, count_message
 from bot.nlu.normalize import MAX_TEXT_CHARS
 from bot.parsing import Malformed, load_json
 from bot.processes import METRICS_ENV
 from bot.runtime import Runtime
+from bot.runtime.metrics_state import state_metrics
 from bot.runtime.webhook_asgi import BodyTooLarge, Dispatcher, WebhookEndpoint, read_body
 
 log = logging.getLogger(__name__)
@@ -76,10 +79,13 @@ def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
             channel="web", app="default", conversation_id=str(data["user"]), sender_id=str(data["user"])[:128],
             text=data["text"][:MAX_TEXT_CHARS], message_id=uuid.uuid4().hex, sent_at=runtime.clock(),
         )  # fmt: skip
+        started = time.perf_counter()
         try:
             reply = await runtime.pipeline.handle(message)
         except RedisError:
+            REDIS_ERRORS.labels("web").inc()
             return error(503, "storage unavailable, try again shortly")
+        count_message("web", reply.action, reply.intent, time.perf_counter() - started)
         out = asdict(reply)
         return JSONResponse({"reply": out.pop("text"), **out})
 
@@ -93,7 +99,8 @@ def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+        state = await state_metrics(runtime)  # first: a Redis error it meets is counted in this scrape
+        return Response(generate_latest(metrics_registry()) + state, media_type=CONTENT_TYPE_LATEST)
 
     routes = [  # for the webhook requests the Dispatcher leaves to Starlette (405s, redirects)
         Route("/webhooks/{platform}", webhook, methods=["GET", "POST"]),

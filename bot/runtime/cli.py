@@ -1,4 +1,5 @@
-"""The ``kefu`` command line: serve, worker, train, eval, ask, tickets, check-config.
+"""The ``kefu`` command line: serve, worker, train, eval, ask, tickets, check-config (and, from
+sibling modules, lookup, demo-shop, insights, report).
 
 Errors (docs/cli.md): ``error: <cause, naming the key, flag or file>``, at most one ``hint:``
 line, exit code 2 for usage and configuration, 1 for runtime failures; never a traceback for
@@ -41,6 +42,7 @@ from bot.processes import Layout, share_metrics
 from bot.redis_store import RedisUnavailable
 from bot.runtime import Runtime
 from bot.runtime.checks import check_settings, startup_problems, unsigned_channels
+from bot.runtime.cli_insights import register_insights
 from bot.runtime.cli_kb import register_kb
 from bot.runtime.cli_lookups import register_lookups
 from bot.runtime.commands import ask_command, dead_letters_command, eval_command, train_command
@@ -370,7 +372,7 @@ def alerts_recent_cmd(
 
 @alerts_app.command("test")
 def alerts_test_cmd(
-    kind: str = typer.Option(..., "--kind", help="risk|handoff|ticket|ticket_escalation|ticket_digest|ticket_weekly"),
+    kind: str = typer.Option(..., "--kind", help=" | ".join(KINDS)),
     channel: str = typer.Option("web", "--channel", help="the sample customer's channel (routes may match on it)"),
     team: str = typer.Option("", "--team", help="the team of a ticket notice (default: tickets.default_team)"),
     as_json: bool = typer.Option(False, "--json"),
@@ -473,6 +475,7 @@ def tickets_close_cmd(
 
 register_lookups(app)  # kefu lookup, kefu demo-shop
 register_kb(app)  # kefu kb export|import|versions|diff|rollback
+register_insights(app)  # kefu insights, kefu report
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from pydantic import Field
 from adapters import PLATFORMS
 from adapters.logistics.settings import LogisticsSettings
 from adapters.shop.settings import ShopSettings
+from alerts.insights.settings import InsightsSettings
 from alerts.notify.settings import AlertsSettings
 from alerts.risk.settings import RiskSettings
 from alerts.tickets.settings import TicketsSettings
@@ -31,6 +32,7 @@ class Settings(core.CoreSettings):
     tickets: TicketsSettings = Field(default_factory=TicketsSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)
     logistics: LogisticsSettings = Field(default_factory=LogisticsSettings)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -3,8 +3,13 @@ default), and a field with an alias (``continue``) may also be given by its Pyth
 
 from __future__ import annotations
 
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from pydantic import BaseModel, ConfigDict, SecretStr
 from pydantic_core import PydanticCustomError
+
+_WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 class StrictModel(BaseModel):
@@ -27,3 +32,19 @@ def require_together(app: BaseModel, fields: tuple[str, ...], why: str) -> None:
             "{missing} required with {id} ({why})",
             {"missing": ", ".join(missing), "id": fields[0], "why": why},
         )
+
+
+def time_zone(v: str) -> str:
+    """An IANA time zone name, checked (schedules and report days are in it)."""
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
+    return v
+
+
+def weekly_time(v: str, example: str) -> str:
+    """A weekly time ``"<mon..sun> HH:MM"``, or "" (off)."""
+    if v and not _WEEKLY.match(v):
+        raise ValueError(f'expected "<mon..sun> HH:MM", e.g. "{example}"')
+    return v

@@ -8,6 +8,7 @@ digest and the weekly review from the scheduler. Each must reach the receiver it
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -17,9 +18,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from alerts.insights.weekly import WeeklyReport
+from alerts.notify import Notifier
 from alerts.notify.commands import alerts_recent
 from alerts.notify.labels import KINDS, LABEL_NAMES
 from alerts.tickets.scheduler import TicketScheduler
+from bot.outbox import Outbox
+from bot.redis_store import Keys, connected
 from bot.runtime.settings import Settings
 from tests.support.callbacks import SEND, wecom_callback, with_alerts, with_channels
 from tests.support.fake_platform import FakePlatform
@@ -33,6 +38,7 @@ ROUTES = [
     {"match": {"kind": "ticket"}, "receivers": ["ticket_group"]},
     {"match": {"kind": "ticket_escalation", "audience": "managers"}, "receivers": ["managers"]},
     {"match": {"kind": "ticket_weekly"}, "receivers": ["managers"]},
+    {"match": {"kind": "service_weekly"}, "receivers": ["managers"]},
     {"match": {"kind": "ticket_digest", "team": "kefu"}, "receivers": ["digest_group"]},
     {"match": {"channel": "wecom"}, "receivers": ["wecom_group"]},
     {"match": {"kind": "handoff"}, "receivers": ["handoff_group"]},
@@ -85,6 +91,13 @@ def run_job_now(runtime, job_id: str) -> None:  # type: ignore[no-untyped-def]
     scheduler.scheduler.modify_job(job_id, next_run_time=datetime.now(ZoneInfo("Asia/Shanghai")))
 
 
+async def send_weekly_report(settings: Settings) -> None:
+    async with connected(settings.redis_url, settings.data_dir) as redis:
+        keys = Keys(settings.key_prefix)
+        notifier = Notifier(settings.alerts, redis, keys, Outbox(redis, keys, settings.server.partitions), time.time)
+        assert await WeeklyReport(settings, redis, keys, notifier, time.time).send(time.time())
+
+
 def test_every_kind_of_notice_reaches_the_receiver_its_route_names(settings: Settings, fake: FakePlatform) -> None:
     clock = MovableClock()
     with served(staff_settings(settings, fake), clock) as (base, runtime):
@@ -130,6 +143,11 @@ def test_every_kind_of_notice_reaches_the_receiver_its_route_names(settings: Set
         run_job_now(runtime, "tickets.weekly")
         wait_until(lambda: len(robot_texts(fake, "managers")) == 2)
         assert "重复进线周报" in robot_texts(fake, "managers")[1]
+
+        # the weekly service report, sent as its job sends it at its time
+        asyncio.run(send_weekly_report(runtime.settings))
+        wait_until(lambda: len(robot_texts(fake, "managers")) == 3)
+        assert "客服周报" in robot_texts(fake, "managers")[2]
 
         # what `kefu alerts recent` shows: every notice routed, every label present
         recent = alerts_recent(runtime.settings, 50)

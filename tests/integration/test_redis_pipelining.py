@@ -191,3 +191,23 @@ def test_batches_in_flight_together_on_first_use_share_one_connection_in_order(r
         (written, incremented, read), connections = asyncio.run(scenario())
         assert (written, incremented, read) == (True, 2, b"2")
         assert connections == 1
+
+
+def test_commands_sent_together_share_one_batch_alone_or_behind_another(redis_clean: str) -> None:
+    """``execute_together``: one batch when nothing is in flight, and when it has to wait for a
+    batch in flight its commands still go out together, each with its own result or error."""
+
+    async def scenario() -> tuple[list[object], list[object], list[int]]:
+        r = CountingRedis.from_url(redis_clean)
+        r.batches = []
+        await r.set("text", "not a number")
+        r.batches.clear()
+        alone = await r.execute_together([("SET", "a", "1"), ("INCR", "text"), ("GET", "a")])
+        _, behind = await asyncio.gather(r.get("a"), r.execute_together([("INCR", "n"), ("GET", "n")]))
+        await r.aclose()
+        return alone, behind, r.batches
+
+    alone, behind, batches = asyncio.run(scenario())
+    assert alone[0] is True and isinstance(alone[1], ResponseError) and alone[2] == b"1"
+    assert behind == [1, b"1"]
+    assert batches == [3, 1, 2]

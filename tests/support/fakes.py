@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.dialogue import DialogueState, Turn
 from bot.lookups import NotFound, NotYours, Order, Product, Tracking, Unavailable
 from bot.message import InboundMessage, OutboundMessage, SendResult
-from bot.ports import Escalation, RiskResult
+from bot.ports import Escalation, RiskResult, TurnRecord
 
 
 class MemoryDialogues:
@@ -18,13 +19,16 @@ class MemoryDialogues:
 
     def __init__(self) -> None:
         self.states: dict[str, str] = {}
+        self.sent_along: list[tuple[Any, ...]] = []  # what a turn log asked to send with a save
 
     async def load(self, customer_key: str) -> DialogueState:
         raw = self.states.get(customer_key)
         return DialogueState.from_json(raw) if raw else DialogueState()
 
-    async def save(self, customer_key: str, state: DialogueState) -> None:
+    async def save(self, customer_key: str, state: DialogueState, also: tuple[Any, ...] | None = None) -> None:
         self.states[customer_key] = state.to_json()
+        if also is not None:
+            self.sent_along.append(also)
 
     async def release(self, customer_key: str) -> bool:
         state = await self.load(customer_key)
@@ -71,6 +75,13 @@ class CollectedContacts:
 
     async def record(self, message: InboundMessage, intent: str | None, now: float) -> None:
         self.contacts.append((message.customer_key, intent))
+
+
+class KeptTurns:
+    """``TurnLog`` whose command is the record itself: the dialogue fake keeps it as sent along."""
+
+    def command(self, turn: TurnRecord) -> tuple[Any, ...] | None:
+        return ("TURN", turn)
 
 
 @dataclass

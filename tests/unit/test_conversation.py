@@ -23,6 +23,7 @@ from tests.support.fakes import (
     CollectedEscalations,
     CollectingChannel,
     EchoStaff,
+    KeptTurns,
     MemoryDialogues,
     MemoryShop,
     ScriptedRisk,
@@ -53,7 +54,7 @@ class Bot:
     def __post_init__(self) -> None:
         parts = PipelineParts(
             engine=self.engine, dialogue=self.dialogues, clock=self.clock, risk=self.risk,
-            escalations=self.escalations, contacts=self.contacts, staff=StaffChain([self.staff]),
+            escalations=self.escalations, contacts=self.contacts, staff=StaffChain([self.staff]), turns=KeptTurns(),
             staff_channels=frozenset({"wecom"}), **({"lookups": self.shop} if self.shop else {}),
         )  # fmt: skip
         self.handler = InboxHandler(Pipeline(parts), self.channel.deliver, self.clock, MAX_AGE)
@@ -86,6 +87,17 @@ async def test_a_question_is_answered_once_and_counted_as_a_contact(bot: Bot) ->
     assert bot.escalations.escalations == []
     [sent] = bot.channel.sent
     assert sent.channel == "web" and sent.idempotency_key.startswith("reply:web:default:m")
+
+
+async def test_every_turn_goes_to_the_turn_log_with_its_save(bot: Bot) -> None:
+    await bot.say("我的快递到哪了")
+    await bot.say("asdkjh qwe")
+    await bot.say("转人工")
+    turns = [record for _, record in bot.dialogues.sent_along]
+    assert [(t.action, t.intent, t.handoff) for t in turns] == [
+        ("answer", "where_is_parcel", ""), ("fallback", None, ""), ("handoff", "human_agent", "asked"),
+    ]  # fmt: skip
+    assert all(t.message.customer_key == "web:c1" for t in turns)
 
 
 async def test_a_redelivered_message_gets_the_same_reply_under_the_same_key(bot: Bot) -> None:
