@@ -6,11 +6,12 @@ assembles the pipeline and the runtime from what they contribute; nothing is pat
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aredis
+from starlette.routing import BaseRoute
 
 from bot.channel import CardActionHandler
 from bot.http import HttpClient
@@ -29,6 +30,8 @@ class Catalog(Protocol):
     def category_of(self, intent: str) -> str | None: ...
 
     def title_of(self, intent: str) -> str: ...
+
+    def examples(self) -> Mapping[str, Sequence[str]]: ...
 
 
 @dataclass(frozen=True)
@@ -59,4 +62,5 @@ class Contribution:
     senders: dict[tuple[str, str], Sender] = field(default_factory=dict)  # (channel, app) -> sender
     jobs: list[Job] = field(default_factory=list)  # in the processes that work
     watchers: list[Job] = field(default_factory=list)  # in every process (reloads)
+    routes: list[BaseRoute] = field(default_factory=list)  # pages of the HTTP server (the dashboard)
     settings_listeners: list[SettingsListener] = field(default_factory=list)  # given the feature's own section

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -38,6 +39,20 @@ class _MessageIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.message_id = _message_id.get()
+        return True
+
+
+_QUERY_TOKEN = re.compile(r"([?&]token=)[^&\s\"]*")
+
+
+class _QueryTokenFilter(logging.Filter):
+    """Hides a ``token=`` query value (the dashboard's) in any line, uvicorn's access lines first."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_QUERY_TOKEN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _QUERY_TOKEN.sub(r"\1***", record.msg)
         return True
 
 
@@ -77,6 +92,7 @@ def log_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handl
         raise ValueError(f"log format {log_format!r}: use one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(stream)
     handler.addFilter(_MessageIdFilter())
+    handler.addFilter(_QueryTokenFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else _TextFormatter(TEXT_FORMAT))
     return handler
 

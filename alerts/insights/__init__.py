@@ -7,7 +7,12 @@ figures for ``kefu report`` (report), and the weekly report to the managers' cha
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from starlette.routing import Route
+
 from alerts.insights.config import InsightsConfig
+from alerts.insights.dashboard import Access, Dashboard
 from alerts.insights.recorder import InsightRecorder
 from alerts.insights.weekly import WeeklyReport
 from alerts.notify import Notifier
@@ -24,7 +29,18 @@ def build(config: InsightsConfig, labeler: Labeler, infra: Infra, notifier: Noti
     if not settings.enabled:
         return Contribution()
     weekly = WeeklyReport(config, infra.redis, infra.keys, notifier, labeler, infra.clock)
+    access = Access(
+        settings.dashboard_token.get_secret_value(),
+        {shop: token.get_secret_value() for shop, token in settings.dashboard_shop_tokens.items()},
+    )
+    dashboard = Dashboard(
+        access, infra.redis, infra.keys, config.tickets.schedules.timezone, ZoneInfo(settings.timezone),
+        labeler.shop_of, infra.catalog.examples, infra.catalog.title_of, config.tickets.session_gap_minutes * 60,
+        infra.clock,
+    )  # fmt: skip
+    on = access.token or any(access.shop_tokens.values())
     return Contribution(
         turns=InsightRecorder(infra.keys, settings.retention_days, settings.low_confidence),
         jobs=[weekly.run] if settings.weekly_report else [],
+        routes=[Route("/dashboard", dashboard.serve)] if on else [],
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SecretStr
 
 from bot.settings.base import StrictModel, time_zone, weekly_time
 
@@ -21,3 +21,7 @@ class InsightsSettings(StrictModel):
     timezone: Annotated[str, AfterValidator(time_zone)] = "Asia/Shanghai"
     # When the service report goes to the managers' chat; "" turns it off.
     weekly_report: Annotated[str, AfterValidator(lambda v: weekly_time(v, "mon 09:00"))] = "mon 09:00"
+    # GET /dashboard: this token sees every shop; a shop's own token (shop name as alerts.shops
+    # names it) sees that shop only. No token at all: the dashboard is off (404).
+    dashboard_token: SecretStr = SecretStr("")
+    dashboard_shop_tokens: dict[str, SecretStr] = Field(default_factory=dict)

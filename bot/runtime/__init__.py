@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aredis
+from starlette.routing import BaseRoute
 
 import alerts.insights
 import alerts.notify
@@ -79,6 +80,10 @@ class EngineCatalog:
         kb = self._engine.current.kb
         found = kb.intents.get(intent) if kb else None
         return found.category if found else None
+
+    def examples(self) -> dict[str, tuple[str, ...]]:
+        kb = self._engine.current.kb if self._engine.ready else None
+        return {name: intent.examples for name, intent in kb.intents.items()} if kb else {}
 
     def title_of(self, intent: str) -> str:
         try:
@@ -151,6 +156,7 @@ class Runtime:
     # Called with the new settings when the config file changes (bot/settings/reload.py): what
     # takes effect without a restart.
     settings_listeners: list[SettingsListener] = field(default_factory=list)
+    routes: list[BaseRoute] = field(default_factory=list)  # the features' pages (the dashboard)
 
     @classmethod
     def start(
@@ -188,6 +194,7 @@ class Runtime:
             jobs=[job for f in features for job in f.jobs],
             watchers=[watch for f in features for watch in f.watchers],
             settings_listeners=[listener for f in features for listener in f.settings_listeners],
+            routes=[route for f in features for route in f.routes],
         )  # fmt: skip
         rt._build_adapters()
         for feature in features:

@@ -109,5 +109,6 @@ def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *runtime.routes,
     ]
     return Dispatcher(webhook, Starlette(routes=routes, lifespan=lifespan))
