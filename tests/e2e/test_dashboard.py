@@ -55,7 +55,7 @@ def test_the_dashboard_shows_the_figures_of_the_conversations(dashboard_settings
         dom = chromium(tmp_path, "--dump-dom", f"{base}/dashboard?token=all-shops")
         assert '<div class="v" id="volume">6</div>' in dom
         parcel = runtime.engine.current.kb.intents["where_is_parcel"].title
-        assert f"<td>{parcel}</td><td class=\"n\">3</td>" in dom  # the top question, three times
+        assert f'<td>{parcel}</td><td class="n">3</td>' in dom  # the top question, three times
         fallbacks = [t for (_, t), r in zip(CHATS, replies) if r["action"] != "answer"]
         assert all(text in dom for text in fallbacks), "the unanswered questions are listed"
         assert "小店A" in dom and "没有未关闭的工单" in dom
