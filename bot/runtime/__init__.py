@@ -92,17 +92,22 @@ class EngineCatalog:
             return intent
 
 
+def labeler(settings: Settings) -> Labeler:
+    """The labels of every notice, from the shops and teams the settings name."""
+    return Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
+
+
 def build_features(settings: Settings, infra: Infra) -> list[Contribution]:
     """Every feature, built once from its own settings section, in order: risk, notifications,
     tickets and insights (which notify through the notifier). Their staff commands are asked in
     this order too (``/silence`` first)."""
-    labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
-    notify, notifier = alerts.notify.build(settings.alerts, labeler, infra, create_robot_sender)
+    labels = labeler(settings)
+    notify, notifier = alerts.notify.build(settings.alerts, labels, infra, create_robot_sender)
     return [
         _fed(lambda s: s.risk, alerts.risk.build(settings.risk, infra)),
         notify,
-        _fed(lambda s: s.tickets, alerts.tickets.build(settings.tickets, labeler, infra, notifier)),
-        alerts.insights.build(settings, labeler, infra, notifier),
+        _fed(lambda s: s.tickets, alerts.tickets.build(settings.tickets, labels, infra, notifier)),
+        alerts.insights.build(settings, labels, infra, notifier),
     ]
 
 

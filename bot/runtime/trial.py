@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.notify.escalations import notice_from_escalation
-from alerts.notify.labels import KINDS, Labeler
+from alerts.notify.labels import KINDS
 from alerts.notify.notifier import Notifier
 from alerts.tickets.cards import ticket_card
 from alerts.tickets.model import Ticket
@@ -25,7 +25,7 @@ from bot.message import InboundMessage, OutboundMessage
 from bot.nlu.normalize import mask_customer
 from bot.outbox import OutboxSender
 from bot.ports import Escalation, RiskResult
-from bot.runtime import Runtime
+from bot.runtime import Runtime, labeler
 
 TEST = "【测试】"
 
@@ -69,14 +69,14 @@ async def send_trial(runtime: Runtime, kind: str, channel: str = "web", team: st
     settings, now = runtime.settings, time.time()
     outbox = DeliverNow(runtime.outbox_sender())
     notifier = Notifier(settings.alerts, runtime.redis, runtime.keys, outbox, runtime.clock)
-    labeler = Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
+    labels = labeler(settings)
     if kind in ("risk", "handoff"):
-        notice = notice_from_escalation(_escalation(kind, channel, now), settings.alerts, labeler, handle="0")
+        notice = notice_from_escalation(_escalation(kind, channel, now), settings.alerts, labels, handle="0")
         notice = replace(notice, dedupe_key="", group_key="")  # never a repeat, sent alone
         await notifier.notify(notice)
     else:
         tz = ZoneInfo(settings.tickets.schedules.timezone)
-        await NotifierBridge(notifier, None, labeler).send(
+        await NotifierBridge(notifier, None, labels).send(
             _ticket_notice(kind, channel, team or settings.tickets.default_team, now, tz)
         )
     [entry] = await notifier.recent(1)

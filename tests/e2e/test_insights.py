@@ -27,7 +27,7 @@ from alerts.notify import Notifier
 from alerts.notify.notifier import recent_key
 from bot.message import InboundMessage
 from bot.nlu.knowledge import load_knowledge_base
-from bot.runtime import Runtime
+from bot.runtime import Runtime, labeler
 from bot.runtime.app import create_app
 from bot.runtime.cli import app
 from bot.runtime.settings import Settings
@@ -187,6 +187,7 @@ async def test_weekly_report_goes_out_once_a_week(runtime: Runtime, insight_sett
         runtime.redis,
         runtime.keys,
         Notifier(insight_settings.alerts, runtime.redis, runtime.keys, runtime.outbox, runtime.clock),
+        labeler(insight_settings),
         runtime.clock,
     )
     assert await weekly.send(time.time()) is True
@@ -228,7 +229,9 @@ async def test_the_weekly_job_sends_at_the_configured_time(runtime: Runtime, ins
         return due.timestamp() - 0.3 + (time.monotonic() - started)
 
     notifier = Notifier(insight_settings.alerts, runtime.redis, runtime.keys, runtime.outbox, clock)
-    job = asyncio.create_task(WeeklyReport(insight_settings, runtime.redis, runtime.keys, notifier, clock).run())
+    job = asyncio.create_task(
+        WeeklyReport(insight_settings, runtime.redis, runtime.keys, notifier, labeler(insight_settings), clock).run()
+    )
     try:
         for _ in range(50):
             if await runtime.redis.llen(recent_key(runtime.keys)):

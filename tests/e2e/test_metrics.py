@@ -103,7 +103,7 @@ async def test_redis_down_leaves_the_state_out_and_counts_the_error(settings: Se
 
 
 async def test_the_grafana_dashboard_queries_only_served_metrics(runtime: Runtime) -> None:
-    dashboard = json.loads((Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "kefu.json").read_text())
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "kefu.json").read_text())
     queried = {
         re.sub(r"_(bucket|count|sum)$", "", name)
         for panel in dashboard["panels"]

@@ -25,6 +25,7 @@ from alerts.notify.labels import KINDS, LABEL_NAMES
 from alerts.tickets.scheduler import TicketScheduler
 from bot.outbox import Outbox
 from bot.redis_store import Keys, connected
+from bot.runtime import labeler
 from bot.runtime.settings import Settings
 from tests.support.callbacks import SEND, wecom_callback, with_alerts, with_channels
 from tests.support.fake_platform import FakePlatform
@@ -95,7 +96,7 @@ async def send_weekly_report(settings: Settings) -> None:
     async with connected(settings.redis_url, settings.data_dir) as redis:
         keys = Keys(settings.key_prefix)
         notifier = Notifier(settings.alerts, redis, keys, Outbox(redis, keys, settings.server.partitions), time.time)
-        assert await WeeklyReport(settings, redis, keys, notifier, time.time).send(time.time())
+        assert await WeeklyReport(settings, redis, keys, notifier, labeler(settings), time.time).send(time.time())
 
 
 def test_every_kind_of_notice_reaches_the_receiver_its_route_names(settings: Settings, fake: FakePlatform) -> None:
