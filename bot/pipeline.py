@@ -8,7 +8,7 @@ Platform-free: it sees ``InboundMessage`` and returns ``Reply``; the caller deli
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
 from bot import replies
@@ -58,7 +58,7 @@ class Reply:
 class PipelineParts:
     """What the pipeline talks to; the features' ports, or null objects where a feature is off."""
 
-    engine: IntentEngine
+    engine: IntentEngine  # the knowledge base of every app that names none of its own
     dialogue: Dialogues
     clock: Callable[[], float]
     risk: RiskAssessor = field(default_factory=NoRisk)
@@ -72,6 +72,8 @@ class PipelineParts:
     # Answers from the shop's systems for intents that name a lookup (none configured: FAQ text).
     lookups: Lookups = field(default_factory=NoLookups)
     lookup_timeout_seconds: float = 3.0  # a lookup never holds the customer's turn longer
+    # Apps with a knowledge base of their own (another shop's): "<channel>/<app>" or "<app>".
+    engines_by_app: Mapping[str, IntentEngine] = field(default_factory=dict)
     turns: TurnLog = field(default_factory=NoTurnLog)  # every turn kept for insight
 
 
@@ -86,7 +88,7 @@ class Pipeline:
             if answer is not None:
                 return Reply(answer, action="command")
         now = self.p.clock()
-        model = self.p.engine.current  # one model for the whole message, even if a reload lands
+        model = self.engine_for(msg).current  # one model for the whole message, even if a reload lands
         if msg.msg_type != "text":
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.NON_TEXT, action="non_text")
@@ -148,6 +150,11 @@ class Pipeline:
             risk.alert and not handoff_reason,
         )  # fmt: skip
         return await self._remember(msg, state, reply, record)
+
+    def engine_for(self, msg: InboundMessage) -> IntentEngine:
+        """The engine of the message's app: its own knowledge base's, else the default one."""
+        by_app = self.p.engines_by_app
+        return by_app.get(f"{msg.channel}/{msg.app}") or by_app.get(msg.app) or self.p.engine
 
     async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply, record: TurnRecord) -> Reply:
         """Save the turn with the reply it got, as the last step: the contact log and the

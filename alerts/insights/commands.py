@@ -16,6 +16,7 @@ from alerts.insights.figures import DAY, TurnRow, hot, unanswered_texts
 from alerts.insights.grouping import group_texts
 from alerts.insights.report import PERIODS, service_report
 from alerts.insights.store import read_turns
+from alerts.notify.labels import Labeler
 from alerts.tickets.store import TicketStore
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.redis_store import Keys, connected
@@ -31,15 +32,25 @@ def _with_redis(settings: InsightsConfig, work: Callable[[Any, Keys], Awaitable[
     return asyncio.run(main())
 
 
-def _turns(settings: InsightsConfig, since: float) -> list[TurnRow]:
-    return _with_redis(settings, lambda redis, keys: read_turns(redis, keys, since))
+def _turns(settings: InsightsConfig, since: float, shop: str) -> list[TurnRow]:
+    return of_shop(settings, _with_redis(settings, lambda redis, keys: read_turns(redis, keys, since)), shop)
 
 
-def insights_hot(settings: InsightsConfig, days: int, top: int, now: float | None = None) -> dict[str, Any]:
+def of_shop(settings: InsightsConfig, rows: list[TurnRow], shop: str) -> list[TurnRow]:
+    """The turns of one shop (``alerts.shops`` names the shop of each channel app); "": all."""
+    if not shop:
+        return rows
+    shop_of = Labeler(settings.alerts.shops).shop_of
+    return [r for r in rows if shop_of(r.channel, r.app) == shop]
+
+
+def insights_hot(
+    settings: InsightsConfig, days: int, top: int, now: float | None = None, shop: str = ""
+) -> dict[str, Any]:
     """TOP intents and categories of the last ``days`` days, with the change against the days before."""
     now = time.time() if now is None else now
     kb = load_knowledge_base(settings.faq_path)
-    rows = _turns(settings, now - 2 * days * DAY)
+    rows = _turns(settings, now - 2 * days * DAY, shop)
     return hot(rows, now, days, top, ZoneInfo(settings.insights.timezone), lambda i: _title(kb, i))
 
 
@@ -49,12 +60,12 @@ def _title(kb: KnowledgeBase, intent: str) -> str:
 
 
 def insights_unanswered(
-    settings: InsightsConfig, days: int, top: int, now: float | None = None
+    settings: InsightsConfig, days: int, top: int, now: float | None = None, shop: str = ""
 ) -> list[dict[str, Any]]:
     """The unanswered questions of the last ``days`` days in groups of one need, largest first."""
     now = time.time() if now is None else now
     kb = load_knowledge_base(settings.faq_path)
-    rows = _turns(settings, now - days * DAY)
+    rows = _turns(settings, now - days * DAY, shop)
     texts = unanswered_texts(rows, now - days * DAY, now)
     groups = group_texts(texts, {name: intent.examples for name, intent in kb.intents.items()})
     return [
@@ -77,7 +88,7 @@ def write_labelled_csv(groups: list[dict[str, Any]], path: Path) -> int:
     return n
 
 
-def report_command(settings: InsightsConfig, period: str, now: float | None = None) -> dict[str, Any]:
+def report_command(settings: InsightsConfig, period: str, now: float | None = None, shop: str = "") -> dict[str, Any]:
     """The service figures of the last day or week."""
     if period not in PERIODS:
         raise ValueError(f"--period: expected one of {', '.join(PERIODS)}, got {period!r}")
@@ -87,8 +98,12 @@ def report_command(settings: InsightsConfig, period: str, now: float | None = No
 
     async def work(redis: Any, keys: Keys) -> dict[str, Any]:
         # A contact of the period is judged on the day after it too, and on the gap before it.
-        rows = await read_turns(redis, keys, now - PERIODS[period] * DAY - gap)
+        rows = of_shop(settings, await read_turns(redis, keys, now - PERIODS[period] * DAY - gap), shop)
         tickets = TicketStore(redis, keys, settings.tickets.schedules.timezone) if settings.tickets.enabled else None
-        return await service_report(rows, tickets, now, period, gap, tz)
+        shop_of = Labeler(settings.alerts.shops).shop_of
+        report = await service_report(
+            rows, tickets, now, period, gap, tz, lambda t: not shop or shop_of(t.channel, t.app) == shop
+        )
+        return {"shop": shop, **report} if shop else report
 
     return _with_redis(settings, work)

@@ -1,5 +1,5 @@
-"""The settings insights read: its own section, the tickets' session gap and time zone, the
-knowledge base (titles) and where Redis is. The root's ``Settings`` has them all."""
+"""The settings insights read: its own section, the tickets' session gap and time zone, the shops
+of the channel apps, the knowledge base (titles) and where Redis is. The root's ``Settings`` has them all."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from alerts.insights.settings import InsightsSettings
+from alerts.notify.settings import AlertsSettings
 from alerts.tickets.settings import TicketsSettings
 
 
@@ -15,6 +16,8 @@ class InsightsConfig(Protocol):
     def insights(self) -> InsightsSettings: ...
     @property
     def tickets(self) -> TicketsSettings: ...
+    @property
+    def alerts(self) -> AlertsSettings: ...  # its shops: which shop each channel app serves
     @property
     def faq_path(self) -> Path: ...
     @property

@@ -4,18 +4,26 @@ weekly report that goes to the managers' chat through the alert receivers."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.insights.figures import DAY, TurnRow, service_figures
+from alerts.tickets.model import Ticket
 from alerts.tickets.store import TicketStore
 
 PERIODS = {"day": 1, "week": 7}
 
 
 async def service_report(
-    rows: list[TurnRow], tickets: TicketStore | None, now: float, period: str, gap_seconds: float, tz: ZoneInfo
+    rows: list[TurnRow],
+    tickets: TicketStore | None,
+    now: float,
+    period: str,
+    gap_seconds: float,
+    tz: ZoneInfo,
+    keep: Callable[[Ticket], bool] = lambda _: True,
 ) -> dict[str, Any]:
     """The figures of the ``period`` (day: the last 24 hours; week: the last 7 days) up to ``now``."""
     start = now - PERIODS[period] * DAY
@@ -25,7 +33,7 @@ async def service_report(
         "end": datetime.fromtimestamp(now, tz).isoformat(timespec="seconds"),
         **service_figures(rows, start, now, gap_seconds),
     }
-    opened = await tickets.created_between(start, now) if tickets is not None else []
+    opened = [t for t in await tickets.created_between(start, now) if keep(t)] if tickets is not None else []
     report["tickets"] = {"opened": len(opened), "by_state": dict(sorted(Counter(t.state for t in opened).items()))}
     return report
 

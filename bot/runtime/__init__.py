@@ -4,9 +4,10 @@ channel adapters of ``adapters/``, then assembles the pipeline and the runtime f
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,21 @@ def build_engine(settings: Settings) -> IntentEngine:
     return IntentEngine(settings.faq_path, settings.intent_model_path, train_params(settings), thresholds(settings))
 
 
+def build_app_engines(settings: Settings) -> dict[str, IntentEngine]:
+    """An engine per knowledge base that ``knowledge_bases`` names, shared by the apps naming the
+    same file; each model beside the default one, named after the file."""
+    engines: dict[Path, IntentEngine] = {}
+    for path in settings.knowledge_bases.values():
+        if path not in engines:
+            model = settings.intent_model_path.with_name(f"intent-{path.stem}-{_digest(path)}.bin")
+            engines[path] = IntentEngine(path, model, train_params(settings), thresholds(settings))
+    return {app: engines[path] for app, path in settings.knowledge_bases.items()}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+
+
 class EngineCatalog:
     """The knowledge base of the model that is loaded now, for features (ticket titles, teams)."""
 
@@ -123,6 +139,7 @@ def _fed(section: Callable[[Settings], Any], contribution: Contribution) -> Cont
 def pipeline_parts(
     engine: IntentEngine, dialogue: Dialogues, clock: Callable[[], float], settings: Settings,
     features: list[Contribution], lookups: Lookups | None = None,
+    engines_by_app: Mapping[str, IntentEngine] | None = None,
 ) -> PipelineParts:  # fmt: skip
     """The pipeline's ports from the features' contributions; null objects where none gives one."""
 
@@ -134,7 +151,7 @@ def pipeline_parts(
         risk=first("risk", NoRisk()), escalations=first("escalations", NoEscalations()),
         contacts=first("contacts", NoContacts()), turns=first("turns", NoTurnLog()), staff=StaffChain([h for f in features for h in f.staff]),
         staff_channels=staff_channels(), lookups=lookups or NoLookups(),
-        lookup_timeout_seconds=settings.shop.timeout_seconds,
+        lookup_timeout_seconds=settings.shop.timeout_seconds, engines_by_app=engines_by_app or {},
     )  # fmt: skip
 
 
@@ -176,6 +193,9 @@ class Runtime:
         keys = Keys(settings.key_prefix)
         engine = build_engine(settings)
         engine.load()
+        by_app = build_app_engines(settings)
+        for app_engine in set(by_app.values()):
+            app_engine.load()
         dialogue = DialogueStore(redis, keys, settings.dialogue.ttl_seconds)
         http = HttpClient(timeout=10.0, connect_timeout=5.0)
         partitions = settings.server.partitions
@@ -185,7 +205,7 @@ class Runtime:
         card_actions = next((f.card_actions for f in features if f.card_actions is not None), None)
         rt = cls(
             settings, handle, redis, keys, engine, Pipeline(
-                pipeline_parts(engine, dialogue, clock, settings, features, build_lookups(settings.shop, settings.logistics, redis, keys, http))
+                pipeline_parts(engine, dialogue, clock, settings, features, build_lookups(settings.shop, settings.logistics, redis, keys, http), by_app)
             ),
             clock, http,
             gateway=Gateway(
@@ -213,6 +233,11 @@ class Runtime:
                 self.adapters[(spec.name, name)] = adapter
                 self.senders[(spec.name, name)] = adapter
                 log.info("channel %s/%s on", spec.name, name)
+
+    @property
+    def engines(self) -> list[IntentEngine]:
+        """Every intent engine: the default one, then those of apps with their own knowledge base."""
+        return list(dict.fromkeys([self.engine, *self.pipeline.p.engines_by_app.values()]))
 
     def adapter(self, channel: str, app: str) -> ChannelAdapter | None:
         """The adapter of a channel's app (微信客服's is the WeCom app's)."""

@@ -94,7 +94,10 @@ def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
 
     async def readyz(_: Request) -> Response:
         """200 when every check says "ok", else 503; the body names what failed and why."""
-        checks = {"model": "ok" if runtime.engine.ready else "not loaded", "redis": await _redis_check(runtime)}
+        checks = {
+            "model": "ok" if all(e.ready for e in runtime.engines) else "not loaded",
+            "redis": await _redis_check(runtime),
+        }
         ready = all(state == "ok" for state in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

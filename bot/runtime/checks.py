@@ -56,10 +56,13 @@ def startup_problems(settings: Settings) -> list[str]:
     problems = []
     if problem := directory_problem(settings.data_dir):
         problems.append(f"data_dir: {problem}")
-    try:
-        load_knowledge_base(settings.faq_path)
-    except KnowledgeBaseError as e:
-        problems.append(f"knowledge_base: {e}")
+    bases = [("knowledge_base", settings.faq_path)]
+    bases += [(f"knowledge_bases.{app}", path) for app, path in settings.knowledge_bases.items()]
+    for key, path in bases:
+        try:
+            load_knowledge_base(path)
+        except KnowledgeBaseError as e:
+            problems.append(f"{key}: {e}")
     return problems
 
 

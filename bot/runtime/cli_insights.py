@@ -19,6 +19,7 @@ _ConfigOpt = typer.Option(None, "--config", "-c", help="config YAML (default: KE
 _DaysOpt = typer.Option(7, "--days", min=1, max=400, help="the last N days (1-400)")
 _TopOpt = typer.Option(20, "--top", min=1, help="at most N rows or groups")
 _JsonOpt = typer.Option(False, "--json", help="print JSON")
+_ShopOpt = typer.Option("", "--shop", help="one shop's figures (a name alerts.shops gives); default: every shop")
 
 
 def register_insights(app: typer.Typer) -> None:
@@ -32,9 +33,12 @@ def _echo_json(value: Any) -> None:
 
 
 @insights_app.command("hot")
-def hot(days: int = _DaysOpt, top: int = _TopOpt, as_json: bool = _JsonOpt, config: Path | None = _ConfigOpt) -> None:
+def hot(
+    days: int = _DaysOpt, top: int = _TopOpt, as_json: bool = _JsonOpt, shop: str = _ShopOpt,
+    config: Path | None = _ConfigOpt,
+) -> None:  # fmt: skip
     """TOP intents per day and over the period, per category, with the change against the period before."""
-    result = insights_hot(load_settings(config), days, top)
+    result = insights_hot(load_settings(config), days, top, shop=shop)
     if as_json:
         _echo_json(result)
         return
@@ -62,10 +66,11 @@ def unanswered(
     csv_path: Path | None = typer.Option(
         None, "--csv", help="write the labelled CSV (text,intent) of the groups' texts, intent as suggested"
     ),
+    shop: str = _ShopOpt,
     config: Path | None = _ConfigOpt,
 ) -> None:
     """Questions the bot could not answer, in groups of one need, largest first."""
-    groups = insights_unanswered(load_settings(config), days, top)
+    groups = insights_unanswered(load_settings(config), days, top, shop=shop)
     if csv_path is not None:
         n = write_labelled_csv(groups, csv_path)
         typer.echo(f"{n} row(s) written to {csv_path}", err=as_json)
@@ -81,12 +86,13 @@ def unanswered(
 def report(
     period: str = typer.Option("day", "--period", help=" | ".join(PERIODS)),
     as_json: bool = _JsonOpt,
+    shop: str = _ShopOpt,
     config: Path | None = _ConfigOpt,
 ) -> None:
     """Service figures of the last day or week: volume, outcomes, resolution, hand-over, risk, tickets."""
     if period not in PERIODS:
         raise typer.BadParameter(f"{period!r} is not one of {', '.join(PERIODS)}", param_hint="--period")
-    result = report_command(load_settings(config), period)
+    result = report_command(load_settings(config), period, shop=shop)
     if as_json:
         _echo_json(result)
         return

@@ -54,7 +54,7 @@ async def _move_delayed(runtime: Runtime) -> None:
 def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None) -> list[Coroutine[Any, Any, None]]:
     """The coroutines a process runs until cancelled: the reloads, and with ``work`` the
     queue consumers (named ``identity``, by default one of their own) and the runtime's jobs."""
-    reloads = [runtime.engine.watch(), *(watch() for watch in runtime.watchers)]
+    reloads = [*(engine.watch() for engine in runtime.engines), *(watch() for watch in runtime.watchers)]
     if runtime.config_path is not None and runtime.settings_listeners:
         reloads.append(watch_settings(runtime.config_path, load_settings, runtime.settings_listeners))
     if not work:

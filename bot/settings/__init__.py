@@ -101,6 +101,9 @@ class CoreSettings(BaseSettings):
     data_dir: Path = Path("./data")
     key_prefix: str = Field(default="kefu", pattern=r"^[A-Za-z0-9_.-]+$")
     knowledge_base: Path | None = None  # empty: the shipped config/faq.yaml
+    # A channel app's own knowledge base (and model), for several shops in one deployment:
+    # "<channel>/<app>" or "<app>" (as alerts.shops names them) -> a YAML file.
+    knowledge_bases: dict[str, Path] = Field(default_factory=dict)
     model_path: Path | None = None  # empty: <data_dir>/intent.bin
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     nlu: NluSettings = Field(default_factory=NluSettings)
@@ -231,6 +234,10 @@ def load_settings(model: type[S], path: str | Path | None = None) -> S:
         # Relative paths in a config file are relative to that file, not to the working directory.
         if settings.knowledge_base and not settings.knowledge_base.is_absolute():
             settings.knowledge_base = (config_path.parent / settings.knowledge_base).resolve()
+        settings.knowledge_bases = {
+            app: path if path.is_absolute() else (config_path.parent / path).resolve()
+            for app, path in settings.knowledge_bases.items()
+        }
         if settings.kb.must_answer and not settings.kb.must_answer.is_absolute():
             settings.kb.must_answer = (config_path.parent / settings.kb.must_answer).resolve()
     return settings

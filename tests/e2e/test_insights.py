@@ -149,6 +149,18 @@ async def test_turns_over_the_web_channel_show_in_hot_unanswered_and_report(
     assert bad.exit_code == 2 and "month" in bad.output
 
 
+async def test_figures_of_one_shop_leave_out_the_others(runtime: Runtime, tmp_path: Path, runner: CliRunner) -> None:
+    await seed(runtime)
+    cfg = config_file(tmp_path, runtime.settings)
+    Path(cfg).write_text(Path(cfg).read_text(encoding="utf-8") + "alerts: {shops: {web/default: 小店A}}\n", "utf-8")
+    mine = await kefu(runner, "report", "--period", "day", "--json", "--shop", "小店A", "-c", cfg)
+    other = await kefu(runner, "report", "--period", "day", "--json", "--shop", "小店B", "-c", cfg)
+    assert (mine["shop"], mine["volume"], other["shop"], other["volume"]) == ("小店A", 10, "小店B", 0)
+    assert await kefu(runner, "insights", "unanswered", "--json", "--shop", "小店B", "-c", cfg) == []
+    hot = await kefu(runner, "insights", "hot", "--json", "--shop", "小店A", "-c", cfg)
+    assert hot["total"] > 0
+
+
 async def test_a_turn_is_recorded_in_the_round_trip_of_its_dialogue_save(runtime: Runtime) -> None:
     batches: list[list[str]] = []
     send = runtime.redis._send_batch  # type: ignore[attr-defined]

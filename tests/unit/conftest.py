@@ -12,14 +12,24 @@ from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
 
-UNIT_KB = Path(__file__).parents[1] / "data" / "unit_kb.yaml"
+DATA = Path(__file__).parents[1] / "data"
+
+
+def trained(kb: Path, tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
+    """The engine over a small knowledge base, trained without the pretrained vectors."""
+    engine = IntentEngine(
+        kb, tmp_path_factory.mktemp("unit-model") / "intent.bin", TrainParams(bucket=20_000), Thresholds()
+    )
+    engine.load()
+    return engine
 
 
 @pytest.fixture(scope="session")
 def small_engine(tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
-    """The engine over tests/data/unit_kb.yaml, trained without the pretrained vectors."""
-    engine = IntentEngine(
-        UNIT_KB, tmp_path_factory.mktemp("unit-model") / "intent.bin", TrainParams(bucket=20_000), Thresholds()
-    )
-    engine.load()
-    return engine
+    return trained(DATA / "unit_kb.yaml", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def shop2_engine(tmp_path_factory: pytest.TempPathFactory) -> IntentEngine:
+    """A second shop's base: the same questions, its own answers."""
+    return trained(DATA / "unit_kb_shop2.yaml", tmp_path_factory)

@@ -47,6 +47,7 @@ class Bot:
     contacts: CollectedContacts = field(default_factory=CollectedContacts)
     staff: EchoStaff = field(default_factory=EchoStaff)
     shop: MemoryShop | None = None
+    engines_by_app: dict[str, IntentEngine] = field(default_factory=dict)
     risk: ScriptedRisk = field(
         default_factory=lambda: ScriptedRisk({ANGRY: RiskResult(0.8, ("投诉",), alert=True, negative=True)})
     )
@@ -55,20 +56,21 @@ class Bot:
         parts = PipelineParts(
             engine=self.engine, dialogue=self.dialogues, clock=self.clock, risk=self.risk,
             escalations=self.escalations, contacts=self.contacts, staff=StaffChain([self.staff]), turns=KeptTurns(),
-            staff_channels=frozenset({"wecom"}), **({"lookups": self.shop} if self.shop else {}),
+            staff_channels=frozenset({"wecom"}), engines_by_app=self.engines_by_app,
+            **({"lookups": self.shop} if self.shop else {}),
         )  # fmt: skip
         self.handler = InboxHandler(Pipeline(parts), self.channel.deliver, self.clock, MAX_AGE)
 
-    def message(self, text: str, user: str = "c1", channel: str = "web") -> InboundMessage:
+    def message(self, text: str, user: str = "c1", channel: str = "web", app: str = "default") -> InboundMessage:
         return InboundMessage(
-            channel=channel, app="default", conversation_id=user, sender_id=user, text=text,
+            channel=channel, app=app, conversation_id=user, sender_id=user, text=text,
             message_id=f"m{next(_ids)}", sent_at=self.clock(),
         )  # fmt: skip
 
-    async def say(self, text: str, user: str = "c1", channel: str = "web") -> str | None:
+    async def say(self, text: str, user: str = "c1", channel: str = "web", app: str = "default") -> str | None:
         """The text sent back for this message, or None when nothing was sent."""
         before = len(self.channel.sent)
-        await self.handler(self.message(text, user, channel).to_json().encode())
+        await self.handler(self.message(text, user, channel, app).to_json().encode())
         return self.channel.texts[-1] if len(self.channel.sent) > before else None
 
 
@@ -98,6 +100,17 @@ async def test_every_turn_goes_to_the_turn_log_with_its_save(bot: Bot) -> None:
         ("answer", "where_is_parcel", ""), ("fallback", None, ""), ("handoff", "human_agent", "asked"),
     ]  # fmt: skip
     assert all(t.message.customer_key == "web:c1" for t in turns)
+
+
+async def test_an_app_with_its_own_knowledge_base_answers_from_it(
+    small_engine: IntentEngine, shop2_engine: IntentEngine
+) -> None:
+    bot = Bot(small_engine, engines_by_app={"wecom_kf/shop2": shop2_engine})
+    own = await bot.say("能退货吗", user="k1", channel="wecom_kf", app="shop2")
+    default = await bot.say("能退货吗", user="k2", channel="wecom_kf", app="shop1")
+    web = await bot.say("能退货吗", user="w1")
+    assert own == shop2_engine.current.answer("return_policy") and "15天" in own
+    assert default == web == small_engine.current.answer("return_policy")
 
 
 async def test_a_redelivered_message_gets_the_same_reply_under_the_same_key(bot: Bot) -> None:
