@@ -48,7 +48,7 @@ def scripted_demo_shop() -> Iterator[tuple[str, Scripted]]:
 
 class Scripted:
     """ASGI middleware: counts requests by path and, when told, misbehaves on the next ones
-    instead of passing them on: ``500``, ``garbage``, ``wrong_shape``, ``huge_declared`` (a 10 MB
+    instead of passing them on: ``500``, ``404``, ``garbage``, ``wrong_shape``, ``huge_declared`` (a 10 MB
     body announced and sent), ``huge_stream`` (chunked, 10 MB, slowly), ``stall`` (no answer)."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -80,6 +80,11 @@ async def _body(send: Send, body: bytes, more: bool = False) -> None:
 async def _fail_500(send: Send) -> None:
     await _start(send, 500, [(b"content-type", b"text/plain")])
     await _body(send, b"boom")
+
+
+async def _not_found(send: Send) -> None:
+    await _start(send, 404, [(b"content-type", b"application/json")])
+    await _body(send, b'{"error": "no such customer"}')
 
 
 async def _garbage(send: Send) -> None:
@@ -116,6 +121,7 @@ async def _stall(send: Send) -> None:
 
 _MISBEHAVIOURS = {
     "500": _fail_500,
+    "404": _not_found,
     "garbage": _garbage,
     "wrong_shape": _wrong_shape,
     "huge_declared": _huge_declared,

@@ -140,6 +140,7 @@ class Kuaidi100:
             tracking = parse_answer(response.content, company, waybill)
         except NotFound:
             self.breaker.record(True)
+            log.info("%s: no trace yet (returnCode 500)", name)
             raise
         except Unavailable as e:
             self.breaker.record(False)
