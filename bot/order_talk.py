@@ -207,7 +207,7 @@ class OrderTalk:
         s = order.shipment
         fill.update(company=s.company, waybill=s.waybill)
         try:
-            tracking = await self.lookups.track(s.waybill, s.company_code)
+            tracking = await self.lookups.track(s.waybill, s.company_code, s.phone_tail)
         except (NotFound, CarrierUnknown):
             return templates["shipped_no_trace"].format_map(fill)
         if not tracking.traces:

@@ -145,10 +145,12 @@ SF_ANSWER = {
 
 class FakeKuaidi100:
     """``POST /poll/query.do`` as 快递100 answers it: 503 for a bad sign, 601 when ``out_of_credit``,
-    500 for a waybill it has no trace of, else the answer in ``answers`` (by waybill)."""
+    500 for a waybill it has no trace of, and for an SF waybill asked without the last four
+    digits of its receiver's phone (in ``phones``), else the answer in ``answers`` (by waybill)."""
 
     def __init__(self) -> None:
         self.answers: dict[str, dict[str, Any]] = {"SF1234567890123": SF_ANSWER}
+        self.phones: dict[str, str] = {"SF1234567890123": "1234"}
         self.out_of_credit = False
         self.params: list[dict[str, Any]] = []
         self.app = Starlette(routes=[Route("/poll/query.do", self._query, methods=["POST"])])
@@ -164,6 +166,10 @@ class FakeKuaidi100:
         if self.out_of_credit:
             return JSONResponse({"result": False, "returnCode": "601", "message": "POLL:KEY已过期或账户余额不足"})
         answer = self.answers.get(query["num"])
+        if query["com"] in ("shunfeng", "shunfengkuaiyun") and query.get("phone", "")[-4:] != self.phones.get(
+            query["num"]
+        ):
+            answer = None  # SF's traces are given only to whoever knows the phone
         if answer is None:
             return JSONResponse({"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"})
         return JSONResponse(answer)

@@ -151,3 +151,13 @@ def test_kuaidi100_has_no_trace_yet(
     assert [p["num"] for p in kuaidi100.params] == ["75312345678901"]
     assert lookups_counted(client, "track", "not_found") == before + 1
     assert_logged_without_personal_data(caplog, "快递100 query zhongtong waybill ", "no trace yet (returnCode 500)")
+
+
+def test_an_sf_parcel_is_asked_with_the_phone_tail_from_the_order(
+    bot: tuple[httpx.Client, Runtime, Scripted, FakeKuaidi100],
+) -> None:
+    """The demo order's shipment has ``receiver_phone``; 快递100 answers SF only with its tail."""
+    client, _, _, kuaidi100 = bot
+    reply = str(chat(client, "c1", SHIPPED_BY_SF)["reply"])
+    assert "【上海市】快件派送中" in reply and "SF1234567890123" in reply, reply
+    assert [(p["com"], p["phone"]) for p in kuaidi100.params] == [("shunfeng", "1234")]
