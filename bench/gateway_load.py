@@ -42,13 +42,16 @@ FS_APP, FS_SECRET, FS_TOKEN, FS_KEY = "cli_bench", "fs-secret", "fs-verify", "fs
 QUESTIONS = ["我的快递到哪了", "退款多久到账", "怎么退货", "能开发票吗", "有优惠券吗", "AJ1有货么", "尺码怎么选"]
 
 
-def wecom_request(i: int, crypto: WeChatCrypto) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+def wecom_request(
+    i: int, crypto: WeChatCrypto, text: str | None = None
+) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+    """User ``u{i}``'s encrypted WeCom callback saying ``text`` (else one of ``QUESTIONS``)."""
     now = str(int(time.time()))
     user = f"u{i}"
     plain = (
         f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
         f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{QUESTIONS[i % len(QUESTIONS)]}]]></Content><MsgId>{10_000_000 + i}</MsgId>"
+        f"<Content><![CDATA[{text or QUESTIONS[i % len(QUESTIONS)]}]]></Content><MsgId>{10_000_000 + i}</MsgId>"
         "<AgentID>1000002</AgentID></xml>"
     )
     sealed = fromstring(crypto.encrypt_message(plain, f"n{i}", now))
@@ -177,6 +180,37 @@ def wait_for_workers(embedded: redis.Redis, args: argparse.Namespace, timeout: f
     raise RuntimeError("the worker processes did not share out the partitions")
 
 
+def kefu_env(fake: str, data_dir: str, args: argparse.Namespace, **extra: str) -> dict[str, str]:
+    """``kefu serve``'s environment: WeCom and Feishu pointed at the fake platform, no reply rate
+    limit, the process layout from ``args``, and ``extra`` settings."""
+    return dict(
+        os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
+        KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
+        KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
+        KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
+        KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
+        KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
+        KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
+        KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
+        KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
+        KEFU_SERVER__PARTITIONS=str(args.partitions), **extra,
+    )  # fmt: skip
+
+
+def wait_replies(
+    fake: str, keys: list[str] | dict[str, float], timeout: float = 120
+) -> tuple[dict[str, float], list[str]]:
+    """The fake platform's replies (key -> when received) once every key has one, or at the
+    timeout; and the keys that have one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = httpx.get(f"{fake}/__replies", timeout=30).json()
+        done = [k for k in keys if k in got]
+        if len(done) == len(keys) or time.monotonic() > deadline:
+            return got, done
+        time.sleep(0.5)
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] * 1000
@@ -207,18 +241,7 @@ def main() -> None:
         )
         fake = f"http://127.0.0.1:{fake_port}"
         data_dir = tempfile.mkdtemp(prefix="kefu-bench-")
-        env = dict(
-            os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
-            KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
-            KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
-            KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
-            KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
-            KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
-            KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
-            KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
-            KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
-            KEFU_SERVER__PARTITIONS=str(args.partitions),
-        )  # fmt: skip
+        env = kefu_env(fake, data_dir, args)
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(kefu_port)],
@@ -282,13 +305,7 @@ def main() -> None:
         worker_cpu = cpu_seconds(procs[1].pid, "worker")
         acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency, args.rate))
         kefu_cpu = cpu_seconds(procs[1].pid) - kefu_cpu
-        deadline = time.monotonic() + 120
-        while True:
-            got = httpx.get(f"{fake}/__replies", timeout=30).json()
-            done = [k for k in sent_at if k in got]
-            if len(done) == len(sent_at) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        got, done = wait_replies(fake, sent_at)
         # Up to the last reply (at most half a second late): the worker answers after the acks.
         worker_cpu = cpu_seconds(procs[1].pid, "worker") - worker_cpu
         e2e = [got[k] - sent_at[k] for k in done]

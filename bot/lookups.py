@@ -43,6 +43,9 @@ class Shipment:
     company_code: str
     waybill: str
     shipped_at: datetime | None = None
+    # The last four digits of the receiver's phone, from the optional ``receiver_phone`` (or
+    # ``phone``) of the shop's shipment: SF's tracking needs them. Never the whole number.
+    phone_tail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import yaml
 from bot.dialogue import DialogueState, pick_suggestion
 from bot.lookups import (
     CarrierUnknown,
+    LookupFailed,
     Lookups,
     NoLookups,
     NotFound,
@@ -149,6 +150,8 @@ class OrderTalk:
             log.warning("lookup for intent %s: no answer within %.1f s", intent.name, self.timeout)
         except Unavailable as e:
             log.warning("lookup for intent %s unavailable: %s", intent.name, e.reason)
+        except LookupFailed as e:  # an answer the contract does not allow here (a 404 for a list)
+            log.warning("lookup for intent %s failed: %s", intent.name, type(e).__name__)
         return templates["unavailable"].format_map(fill)
 
     async def _order(
@@ -204,7 +207,7 @@ class OrderTalk:
         s = order.shipment
         fill.update(company=s.company, waybill=s.waybill)
         try:
-            tracking = await self.lookups.track(s.waybill, s.company_code)
+            tracking = await self.lookups.track(s.waybill, s.company_code, s.phone_tail)
         except (NotFound, CarrierUnknown):
             return templates["shipped_no_trace"].format_map(fill)
         if not tracking.traces:

@@ -25,6 +25,10 @@ CARRIER_SHAPES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     )
 )
 
+# Couriers whose tracking 快递100 gives only with the receiver's or sender's phone (its last four
+# digits) in the query; other couriers are not sent the phone at all.
+PHONE_REQUIRED = frozenset({"shunfeng", "shunfengkuaiyun"})
+
 
 def carrier_of(waybill: str) -> str | None:
     """The 快递100 company code the waybill's shape belongs to, or None when unsure."""

@@ -22,7 +22,7 @@ import redis.asyncio as aredis
 from pydantic import TypeAdapter, ValidationError
 from yarl import URL
 
-from adapters.logistics.carriers import carrier_of
+from adapters.logistics.carriers import PHONE_REQUIRED, carrier_of
 from adapters.logistics.settings import LogisticsSettings
 from adapters.lookup_http import DEFAULT_BREAKER, AnswerCache, Breaker, BreakerPolicy, guarded_call, ref
 from bot.http import HttpClient
@@ -115,7 +115,7 @@ class Kuaidi100:
         company = company_code or carrier_of(waybill)
         if company is None:
             raise CarrierUnknown()
-        phone = (phone_tail or "").strip()
+        phone = (phone_tail or "").strip() if company in PHONE_REQUIRED else ""
         # The phone is part of the key: an SF answer is only for whoever knows the phone.
         cache_key = self._keys.of("track", "kuaidi100", ref(f"{company}\n{waybill}\n{phone}"))
         if (cached := await self._cache.get(cache_key)) is not None:
@@ -140,6 +140,7 @@ class Kuaidi100:
             tracking = parse_answer(response.content, company, waybill)
         except NotFound:
             self.breaker.record(True)
+            log.info("%s: no trace yet (returnCode 500)", name)
             raise
         except Unavailable as e:
             self.breaker.record(False)

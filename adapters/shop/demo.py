@@ -26,7 +26,7 @@ DEMO_CUSTOMER = "web:c1"
 
 def _order(
     order_id: str, status: str, created_at: str, amount: str, items: list[tuple[str, str, int]],
-    shipment: tuple[str, str, str, str] | None = None, refund: tuple[str, str, str] | None = None,
+    shipment: tuple[str, ...] | None = None, refund: tuple[str, str, str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     return {
         "order_id": order_id,
@@ -36,7 +36,7 @@ def _order(
         "items": [{"name": n, "sku": s, "quantity": q} for n, s, q in items],
         "shipment": None
         if shipment is None
-        else dict(zip(("company", "company_code", "waybill", "shipped_at"), shipment)),
+        else dict(zip(("company", "company_code", "waybill", "shipped_at", "receiver_phone"), shipment)),
         "refund": None if refund is None else dict(zip(("status", "amount", "updated_at"), refund)),
     }
 
@@ -44,7 +44,8 @@ def _order(
 AJ1 = ("Air Jordan 1 Retro High OG 芝加哥 42码", "AJ1-CHI-42", 1)
 DUNK = ("Nike Dunk Low 熊猫 40码", "DUNK-PANDA-40", 1)
 SOCKS = ("运动袜 三双装", "SOCKS-3", 2)
-SF = ("顺丰速运", "shunfeng", "SF1234567890123", "2024-06-08T18:20:00+08:00")
+# SF's tracking needs the receiver's phone: the demo sends it (optional in the shop API).
+SF = ("顺丰速运", "shunfeng", "SF1234567890123", "2024-06-08T18:20:00+08:00", "13800001234")
 ZTO = ("中通快递", "zhongtong", "75312345678901", "2024-06-05T17:00:00+08:00")
 JT = ("极兔速递", "jtexpress", "JT0001234567890", "2024-06-07T16:00:00+08:00")
 
@@ -105,7 +106,7 @@ SHIPMENTS: dict[str, dict[str, Any]] = {
         "waybill": "75312345678901",
         "state": "signed",
         "traces": [
-            {"time": "2024-06-07T15:10:00+08:00", "context": "【杭州市】已签收，签收人凭取货码签收"},
+            {"time": "2024-06-07T15:10:00+08:00", "context": "【杭州市】已签收，已放入 西湖区文三路478号 菜鸟驿站"},
             {"time": "2024-06-07T08:30:00+08:00", "context": "【杭州市】快件正在派送中"},
             {"time": "2024-06-05T17:00:00+08:00", "context": "【广州市】中通快递 已揽收"},
         ],

@@ -7,6 +7,7 @@ unknown status is refused. Errors name the fields, never their values (they may 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,12 +58,27 @@ def _member(data: dict[str, Any], name: str) -> Any:
     return data[name]
 
 
+def _phone_tail(order: Any) -> Any:
+    """The order with its shipment's optional ``receiver_phone`` (or ``phone``) cut to the last
+    four digits as ``phone_tail``; the whole number goes no further than this."""
+    shipment = order.get("shipment") if isinstance(order, dict) else None
+    if not isinstance(shipment, dict):
+        return order
+    phone = shipment.get("receiver_phone", shipment.get("phone"))
+    if phone is not None and not isinstance(phone, (str, int)):
+        raise BadResponse("shipment.receiver_phone: not a string")
+    digits = re.sub(r"\D", "", str(phone or ""))
+    rest = {k: v for k, v in shipment.items() if k not in ("receiver_phone", "phone", "phone_tail")}
+    return {**order, "shipment": {**rest, "phone_tail": digits[-4:] if len(digits) >= 4 else None}}
+
+
 def parse_order(body: bytes) -> Order:
-    return _validate(_ORDER, json_object(body))
+    return _validate(_ORDER, _phone_tail(json_object(body)))
 
 
 def parse_orders(body: bytes) -> list[Order]:
-    return _validate(_ORDERS, _member(json_object(body), "orders"))
+    orders = _member(json_object(body), "orders")
+    return _validate(_ORDERS, [_phone_tail(o) for o in orders] if isinstance(orders, list) else orders)
 
 
 def parse_products(body: bytes) -> list[Product]:

@@ -118,6 +118,28 @@ def mask_customer(customer_key: str, name: str = "") -> str:
     return masked
 
 
+# Chinese street addresses: the province, city and district stay (they say where a parcel is),
+# the road and number, the estate, building, unit and room go. An address detail starts at a
+# road with its number ("科技园路18号", "人民南路四段27号") or at an estate or village with a
+# building or group number ("阳光花园5栋", "李村3组"); names never take administrative or
+# sentence characters, so "南山区" and "快件已送达" stay outside the mask.
+_NAME = r"(?:(?![省市区县镇乡已到达在于往至的被由从件])[\u4e00-\u9fff0-9A-Za-z]){1,12}?"
+_ROAD = _NAME + r"(?:大道|路|街|道|巷|弄|胡同)(?:[一二三四五六七八九十]+段)?\s*\d+(?:-\d+)?\s*[号弄]"
+_ESTATE = _NAME + r"(?:小区|花园|公寓|家园|新村|社区|大厦|苑|村)\s*\d+\s*(?:栋|幢|座|号楼|单元|组|号)"
+_BUILDING = r"[\u4e00-\u9fff]{1,8}?(?:小区|花园|公寓|大厦|广场|中心|苑|家园|新村|大楼|城)(?=[0-9A-Za-z])"
+_ADDRESS_RE = re.compile(rf"(?:{_ROAD}|{_ESTATE})(?:[0-9A-Za-z#-]|[栋幢座楼单元层室号户组]|{_BUILDING})*")
+_ADDRESS_NUMBER_RE = re.compile("[号弄栋幢座组单]")
+ADDRESS_MASK = "***"
+
+
+def mask_address(text: str) -> str:
+    """``广东省深圳市南山区科技园路18号3栋502`` -> ``广东省深圳市南山区***``."""
+    if not _ADDRESS_NUMBER_RE.search(text):  # every detail has a number word: most texts stop here
+        return text
+    return _ADDRESS_RE.sub(ADDRESS_MASK, text)
+
+
 def mask_for_log(text: str) -> str:
-    """Phone numbers hidden but for the last four digits: safe to log or show in an alert."""
-    return _PHONE_RE.sub(lambda m: "1**-****-" + re.sub(r"\D", "", m.group())[-4:], text)
+    """Phone numbers hidden but for the last four digits, street addresses down to the district:
+    safe to log, show in an alert or say in a reply."""
+    return mask_address(_PHONE_RE.sub(lambda m: "1**-****-" + re.sub(r"\D", "", m.group())[-4:], text))

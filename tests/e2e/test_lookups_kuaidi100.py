@@ -82,8 +82,15 @@ def test_answers_are_cached_per_waybill_and_phone(redis_clean: str, fake: tuple[
         redis_clean, base, ("SF1234567890123", "shunfeng", "1234"), ("SF1234567890123", "shunfeng", "1234"),
         ("SF1234567890123", "shunfeng", "9999"),
     )  # fmt: skip
-    assert a == b == c
+    assert a == b and isinstance(c, NoTraceYet)  # SF gives nothing to a wrong phone
     assert len(server.params) == 2  # the second asked the cache; another phone asks 快递100 again
+
+
+def test_the_phone_goes_only_to_couriers_that_need_it(redis_clean: str, fake: tuple[str, Any]) -> None:
+    base, server = fake
+    without, yuantong = track(redis_clean, base, ("SF1234567890123",), ("YT0000000000000", None, "1234"))
+    assert isinstance(without, NoTraceYet)  # SF without the phone: 快递100 has no data for it
+    assert [(p["com"], p["phone"]) for p in server.params] == [("shunfeng", ""), ("yuantong", "")]
 
 
 def test_no_trace_yet_and_out_of_credit(redis_clean: str, fake: tuple[str, Any]) -> None:

@@ -4,6 +4,7 @@ scripted misbehaviours in front of it, and a real Redis for the cache."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import date
@@ -21,6 +22,7 @@ from adapters.shop.client import ShopClient
 from adapters.shop.demo import create_demo_app
 from adapters.shop.settings import ShopSettings
 from adapters.shop.signing import signature, signed_headers, verify
+from adapters.shop.wire import parse_order
 from bot.http import HttpClient
 from bot.lookups import NoLookups, NotFound, NotYours, TrackState, Unavailable
 from bot.redis_store import Keys
@@ -96,6 +98,7 @@ def test_order_found_with_shipment_and_refund(redis_clean: str, shop: tuple[str,
     assert order.status == "shipped" and order.amount == Decimal("1299.00")
     assert order.items[0].sku == "AJ1-CHI-42" and order.items[0].quantity == 1
     assert order.shipment.company_code == "shunfeng" and order.shipment.waybill == "SF1234567890123"
+    assert order.shipment.phone_tail == "1234"  # from receiver_phone, cut to what SF's tracking needs
     assert order.refund is None
     refunding = outcome(redis_clean, base, lambda c: c.order("DD202405200007", "web:c1"))
     assert refunding.status == "refunding" and refunding.refund.status == "approved"
@@ -306,3 +309,23 @@ def test_an_unreadable_cache_entry_is_asked_again(redis_clean: str, shop: tuple[
         assert scripted.calls[f"/orders/{SHIPPED}"] == 2
 
     run(redis_clean, work)
+
+
+@pytest.mark.parametrize(
+    ("shipment_phone", "tail"),
+    [
+        ({"receiver_phone": "138-0000-5678"}, "5678"),
+        ({"phone": 13800005678}, "5678"),
+        ({"phone": "12"}, None),
+        ({}, None),
+    ],
+)
+def test_the_shipments_optional_phone_becomes_its_last_four_digits(
+    shipment_phone: dict[str, Any], tail: str | None
+) -> None:
+    shipment = {"company": "顺丰速运", "company_code": "shunfeng", "waybill": "SF1", **shipment_phone}
+    body = {"order_id": "DD1", "status": "shipped", "created_at": "2024-06-08T10:05:00+08:00", "amount": "1",
+            "shipment": shipment}  # fmt: skip
+    order = parse_order(json.dumps(body).encode())
+    assert order.shipment is not None and order.shipment.phone_tail == tail
+    assert "1380000" not in repr(order)  # the whole number is not kept

@@ -61,6 +61,7 @@ def test_several_orders_are_offered_then_picked_by_number(bot: tuple[httpx.Clien
     say(client, "c1", "我的快递到哪了")
     by_words = say(client, "c1", "有运动袜的那个")  # the delivered one, by its item words
     assert "75312345678901" in by_words and "已签收" in by_words, by_words
+    assert "西湖区*** 菜鸟驿站" in by_words and "文三路" not in by_words, by_words  # the address, masked
 
 
 def test_asked_then_a_bare_number_is_the_answer(bot: tuple[httpx.Client, Scripted]) -> None:

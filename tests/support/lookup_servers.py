@@ -48,7 +48,7 @@ def scripted_demo_shop() -> Iterator[tuple[str, Scripted]]:
 
 class Scripted:
     """ASGI middleware: counts requests by path and, when told, misbehaves on the next ones
-    instead of passing them on: ``500``, ``garbage``, ``wrong_shape``, ``huge_declared`` (a 10 MB
+    instead of passing them on: ``500``, ``404``, ``garbage``, ``wrong_shape``, ``huge_declared`` (a 10 MB
     body announced and sent), ``huge_stream`` (chunked, 10 MB, slowly), ``stall`` (no answer)."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -80,6 +80,11 @@ async def _body(send: Send, body: bytes, more: bool = False) -> None:
 async def _fail_500(send: Send) -> None:
     await _start(send, 500, [(b"content-type", b"text/plain")])
     await _body(send, b"boom")
+
+
+async def _not_found(send: Send) -> None:
+    await _start(send, 404, [(b"content-type", b"application/json")])
+    await _body(send, b'{"error": "no such customer"}')
 
 
 async def _garbage(send: Send) -> None:
@@ -116,6 +121,7 @@ async def _stall(send: Send) -> None:
 
 _MISBEHAVIOURS = {
     "500": _fail_500,
+    "404": _not_found,
     "garbage": _garbage,
     "wrong_shape": _wrong_shape,
     "huge_declared": _huge_declared,
@@ -139,10 +145,12 @@ SF_ANSWER = {
 
 class FakeKuaidi100:
     """``POST /poll/query.do`` as 快递100 answers it: 503 for a bad sign, 601 when ``out_of_credit``,
-    500 for a waybill it has no trace of, else the answer in ``answers`` (by waybill)."""
+    500 for a waybill it has no trace of, and for an SF waybill asked without the last four
+    digits of its receiver's phone (in ``phones``), else the answer in ``answers`` (by waybill)."""
 
     def __init__(self) -> None:
         self.answers: dict[str, dict[str, Any]] = {"SF1234567890123": SF_ANSWER}
+        self.phones: dict[str, str] = {"SF1234567890123": "1234"}
         self.out_of_credit = False
         self.params: list[dict[str, Any]] = []
         self.app = Starlette(routes=[Route("/poll/query.do", self._query, methods=["POST"])])
@@ -158,6 +166,10 @@ class FakeKuaidi100:
         if self.out_of_credit:
             return JSONResponse({"result": False, "returnCode": "601", "message": "POLL:KEY已过期或账户余额不足"})
         answer = self.answers.get(query["num"])
+        if query["com"] in ("shunfeng", "shunfengkuaiyun") and query.get("phone", "")[-4:] != self.phones.get(
+            query["num"]
+        ):
+            answer = None  # SF's traces are given only to whoever knows the phone
         if answer is None:
             return JSONResponse({"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"})
         return JSONResponse(answer)

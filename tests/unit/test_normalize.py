@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.nlu.normalize import (
     AMOUNT,
     MAX_TEXT_CHARS,
@@ -125,3 +127,40 @@ def test_english_sentence_is_split_into_words() -> None:
 
 def test_empty_text_has_no_tokens() -> None:
     assert tokens(normalize("😀").text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("广东省深圳市南山区科技园路18号3栋502", "广东省深圳市南山区***"),
+        ("北京市朝阳区建国路88号SOHO现代城A座1203", "北京市朝阳区***"),
+        ("上海市浦东新区张江镇博云路2号", "上海市浦东新区张江镇***"),
+        ("浙江省杭州市西湖区文三路478号华星时代广场A座1201室 请尽快", "浙江省杭州市西湖区*** 请尽快"),
+        ("江苏省苏州市吴中区木渎镇金山路100号阳光花园5栋2单元301室", "江苏省苏州市吴中区木渎镇***"),
+        ("四川省成都市武侯区人民南路四段27号", "四川省成都市武侯区***"),
+        ("广西壮族自治区南宁市青秀区民族大道136号", "广西壮族自治区南宁市青秀区***"),
+        ("河南省周口市太康县王庄乡李村3组15号", "河南省周口市太康县王庄乡***"),
+        ("收货地址：南山区桃源街道龙珠四路2号方大城3栋1801", "收货地址：南山区***"),
+        ("【深圳市】快件已送达科技园路18号丰巢柜，请凭取件码取件", "【深圳市】快件已送达***丰巢柜，请凭取件码取件"),
+        (
+            "【北京市】派件员电话 13800138000，地址 朝阳区建国路88号",
+            "【北京市】派件员电话 1**-****-8000，地址 朝阳区***",
+        ),
+    ],
+)
+def test_addresses_keep_province_city_and_district(text: str, masked: str) -> None:
+    assert mask_for_log(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "【上海市】快件已到达 上海浦东中转场",
+        "【广州市】快件已从 广州白云中转场 发出",
+        "Air Jordan 1 Retro High OG 芝加哥 42码",
+        "订单 DD202406080003 已由顺丰速运发出，运单号 SF1234567890123",
+        "我的快递到哪了",
+    ],
+)
+def test_text_without_an_address_is_left_alone(text: str) -> None:
+    assert mask_for_log(text) == text
