@@ -24,8 +24,14 @@ def kb_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _value(intent: dict[str, Any], name: str) -> Any:
+    """A field as it acts: an absent handoff is false, absent templates are none."""
+    value = intent.get(name)
+    return bool(value) if name == "handoff" else (value or None)
+
+
 def _intent_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    changes = [f"{f} changed" for f in _FIELDS if old.get(f) != new.get(f)]
+    changes = [f"{f} changed" for f in _FIELDS if _value(old, f) != _value(new, f)]
     added = [e for e in new["examples"] if e not in set(old["examples"])]
     removed = [e for e in old["examples"] if e not in set(new["examples"])]
     if added:
