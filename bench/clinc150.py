@@ -1,16 +1,19 @@
 """CLINC150 (a public English intent benchmark, CC BY 3.0): train on `train`, evaluate on `test`.
 
-    python bench/clinc150.py [--data clinc150/data_full.json] [--json]   # data: docs/benchmarks.md
+    python bench/clinc150.py [--data clinc150/data_full.json] [--oos-train] [--json]   # data: docs/benchmarks.md
 
 Prints in-scope accuracy, macro-F1 and out-of-scope recall at the configured thresholds, using
-the same training and decision code as `kefu train` / `kefu eval`. Out-of-scope queries are not
-trained on: the bot has to keep them out by its thresholds alone, as it must in a shop.
+the same training and decision code as `kefu train` / `kefu eval`. Without ``--oos-train``,
+out-of-scope queries are not trained on: the bot has to keep them out by its thresholds alone.
+With it, CLINC150's ``oos_train`` queries are learnt as the intent ``out_of_scope``, as a shop's
+model learns ``config/out_of_scope.txt``, and never answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +40,19 @@ def main() -> None:
     ap.add_argument("--answer-threshold", type=float, default=t0.answer)
     ap.add_argument("--margin", type=float, default=t0.margin)
     ap.add_argument("--eval-split", choices=("val", "test"), default="test", help="tune on val")
+    ap.add_argument("--oos-train", action="store_true", help="learn oos_train as the intent out_of_scope")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     data = json.loads(args.data.read_text(encoding="utf-8"))
     train_texts, train_labels = zip(*data["train"])
     test = data[args.eval_split] + data[f"oos_{args.eval_split}"]
+    outside = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
+    outside.write("".join(f"{text}\n" for text, _ in data["oos_train"]))
+    outside.flush()
     params = TrainParams(
         epoch=args.epoch, dim=args.dim, lr=args.lr, word_ngrams=args.word_ngrams,
-        minn=args.minn, maxn=args.maxn,
+        minn=args.minn, maxn=args.maxn, out_of_scope_file=outside.name if args.oos_train else None,
     )  # fmt: skip
     thresholds = Thresholds(answer=args.answer_threshold, margin=args.margin)
     started = time.perf_counter()

@@ -26,7 +26,7 @@ from bot.dialogue import DialogueState
 from bot.message import InboundMessage
 from bot.ports import NoTurnLog, TurnLog, TurnRecord
 from bot.runtime import Runtime
-from bot.settings import load_settings
+from bot.runtime.settings import load_settings
 
 TEXTS = ["我的快递到哪了", "怎么退货", "能不能在杯子上刻名字", "学生党有优惠吗"]
 

@@ -121,7 +121,8 @@ class Pipeline:
         await self.p.contacts.record(msg, decision.intent, now)
 
         answered = decision.action is Action.ANSWER and not (intent and intent.handoff)
-        state.unanswered = 0 if answered else state.unanswered + 1
+        if decision.action is not Action.OUT_OF_SCOPE:  # chatting is no failure to answer
+            state.unanswered = 0 if answered else state.unanswered + 1
         why, handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
         reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
         if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
@@ -181,7 +182,11 @@ class Pipeline:
             if picked is not None:
                 return Decision(Action.ANSWER, picked, 1.0)
         decision = model.decide(text)
-        if decision.action is Action.ANSWER or not state.turns or len(text) > FOLLOW_UP_MAX_CHARS:
+        if (
+            decision.action in (Action.ANSWER, Action.OUT_OF_SCOPE)
+            or not state.turns
+            or len(text) > FOLLOW_UP_MAX_CHARS
+        ):
             return decision
         # A short follow-up ("那退款呢", "多久到账") is read together with the previous question.
         with_context = model.decide(f"{state.turns[-1].text} {text}")
@@ -219,6 +224,8 @@ class Pipeline:
             base.text = replies.with_opening(opening, model.answer(decision.intent, state.order_no))
         elif decision.action is Action.CLARIFY:
             base.text = replies.with_opening(opening, replies.clarify([model.title(s) for s in decision.suggestions]))
+        elif decision.action is Action.OUT_OF_SCOPE:
+            base.text = replies.with_opening(opening, replies.OUT_OF_SCOPE)
         else:
             base.text = replies.with_opening(opening, replies.FALLBACK)
         return base

@@ -1,8 +1,10 @@
-"""``kefu eval --task risk`` and ``kefu train --task risk``.
+"""``kefu eval --task risk|emotion`` and ``kefu train --task risk|emotion``.
 
-Evaluation runs the whole scorer (rules, punctuation, emotion model, damping) on each message
-alone, alerts at ``alert_threshold``, and counts the risk class (label 1) as positive.
-Training builds the emotion model from the shipped corpus plus the shop's own labelled lines
+Risk evaluation runs the whole scorer (rules, punctuation, emotion model, damping) on each message
+alone, alerts at ``alert_threshold``, and counts the risk class (label 1) as positive. Emotion
+evaluation asks the negative-emotion model alone (``risk.negative_emotion``), negative from its
+``threshold`` on: worth soothing, not necessarily worth a staff member's attention.
+Training builds the task's emotion model from the shipped corpus plus the shop's own labelled lines
 (repeated ``emotion.train.custom_repeat`` times so that they outweigh the generic reviews) and
 marks it ``custom`` so that start-up never replaces it with the default.
 """
@@ -18,12 +20,14 @@ from typing import Any
 from alerts.risk.dataset import LabelledText, RiskDataError, load_risk_csv
 from alerts.risk.emotion import EmotionModel, build_emotion_model, ensure_emotion_model, model_path_for
 from alerts.risk.scorer import RiskScorer
-from alerts.risk.settings import RiskSettings
+from alerts.risk.settings import EmotionModelSettings, RiskSettings
+from bot.nlu.classifier import model_input
 
 __all__ = [
     "RiskDataError",
     "RiskMetrics",
     "TrainReport",
+    "eval_emotion_from_csv",
     "eval_from_csv",
     "evaluate",
     "load_risk_csv",
@@ -90,6 +94,22 @@ def eval_from_csv(data: str | Path, settings: RiskSettings, data_dir: Path, mode
     return evaluate(scorer, rows)
 
 
+def eval_emotion_from_csv(
+    data: str | Path, settings: RiskSettings, data_dir: Path, model: Path | None = None
+) -> RiskMetrics:
+    """``kefu eval --task emotion --data FILE [--model FILE]``: label 1 is negative emotion."""
+    rows = load_risk_csv(data)
+    emotion = settings.negative_emotion
+    scorer = EmotionModel.load(Path(model)) if model is not None else ensure_emotion_model(emotion, data_dir)
+    predicted = [1 if scorer.probability(model_input(row.text)) >= emotion.threshold else 0 for row in rows]
+    return metrics([row.label for row in rows], predicted, emotion.threshold)
+
+
+def model_settings(settings: RiskSettings, task: str) -> EmotionModelSettings:
+    """The emotion model a task trains: the risk scorer's, or the negative-emotion one."""
+    return settings.negative_emotion if task == "emotion" else settings.emotion
+
+
 @dataclass(frozen=True, slots=True)
 class TrainReport:
     path: Path
@@ -99,18 +119,22 @@ class TrainReport:
     seconds: float
 
 
-def train_from_csv(data: str | Path, settings: RiskSettings, data_dir: Path, out: Path | None = None) -> TrainReport:
-    """``kefu train --task risk --data FILE [--out FILE]``: the shop's lines plus the shipped corpus.
+def train_from_csv(
+    data: str | Path, settings: RiskSettings, data_dir: Path, out: Path | None = None, task: str = "risk"
+) -> TrainReport:
+    """``kefu train --task risk|emotion --data FILE [--out FILE]``: the shop's lines plus the shipped corpus.
 
     Without ``out`` the model goes where the server loads it from (``emotion.model_path`` or
-    ``<data_dir>/risk_emotion.bin``); a running server reloads it (``alerts.risk.assessor.watch_config``).
+    ``<data_dir>/risk_emotion.bin``; for emotion ``negative_emotion.model_path`` or
+    ``<data_dir>/emotion.npz``); a running server reloads the risk one (``alerts.risk.assessor``).
     """
     rows = load_risk_csv(data)
     if len({row.label for row in rows}) < 2:
         raise RiskDataError(f"{data}: needs both labels, 1 (risk) and 0 (not risk), to train")
-    path = Path(out) if out is not None else model_path_for(settings.emotion, data_dir)
+    emotion = model_settings(settings, task)
+    path = Path(out) if out is not None else model_path_for(emotion, data_dir)
     started = time.perf_counter()
-    model = build_emotion_model(settings.emotion, path, custom=rows, custom_source=str(Path(data).resolve()))
+    model = build_emotion_model(emotion, path, custom=rows, custom_source=str(Path(data).resolve()))
     return TrainReport(
         path=path,
         lines=len(rows),
@@ -120,6 +144,7 @@ def train_from_csv(data: str | Path, settings: RiskSettings, data_dir: Path, out
     )
 
 
-def default_model(settings: RiskSettings, data_dir: Path, *, rebuild: bool = False) -> EmotionModel:
-    """Build (or load) the default emotion model: for install/first start, e.g. ``kefu train --task risk`` with no data."""
-    return ensure_emotion_model(settings.emotion, data_dir, rebuild=rebuild)
+def default_model(settings: RiskSettings, data_dir: Path, *, rebuild: bool = False, task: str = "risk") -> EmotionModel:
+    """Build (or load) a task's default emotion model: for install/first start, e.g. ``kefu train --task risk``
+    with no data."""
+    return ensure_emotion_model(model_settings(settings, task), data_dir, rebuild=rebuild)

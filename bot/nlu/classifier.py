@@ -40,6 +40,9 @@ class TrainParams:
     # Where the shipped pretrained vectors are written for fastText (bot/nlu/pretrained.py);
     # None: embeddings learnt from the examples alone.
     vectors_dir: str | None = None
+    # Lines of chit-chat and general questions trained as the intent ``out_of_scope``
+    # (bot/nlu/scope.py); None: none, every message is read as a shop question.
+    out_of_scope_file: str | None = None
 
 
 class ModelFileError(Exception):

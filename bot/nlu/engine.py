@@ -18,6 +18,7 @@ from bot.nlu.decide import Decision, Thresholds, decide
 from bot.nlu.intent_model import IntentModel, prepare, train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu.normalize import normalize
+from bot.nlu.scope import examples_digest
 from bot.settings.reload import mtime
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,10 @@ class IntentEngine:
         kb = load_knowledge_base(self.kb_path)
         try:
             model = IntentModel.load(self.model_path, self.thresholds)
-            stale = model.kb_digest not in ("", kb.digest)  # "" means trained from a CSV on purpose
+            # "" means trained from a CSV on purpose; a base's model also follows the out-of-scope examples.
+            stale = model.kb_digest not in ("", kb.digest) or (
+                model.kb_digest != "" and model.out_of_scope_digest != examples_digest(self.params.out_of_scope_file)
+            )
         except ModelFileError as e:
             log.info("no usable intent model (%s): training from %s", e, self.kb_path)
             model, stale = None, True

@@ -40,19 +40,27 @@ class LinearClassifier:
     bias: np.ndarray  # (labels,)
 
     @classmethod
-    def train(cls, prepared_texts: Sequence[str], labels: Sequence[str]) -> LinearClassifier:
-        """Fit on texts already prepared for fastText (space-separated tokens)."""
+    def train(
+        cls,
+        prepared_texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        c: float = INVERSE_REGULARISATION,
+        min_df: int = 1,
+    ) -> LinearClassifier:
+        """Fit on texts already prepared for fastText (space-separated tokens). ``c`` is the inverse
+        regularisation; ``min_df`` drops tokens seen in fewer texts (a smaller model on large corpora)."""
         # Imported here: only training needs scikit-learn, and it takes a while to import.
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
-        vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, dtype=np.float64)
+        vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, min_df=min_df, dtype=np.float64)
         features = vectorizer.fit_transform(prepared_texts)
         # One BLAS thread: on the shipped base, 1.8 s against 3.8 s with two threads on two
         # cores (the problem is too small to share), and a server's other work keeps its core.
         with threadpool_limits(limits=1):
-            model = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=3000).fit(features, labels)
+            model = LogisticRegression(C=c, max_iter=3000).fit(features, labels)
         weights, bias = model.coef_.T, model.intercept_
         if len(model.classes_) == 2:
             # Two classes get one logit, for the second; as a softmax, the first's is zero.

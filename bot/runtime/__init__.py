@@ -40,6 +40,7 @@ from bot.queue import StreamQueue
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys, RedisHandle
 from bot.runtime.settings import Settings
+from bot.settings import SHIPPED_OUT_OF_SCOPE
 from bot.settings.reload import SettingsListener
 from bot.token_cache import TokenCache
 
@@ -59,6 +60,7 @@ def train_params(settings: Settings) -> TrainParams:
         maxn=n.maxn,
         seed=n.seed,
         vectors_dir=str(settings.data_dir) if n.pretrained_vectors else None,
+        out_of_scope_file=str(n.out_of_scope_examples or SHIPPED_OUT_OF_SCOPE) if n.out_of_scope else None,
     )
 
 

@@ -220,12 +220,12 @@ def worker(
 
 @app.command()
 def train(
-    task: str = typer.Option("intent", help="intent | risk"),
+    task: str = typer.Option("intent", help="intent | risk | emotion"),
     data: Path | None = typer.Option(None, help="knowledge-base YAML, or CSV/TSV (text,intent | text,label)"),
     out: Path | None = typer.Option(None, help="where to write the model"),
     config: Path | None = ConfigOpt,
 ) -> None:
-    """Train the intent model (or the risk model) and save it with its metadata."""
+    """Train the intent model (or the risk or negative-emotion model) and save it with its metadata."""
     settings = settings_or_exit(config)
     try:
         for line in train_command(settings, task, data, out):
@@ -237,7 +237,7 @@ def train(
 @app.command("eval")
 def eval_(
     data: Path = typer.Option(..., help="held-out CSV/TSV, or a knowledge-base YAML (cross-validated)"),
-    task: str = typer.Option("intent", help="intent | risk"),
+    task: str = typer.Option("intent", help="intent | risk | emotion"),
     model: Path | None = typer.Option(None, help="model file (default: the one the server uses)"),
     folds: int = typer.Option(5, min=2, help="folds when --data is a knowledge base (at least 2)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),

@@ -25,7 +25,7 @@ from bot.runtime import TASK_PARTITIONS, Runtime, thresholds, train_params
 from bot.runtime.checks import output_problem
 from bot.runtime.settings import Settings
 
-_TASKS = ("intent", "risk")
+_TASKS = ("intent", "risk", "emotion")
 
 
 def _check_task(task: str) -> None:
@@ -37,8 +37,8 @@ def train_command(settings: Settings, task: str, data: Path | None, out: Path | 
     _check_task(task)
     if out is not None and (problem := output_problem(out)):  # before minutes of training, not after
         raise ValueError(f"--out: {problem}")
-    if task == "risk":
-        yield from train_risk(settings.risk, settings.data_dir, data, out)
+    if task in ("risk", "emotion"):
+        yield from train_risk(settings.risk, settings.data_dir, data, out, task)
         return
     source = data or settings.faq_path
     try:
@@ -75,8 +75,8 @@ def eval_command(
     settings: Settings, task: str, data: Path, model_path: Path | None, folds: int
 ) -> tuple[dict[str, Any], str]:
     _check_task(task)
-    if task == "risk":
-        return eval_risk(settings.risk, settings.data_dir, data, model_path)
+    if task in ("risk", "emotion"):
+        return eval_risk(settings.risk, settings.data_dir, data, model_path, task)
     t = thresholds(settings)
     try:
         if data.suffix.lower() in (".yaml", ".yml"):

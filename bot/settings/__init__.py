@@ -23,6 +23,7 @@ from bot.settings.base import StrictModel
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
 SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"
 SHIPPED_FAQ = PACKAGE_CONFIG_DIR / "faq.yaml"
+SHIPPED_OUT_OF_SCOPE = PACKAGE_CONFIG_DIR / "out_of_scope.txt"
 _SECRET_HINTS = ("secret", "token", "key", "password", "redis_url")  # a redis_url may hold a password
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url accepts
 
@@ -48,6 +49,10 @@ class NluSettings(StrictModel):
     # Start from the shipped vectors of Chinese characters and bigrams (bot/nlu/pretrained.py);
     # off learns from the knowledge base alone.
     pretrained_vectors: bool = True
+    # Chit-chat and general questions ("今天天气怎么样") learnt as the intent out_of_scope, which the
+    # bot answers with "I only help with the shop" instead of a shop answer; false: not learnt.
+    out_of_scope: bool = True
+    out_of_scope_examples: Path | None = None  # empty: the shipped config/out_of_scope.txt
 
 
 class DialogueSettings(StrictModel):

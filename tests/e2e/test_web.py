@@ -11,6 +11,7 @@ import httpx
 import pytest
 import uvicorn
 
+from bot import replies
 from bot.runtime import Runtime
 from bot.runtime.app import create_app
 from bot.runtime.settings import Settings
@@ -50,6 +51,23 @@ async def test_chat_keeps_conversation_per_user(client: httpx.AsyncClient) -> No
     assert r.status_code == 200 and r.json()["reply"]
     r = await client.post("/api/chat", json={"user": 42, "text": "你好"})  # a numeric id is fine
     assert r.status_code == 200 and r.json()["intent"] == "greeting"
+
+
+@pytest.mark.parametrize("text", ["一加一等于几", "今天天气怎么样", "给我讲个笑话"])
+async def test_chat_says_it_only_helps_with_the_shop(client: httpx.AsyncClient, text: str) -> None:
+    body = (await client.post("/api/chat", json={"user": "chatty", "text": text})).json()
+    assert body["action"] == "out_of_scope" and body["intent"] is None, body
+    assert body["reply"] == replies.OUT_OF_SCOPE and body["handoff"] is False
+
+
+async def test_chatting_is_not_a_failure_to_answer(client: httpx.AsyncClient) -> None:
+    """Out-of-scope turns do not add up to the hand-over after unanswered turns, and the shop's
+    questions are answered as before."""
+    for text in ["一加一等于几", "今天天气怎么样", "给我讲个笑话", "中国的首都是哪里"]:
+        body = (await client.post("/api/chat", json={"user": "c9", "text": text})).json()
+        assert body["action"] == "out_of_scope" and body["handoff"] is False, body
+    body = (await client.post("/api/chat", json={"user": "c9", "text": "我的快递到哪了"})).json()
+    assert body["action"] == "answer" and body["intent"] == "where_is_parcel", body
 
 
 @pytest.mark.parametrize(
