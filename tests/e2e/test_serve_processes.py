@@ -111,7 +111,7 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, data_dir: Path) ->
             query, body = wecom_callback("我的快递到哪了", "9001")
             wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, timeout=60)
             assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
-            wait_until(lambda: answered(1), timeout=30)
+            wait_until(lambda: answered(1), timeout=90)  # the worker loads its models after the HTTP side is ready
 
             owners = set(_lease_owners(data_dir, "inbox").values())  # every partition, one worker
             [owner] = owners
