@@ -8,7 +8,7 @@ queueing and the ack; the pipeline never sees a platform.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -125,3 +125,6 @@ class PlatformSpec:
     create: Callable[[str, Any, AdapterDeps], ChannelAdapter]  # (app name, app settings, deps)
     channels: tuple[str, ...]  # the message channels it receives and sends for
     staff_channel: str | None = None  # where staff work (commands, ticket cards); None: customers only
+    # For an app that receives over a connection kefu opens (no public address): (app name, app
+    # settings, emit) -> the coroutine function that keeps it open, or None (webhook mode).
+    listen: Callable[[str, Any, Emit], Callable[[], Coroutine[Any, Any, None]] | None] | None = None

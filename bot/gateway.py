@@ -32,6 +32,11 @@ class Gateway:
         self.inbox = inbox
         self.tasks = tasks
 
+    async def enqueue_all(self, messages: list[InboundMessage]) -> None:
+        """Queue each message (an ``Emit``: what a platform task or a stream connection brings)."""
+        for message in messages:
+            await self.enqueue(message)
+
     async def enqueue(self, message: InboundMessage) -> bool:
         """Queue a customer message once per platform id; False for a duplicate."""
         return await self.inbox.add_once(

@@ -75,8 +75,4 @@ class TaskHandler:
         if adapter is None:
             log.error("no adapter for task %s/%s: dropped %s", task.channel, task.app, task.kind)
             return
-        await adapter.run_task(task, self._enqueue_all)
-
-    async def _enqueue_all(self, messages: list[InboundMessage]) -> None:
-        for message in messages:
-            await self.gateway.enqueue(message)
+        await adapter.run_task(task, self.gateway.enqueue_all)

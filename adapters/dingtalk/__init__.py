@@ -1,5 +1,6 @@
-"""DingTalk app robot in HTTP receive mode: callbacks at ``/webhooks/dingtalk``, replies by
-sessionWebhook, and the v1.0 robot API when that webhook has expired.
+"""DingTalk app robot: callbacks at ``/webhooks/dingtalk`` (HTTP mode) or over a connection kefu
+opens (Stream mode, ``stream``), replies by sessionWebhook, and the v1.0 robot API when that
+webhook has expired.
 
 Module map: ``signing`` checks the callback headers (and signs custom-robot URLs), ``inbound``
 parses a callback into an ``InboundMessage``, ``render`` shapes an outbound message, ``delivery``
@@ -13,18 +14,32 @@ calls on the shared async client are simpler and testable against the fake platf
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from adapters.dingtalk.adapter import DingtalkAdapter
 from adapters.dingtalk.settings import DingtalkApp
-from bot.channel import AdapterDeps, ChannelAdapter, PlatformSpec
+from adapters.dingtalk.stream import StreamReceiver
+from bot.channel import AdapterDeps, ChannelAdapter, Emit, PlatformSpec
 
 
 def create(app_name: str, settings: DingtalkApp, deps: AdapterDeps) -> ChannelAdapter:
     return DingtalkAdapter(app_name, settings, deps)
 
 
+def listen(app_name: str, settings: DingtalkApp, emit: Emit) -> Callable[[], Coroutine[Any, Any, None]] | None:
+    """Stream mode's connection (adapters/dingtalk/stream.py); None in HTTP mode."""
+    return StreamReceiver(app_name, settings, emit).run if settings.mode == "stream" else None
+
+
 __all__ = ["DingtalkAdapter", "create"]
 
 
 SPEC = PlatformSpec(
-    name="dingtalk", settings=DingtalkApp, create=create, channels=("dingtalk",), staff_channel="dingtalk"
+    name="dingtalk",
+    settings=DingtalkApp,
+    create=create,
+    channels=("dingtalk",),
+    staff_channel="dingtalk",
+    listen=listen,
 )

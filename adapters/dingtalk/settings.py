@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 
 from bot.settings.base import StrictModel, require_together
@@ -13,6 +15,8 @@ class DingtalkApp(StrictModel):
     robot_code: str = ""
     api_base: str = "https://api.dingtalk.com"
     replay_window_seconds: int = Field(default=3600, ge=0)  # DingTalk's own rule: 1 hour
+    # http: DingTalk calls /webhooks/dingtalk; stream: kefu connects to DingTalk (no public address)
+    mode: Literal["http", "stream"] = "http"
 
     @model_validator(mode="after")
     def _complete(self) -> DingtalkApp:

@@ -232,6 +232,10 @@ class Runtime:
         for spec in PLATFORMS:
             for name, app_settings in self.settings.channels.apps_of(spec.name).items():
                 adapter = spec.create(name, app_settings, self.adapter_deps)
+                if spec.listen is not None and (
+                    connection := spec.listen(name, app_settings, self.gateway.enqueue_all)
+                ):
+                    self.jobs.append(connection)  # held by the processes that work
                 self.adapters[(spec.name, name)] = adapter
                 self.senders[(spec.name, name)] = adapter
                 log.info("channel %s/%s on", spec.name, name)

@@ -15,9 +15,11 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 Handler = Callable[["FakePlatform", Request, bytes], Awaitable[Response]]
+WebSocketHandler = Callable[["FakePlatform", WebSocket], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,12 @@ class FakePlatform:
         self._routes: dict[str, Handler] = {}
         self._prefix_routes: list[tuple[str, Handler]] = []  # for ids in the path (Feishu reply)
         self._after: dict[str, Callable[[], None]] = {}
+        self._websockets: dict[str, WebSocketHandler] = {}
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-platform fake state (kf message queues, ...)
-        from tests.support.fake_platform import dingtalk, feishu, robots, wechat, wecom
+        from tests.support.fake_platform import dingtalk, dingtalk_stream, feishu, robots, wechat, wecom
 
-        for module in (wecom, wechat, dingtalk, feishu, robots):
+        for module in (wecom, wechat, dingtalk, dingtalk_stream, feishu, robots):
             module.register(self)
         self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -56,6 +59,9 @@ class FakePlatform:
     # -- wiring -------------------------------------------------------------------------------
     def route(self, path: str, handler: Handler) -> None:
         self._routes[path] = handler
+
+    def websocket(self, path: str, handler: WebSocketHandler) -> None:
+        self._websockets[path] = handler
 
     def route_prefix(self, prefix: str, handler: Handler) -> None:
         """Serve every path that starts with ``prefix`` (exact routes win)."""
@@ -117,7 +123,8 @@ class FakePlatform:
         return response
 
     def __enter__(self) -> FakePlatform:
-        app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
+        sockets = [WebSocketRoute(path, self._socket(handler)) for path, handler in self._websockets.items()]
+        app = Starlette(routes=[*sockets, Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -128,6 +135,12 @@ class FakePlatform:
                 raise RuntimeError("fake platform did not start")
             time.sleep(0.01)
         return self
+
+    def _socket(self, handler: WebSocketHandler) -> Callable[[WebSocket], Awaitable[None]]:
+        async def endpoint(websocket: WebSocket) -> None:
+            await handler(self, websocket)
+
+        return endpoint
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None and self._thread is not None
