@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from bot.channel import TaskRetry
@@ -70,6 +71,33 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
 end
 return 0
 """
+# Move what a partition stream of the old, untagged name still has to do (entries pending, then
+# those never delivered, in their order) into its tagged stream, then drop the old one. For a
+# single server only: the two names are in different cluster slots, and the untagged layout
+# predates cluster support. KEYS = old stream, new stream; ARGV = group. Returns how many moved.
+_MIGRATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last, moved = '0-0', 0
+local function move(entries)
+  for _, entry in ipairs(entries) do
+    redis.call('XADD', KEYS[2], '*', unpack(entry[2]))
+    moved = moved + 1
+  end
+end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  if info['name'] == ARGV[1] then
+    last = info['last-delivered-id']
+    for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1000000)) do
+      move(redis.call('XRANGE', KEYS[1], p[1], p[1]))
+    end
+  end
+end
+move(redis.call('XRANGE', KEYS[1], '(' .. last, '+'))
+redis.call('DEL', KEYS[1])
+return moved
+"""
 Handler = Callable[[bytes], Awaitable[None]]
 GROUP = "kefu"
 # Per partition, the backlog ``add_once`` accepts: handled entries are trimmed as the consumers go
@@ -107,6 +135,9 @@ class StreamQueue:
         self.partitions = partitions
         self._add_once_script = redis.register_script(_ADD_ONCE)
         self._trim_script = redis.register_script(_TRIM_HANDLED)
+        # Sorted sets of the old untagged names (old name -> new) merged into the new ones by
+        # ``migrate_legacy`` (the outbox's delayed set).
+        self.legacy_sets: dict[str, str] = {}
         # On top of the client's auto-pipelining: one script call for many enqueues rather than
         # one each saves about a third of an enqueue's CPU on the ack path (measured 22 vs 34 µs).
         self._add_once = Coalescer(self._add_once_batch)
@@ -114,12 +145,27 @@ class StreamQueue:
     def partition_of(self, routing_key: str) -> int:
         return zlib.crc32(routing_key.encode()) % self.partitions
 
+    @property
+    def tag(self) -> str:
+        """The hash tag of the queue's streams and markers: one cluster slot, because a script
+        enqueues into several partitions at once and the reader reads them all in one command."""
+        return f"q:{self.name}"
+
+    @property
+    def stream_prefix(self) -> str:
+        """The partition streams' names without their number."""
+        return self.keys.tagged(self.tag, "")
+
     def stream(self, partition: int) -> str:
+        return f"{self.stream_prefix}{partition}"
+
+    def legacy_stream(self, partition: int) -> str:
+        """The partition's name before queues had a hash tag (``migrate_legacy``)."""
         return self.keys.of(self.name, str(partition))
 
     def seen_key(self, dedupe_key: str) -> str:
         """Where ``add_once`` marks ``dedupe_key`` as enqueued."""
-        return self.keys.of("seen", dedupe_key)
+        return self.keys.tagged(self.tag, "seen", dedupe_key)
 
     @property
     def dead_key(self) -> str:
@@ -166,6 +212,23 @@ class StreamQueue:
             except ResponseError as e:
                 if "BUSYGROUP" not in str(e):
                     raise
+
+    async def migrate_legacy(self) -> int:
+        """Carry over, once, what a version without hash tags left in the old partition streams
+        (and ``legacy_sets``): a rolling upgrade loses nothing. Nothing to do on a cluster, which
+        that version could not use. Returns how many entries moved."""
+        if isinstance(self.redis, RedisCluster):
+            return 0
+        moved = 0
+        for p in range(self.partitions):
+            moved += int(await self.redis.eval(_MIGRATE, 2, self.legacy_stream(p), self.stream(p), GROUP))
+        for old, new in self.legacy_sets.items():
+            if await self.redis.exists(old):
+                await self.redis.zunionstore(new, [new, old], aggregate="MIN")
+                await self.redis.delete(old)
+        if moved:
+            log.warning("%s: moved %d entries from the untagged streams of an earlier version", self.name, moved)
+        return moved
 
     async def trim_handled(self, partition: int) -> int:
         """Forget the partition's entries that are handled and acknowledged. Without this a
@@ -259,6 +322,7 @@ class LeasedConsumer:
                     # In the loop: Redis may be away at start, and a consumer must not die of it.
                     if not groups_ready:
                         await self.q.ensure_groups()
+                        await self.q.migrate_legacy()
                         groups_ready = True
                     short = await self._rebalance()
                     if time.monotonic() >= next_trim:
