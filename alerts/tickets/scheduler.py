@@ -52,13 +52,17 @@ def leader_lock(redis: Any, key: str, ttl_seconds: float) -> Lease:
     return Lease(redis, key, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", int(ttl_seconds * 1000))
 
 
+class _JobStore(RedisJobStore):
+    def shutdown(self) -> None:
+        """Close the client, whichever it is (APScheduler's reaches for a one-server pool)."""
+        self.redis.close()
+
+
 def job_store(redis_url: str, keys: Any) -> RedisJobStore:
     """APScheduler's Redis job store needs a sync client: the one ``redis_url`` makes (one server,
     a cluster or Sentinel's master). It writes both of its keys in one MULTI, so they share a hash
     tag (one cluster slot)."""
-    store = RedisJobStore(
-        jobs_key=keys.tagged("scheduler", "jobs"), run_times_key=keys.tagged("scheduler", "run_times")
-    )
+    store = _JobStore(jobs_key=keys.tagged("scheduler", "jobs"), run_times_key=keys.tagged("scheduler", "run_times"))
     store.redis = redis_urls.sync_client(redis_url)  # the store's own client is made unconnected: replaced
     return store
 

@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from bot.redis_urls import sync_client
 from bot.runtime.settings import Settings
 from tests.support.callbacks import wecom_callback, with_channels
 from tests.support.fake_platform import FakePlatform
@@ -59,6 +60,9 @@ def test_callbacks_through_a_cluster_are_answered_once(
         answered_once_each(fake, senders)
         # The keys really spread: the queues and customers are on more than one master.
         assert sum(n.client().dbsize() > 0 for n in cluster_clean.nodes) >= 2
+        # The ticket scheduler's leader stored its jobs through its synchronous cluster client.
+        jobs = sync_client(cluster_clean.url)
+        wait_until(lambda: jobs.zcard(f"{runtime.keys.prefix}:{{scheduler}}:run_times") == 3, timeout=20)
 
 
 def test_a_master_killed_mid_load_loses_and_doubles_nothing(
