@@ -177,6 +177,36 @@ def wait_for_workers(embedded: redis.Redis, args: argparse.Namespace, timeout: f
     raise RuntimeError("the worker processes did not share out the partitions")
 
 
+def start_fake(port: int) -> subprocess.Popen:
+    """The fake platform API in a process of its own, replies listed at ``/__replies``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_platform", str(port), json.dumps({FS_APP: FS_SECRET})], cwd=ROOT
+    )
+
+
+def start_kefu_serve(port: int, data_dir: str, fake: str, args: argparse.Namespace) -> subprocess.Popen:
+    """``kefu serve`` with the WeCom and Feishu channels on ``fake`` and its embedded Redis under
+    ``data_dir``; ``args`` gives http_processes, worker_processes and partitions."""
+    env = dict(
+        os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
+        KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
+        KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
+        KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
+        KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
+        KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
+        KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
+        KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
+        KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
+        KEFU_SERVER__PARTITIONS=str(args.partitions),
+    )  # fmt: skip
+    env.pop("KEFU_REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] * 1000
@@ -199,33 +229,10 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.support.fake_platform", str(fake_port), json.dumps({FS_APP: FS_SECRET})],
-                cwd=ROOT,
-            )
-        )
+        procs.append(start_fake(fake_port))
         fake = f"http://127.0.0.1:{fake_port}"
         data_dir = tempfile.mkdtemp(prefix="kefu-bench-")
-        env = dict(
-            os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
-            KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
-            KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
-            KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
-            KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
-            KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
-            KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
-            KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
-            KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
-            KEFU_SERVER__PARTITIONS=str(args.partitions),
-        )  # fmt: skip
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(kefu_port)],
-                cwd=ROOT,
-                env=env,
-            )
-        )
+        procs.append(start_kefu_serve(kefu_port, data_dir, fake, args))
         procs.append(
             subprocess.Popen(
                 [

