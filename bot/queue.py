@@ -301,6 +301,7 @@ class LeasedConsumer:
         self._reader: asyncio.Task[None] | None = None
         self._partition_of = {queue.stream(p).encode(): p for p in range(queue.partitions)}
         self._stopping = False
+        self._retiring = False  # the reader is to stop after its read in flight
         # Partitions whose lease ran out under us: their next owner is already re-handling what
         # we had in hand, so that is cancelled at once rather than given time to finish.
         self._lost: set[int] = set()
@@ -373,18 +374,23 @@ class LeasedConsumer:
                 self._lost.add(p)
                 task.cancel()
                 self._tasks.pop(p)
-        while len(self._tasks) > share:
-            # More than our share (a process joined): hand one over. What it was handling and
-            # had not acknowledged is re-handled by the next owner; handlers are idempotent.
-            p, task = self._tasks.popitem()
-            task.cancel()
-            # Let it finish stopping before the lease goes: the next owner must not re-handle a
-            # message this task may be sending right now.
-            await asyncio.wait([task], timeout=self.block_ms / 1000 + 2)
-            # And no read that still names it: an entry it delivered after the next owner looked
-            # for unacknowledged ones would be pending here, unseen by anyone.
+        # More than our share (a process joined): hand the extra ones over, together. What they
+        # were handling and had not acknowledged is re-handled by the next owner; handlers are
+        # idempotent.
+        extra = [self._tasks.popitem() for _ in range(len(self._tasks) - share)]
+        if extra:
+            for _, task in extra:
+                task.cancel()
+            # Let them finish stopping before the leases go: the next owner must not re-handle a
+            # message one of them may be sending right now.
+            await asyncio.wait([task for _, task in extra], timeout=self.block_ms / 1000 + 2)
+            # And no read that still names them: an entry it delivered after the next owner
+            # looked for unacknowledged ones would be pending here, unseen by anyone.
             await self._restart_reader()
-            await self._lease(p).release()
+            for p, _ in extra:
+                await self._lease(p).release()
+            for p in self._tasks:  # the waits above may have taken a good part of a short lease
+                await self._lease(p).hold()
         return len(self._tasks) < share
 
     async def _release_all(self) -> None:
@@ -409,7 +415,20 @@ class LeasedConsumer:
             self._reader = asyncio.create_task(self._read(), name=f"{self.q.name}-reader")
 
     async def _restart_reader(self) -> None:
-        await self._stop_reading()
+        """A reader that no longer names a handed-over partition, without losing what the current
+        one is reading: it is let finish its read and deliver it. Cancelled mid-read, it left the
+        entries Redis had just delivered for the partitions we keep pending under us and in
+        nobody's hands, unanswered until the partition changed owner."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            self._retiring = True
+            try:
+                await asyncio.wait([reader], timeout=self.block_ms / 1000 + 2)
+            finally:
+                self._retiring = False
+            if not reader.done():  # stuck on a dead connection: nothing of it will come
+                await self._stop_reading()
+        self._reader = None
         self._ensure_reader()
 
     async def _stop_reading(self) -> None:
@@ -424,7 +443,7 @@ class LeasedConsumer:
         entry to its partition's task. A partition whose task is behind by a batch is left out
         of the next read until it catches up."""
         redis = self.q.redis
-        while not (self._stopping or cancel_requested()):
+        while not (self._stopping or self._retiring or cancel_requested()):
             streams = {self.q.stream(p): ">" for p in sorted(self._reading) if self._inboxes[p].qsize() < self.batch}
             if not streams:
                 await asyncio.sleep(CATCH_UP_SECONDS)
