@@ -180,6 +180,13 @@ def wait_for_workers(embedded: redis.Redis, args: argparse.Namespace, timeout: f
     raise RuntimeError("the worker processes did not share out the partitions")
 
 
+def start_fake(port: int) -> subprocess.Popen:
+    """The fake platform API in a process of its own, replies listed at ``/__replies``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_platform", str(port), json.dumps({FS_APP: FS_SECRET})], cwd=ROOT
+    )
+
+
 def kefu_env(fake: str, data_dir: str, args: argparse.Namespace, **extra: str) -> dict[str, str]:
     """``kefu serve``'s environment: WeCom and Feishu pointed at the fake platform, no reply rate
     limit, the process layout from ``args``, and ``extra`` settings."""
@@ -211,6 +218,17 @@ def wait_replies(
         time.sleep(0.5)
 
 
+def start_kefu_serve(port: int, data_dir: str, fake: str, args: argparse.Namespace, **extra: str) -> subprocess.Popen:
+    """``kefu serve`` on ``port`` with its embedded Redis under ``data_dir`` and ``kefu_env``'s settings."""
+    env = kefu_env(fake, data_dir, args, **extra)
+    env.pop("KEFU_REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] * 1000
@@ -233,22 +251,10 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.support.fake_platform", str(fake_port), json.dumps({FS_APP: FS_SECRET})],
-                cwd=ROOT,
-            )
-        )
+        procs.append(start_fake(fake_port))
         fake = f"http://127.0.0.1:{fake_port}"
         data_dir = tempfile.mkdtemp(prefix="kefu-bench-")
-        env = kefu_env(fake, data_dir, args)
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(kefu_port)],
-                cwd=ROOT,
-                env=env,
-            )
-        )
+        procs.append(start_kefu_serve(kefu_port, data_dir, fake, args))
         procs.append(
             subprocess.Popen(
                 [

@@ -38,17 +38,20 @@ SENT_MARK_RETRY_MAX_SECONDS = 1.0  # how long, at most, between tries to write a
 
 # Move due delayed entries back into their stream, atomically, so one process moves each once.
 # A member is {"s": stream, "k": routing key, "d": envelope}; "stream|envelope" members were
-# scheduled by a version that did not record routing keys (their entries share one lane).
+# scheduled by a version that did not record routing keys (their entries share one lane). The
+# stream is the partition named at the end of "s" under ARGV[2], the streams' common prefix in
+# the delayed set's slot, so members written under the untagged names go to the tagged streams.
 _MOVE_DUE = """
+local function stream(name) return ARGV[2] .. string.match(name, '(%d+)$') end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
   if string.sub(member, 1, 1) == '{' then
     local entry = cjson.decode(member)
-    redis.call('XADD', entry.s, '*', 'd', entry.d, 'k', entry.k)
+    redis.call('XADD', stream(entry.s), '*', 'd', entry.d, 'k', entry.k)
   else
     local sep = string.find(member, '|', 1, true)
-    redis.call('XADD', string.sub(member, 1, sep - 1), '*', 'd', string.sub(member, sep + 1))
+    redis.call('XADD', stream(string.sub(member, 1, sep - 1)), '*', 'd', string.sub(member, sep + 1))
   end
 end
 return #due
@@ -88,10 +91,12 @@ class Outbox:
         self.queue = StreamQueue(redis, keys, "outbox", partitions)
         self.redis = redis
         self.keys = keys
+        self.queue.legacy_sets[keys.of("outbox", "delayed")] = self.delayed_key
 
     @property
     def delayed_key(self) -> str:
-        return self.keys.of("outbox", "delayed")
+        """In the outbox queue's slot: moving due entries writes into its streams."""
+        return self.keys.tagged(self.queue.tag, "delayed")
 
     @property
     def dead_key(self) -> str:
@@ -114,7 +119,7 @@ class Outbox:
         await self.redis.zadd(self.delayed_key, {json.dumps(member, ensure_ascii=False): due})
 
     async def move_due(self, now: float) -> int:
-        return int(await self.redis.eval(_MOVE_DUE, 1, self.delayed_key, now))
+        return int(await self.redis.eval(_MOVE_DUE, 1, self.delayed_key, now, self.queue.stream_prefix))
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         return [_dead_entry(raw) for raw in await self.redis.lrange(self.dead_key, 0, -1)]

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from bot.channel import TaskRetry
@@ -71,6 +72,33 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
 end
 return 0
 """
+# Move what a partition stream of the old, untagged name still has to do (entries pending, then
+# those never delivered, in their order) into its tagged stream, then drop the old one. For a
+# single server only: the two names are in different cluster slots, and the untagged layout
+# predates cluster support. KEYS = old stream, new stream; ARGV = group. Returns how many moved.
+_MIGRATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last, moved = '0-0', 0
+local function move(entries)
+  for _, entry in ipairs(entries) do
+    redis.call('XADD', KEYS[2], '*', unpack(entry[2]))
+    moved = moved + 1
+  end
+end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  if info['name'] == ARGV[1] then
+    last = info['last-delivered-id']
+    for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1000000)) do
+      move(redis.call('XRANGE', KEYS[1], p[1], p[1]))
+    end
+  end
+end
+move(redis.call('XRANGE', KEYS[1], '(' .. last, '+'))
+redis.call('DEL', KEYS[1])
+return moved
+"""
 Handler = Callable[[bytes], Awaitable[None]]
 GROUP = "kefu"
 # Per partition, the backlog ``add_once`` accepts: handled entries are trimmed as the consumers go
@@ -108,6 +136,9 @@ class StreamQueue:
         self.partitions = partitions
         self._add_once_script = redis.register_script(_ADD_ONCE)
         self._trim_script = redis.register_script(_TRIM_HANDLED)
+        # Sorted sets of the old untagged names (old name -> new) merged into the new ones by
+        # ``migrate_legacy`` (the outbox's delayed set).
+        self.legacy_sets: dict[str, str] = {}
         # On top of the client's auto-pipelining: one script call for many enqueues rather than
         # one each saves about a third of an enqueue's CPU on the ack path (measured 22 vs 34 µs).
         self._add_once = Coalescer(self._add_once_batch)
@@ -115,12 +146,27 @@ class StreamQueue:
     def partition_of(self, routing_key: str) -> int:
         return zlib.crc32(routing_key.encode()) % self.partitions
 
+    @property
+    def tag(self) -> str:
+        """The hash tag of the queue's streams and markers: one cluster slot, because a script
+        enqueues into several partitions at once and the reader reads them all in one command."""
+        return f"q:{self.name}"
+
+    @property
+    def stream_prefix(self) -> str:
+        """The partition streams' names without their number."""
+        return self.keys.tagged(self.tag, "")
+
     def stream(self, partition: int) -> str:
+        return f"{self.stream_prefix}{partition}"
+
+    def legacy_stream(self, partition: int) -> str:
+        """The partition's name before queues had a hash tag (``migrate_legacy``)."""
         return self.keys.of(self.name, str(partition))
 
     def seen_key(self, dedupe_key: str) -> str:
         """Where ``add_once`` marks ``dedupe_key`` as enqueued."""
-        return self.keys.of("seen", dedupe_key)
+        return self.keys.tagged(self.tag, "seen", dedupe_key)
 
     @property
     def dead_key(self) -> str:
@@ -167,6 +213,23 @@ class StreamQueue:
             except ResponseError as e:
                 if "BUSYGROUP" not in str(e):
                     raise
+
+    async def migrate_legacy(self) -> int:
+        """Carry over, once, what a version without hash tags left in the old partition streams
+        (and ``legacy_sets``): a rolling upgrade loses nothing. Nothing to do on a cluster, which
+        that version could not use. Returns how many entries moved."""
+        if isinstance(self.redis, RedisCluster):
+            return 0
+        moved = 0
+        for p in range(self.partitions):
+            moved += int(await self.redis.eval(_MIGRATE, 2, self.legacy_stream(p), self.stream(p), GROUP))
+        for old, new in self.legacy_sets.items():
+            if await self.redis.exists(old):
+                await self.redis.zunionstore(new, [new, old], aggregate="MIN")
+                await self.redis.delete(old)
+        if moved:
+            log.warning("%s: moved %d entries from the untagged streams of an earlier version", self.name, moved)
+        return moved
 
     async def trim_handled(self, partition: int) -> int:
         """Forget the partition's entries that are handled and acknowledged. Without this a
@@ -239,6 +302,7 @@ class LeasedConsumer:
         self._reader: asyncio.Task[None] | None = None
         self._partition_of = {queue.stream(p).encode(): p for p in range(queue.partitions)}
         self._stopping = False
+        self._retiring = False  # the reader is to stop after its read in flight
         # Partitions whose lease ran out under us: their next owner is already re-handling what
         # we had in hand, so that is cancelled at once rather than given time to finish.
         self._lost: set[int] = set()
@@ -260,6 +324,7 @@ class LeasedConsumer:
                     # In the loop: Redis may be away at start, and a consumer must not die of it.
                     if not groups_ready:
                         await self.q.ensure_groups()
+                        await self.q.migrate_legacy()
                         groups_ready = True
                     short = await self._rebalance()
                     if time.monotonic() >= next_trim:
@@ -310,18 +375,23 @@ class LeasedConsumer:
                 self._lost.add(p)
                 task.cancel()
                 self._tasks.pop(p)
-        while len(self._tasks) > share:
-            # More than our share (a process joined): hand one over. What it was handling and
-            # had not acknowledged is re-handled by the next owner; handlers are idempotent.
-            p, task = self._tasks.popitem()
-            task.cancel()
-            # Let it finish stopping before the lease goes: the next owner must not re-handle a
-            # message this task may be sending right now.
-            await asyncio.wait([task], timeout=self.block_ms / 1000 + 2)
-            # And no read that still names it: an entry it delivered after the next owner looked
-            # for unacknowledged ones would be pending here, unseen by anyone.
+        # More than our share (a process joined): hand the extra ones over, together. What they
+        # were handling and had not acknowledged is re-handled by the next owner; handlers are
+        # idempotent.
+        extra = [self._tasks.popitem() for _ in range(len(self._tasks) - share)]
+        if extra:
+            for _, task in extra:
+                task.cancel()
+            # Let them finish stopping before the leases go: the next owner must not re-handle a
+            # message one of them may be sending right now.
+            await asyncio.wait([task for _, task in extra], timeout=self.block_ms / 1000 + 2)
+            # And no read that still names them: an entry it delivered after the next owner
+            # looked for unacknowledged ones would be pending here, unseen by anyone.
             await self._restart_reader()
-            await self._lease(p).release()
+            for p, _ in extra:
+                await self._lease(p).release()
+            for p in self._tasks:  # the waits above may have taken a good part of a short lease
+                await self._lease(p).hold()
         return len(self._tasks) < share
 
     async def _release_all(self) -> None:
@@ -346,7 +416,20 @@ class LeasedConsumer:
             self._reader = asyncio.create_task(self._read(), name=f"{self.q.name}-reader")
 
     async def _restart_reader(self) -> None:
-        await self._stop_reading()
+        """A reader that no longer names a handed-over partition, without losing what the current
+        one is reading: it is let finish its read and deliver it. Cancelled mid-read, it left the
+        entries Redis had just delivered for the partitions we keep pending under us and in
+        nobody's hands, unanswered until the partition changed owner."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            self._retiring = True
+            try:
+                await asyncio.wait([reader], timeout=self.block_ms / 1000 + 2)
+            finally:
+                self._retiring = False
+            if not reader.done():  # stuck on a dead connection: nothing of it will come
+                await self._stop_reading()
+        self._reader = None
         self._ensure_reader()
 
     async def _stop_reading(self) -> None:
@@ -361,7 +444,7 @@ class LeasedConsumer:
         entry to its partition's task. A partition whose task is behind by a batch is left out
         of the next read until it catches up."""
         redis = self.q.redis
-        while not (self._stopping or cancel_requested()):
+        while not (self._stopping or self._retiring or cancel_requested()):
             streams = {self.q.stream(p): ">" for p in sorted(self._reading) if self._inboxes[p].qsize() < self.batch}
             if not streams:
                 await asyncio.sleep(CATCH_UP_SECONDS)

@@ -1,7 +1,10 @@
 """Redis access: the embedded server when no ``redis_url`` is given, and the key layout.
 
-All keys live under one prefix. Keys of one customer carry the customer in a hash tag
-(``kefu:{c:wecom:abc}:dialogue``) so that they land in one Redis Cluster slot later.
+All keys live under one prefix. Keys that a script, a transaction or one command uses together
+carry a hash tag (the part in braces), so that on a Redis Cluster they land in one slot: a
+customer's keys (``kefu:{c:wecom:abc}:dialogue``), a queue's streams and dedupe markers
+(``kefu:{q:inbox}:3``), the tickets, the alert groups, the scheduler's jobs.
+tests/unit/test_key_slots.py checks every such group.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import redis
 import redis.asyncio as aredis
+from redis.exceptions import RedisClusterException
 
+from bot import redis_urls
 from bot.processes import alive, die_with_parent, parent_of
-from bot.redis_pipelining import PipeliningRedis
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,10 @@ class Keys:
 
     def of(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    def tagged(self, tag: str, *parts: str) -> str:
+        """A key in the hash tag ``tag``'s cluster slot: keys used together share one tag."""
+        return ":".join((self.prefix, f"{{{tag}}}", *parts))
 
 
 def _redis_server_binary() -> str:
@@ -294,18 +302,16 @@ class RedisHandle:
 
     def async_client(self, max_connections: int = 100) -> aredis.Redis:
         """``max_connections``: each queue partition a process consumes holds one connection in a
-        blocking read, on top of what the process's other commands use."""
+        blocking read, on top of what the process's other commands use. On a cluster, per node."""
         try:
-            return PipeliningRedis.from_url(
-                self._url, decode_responses=False, health_check_interval=10, max_connections=max_connections
-            )
-        except ValueError as e:
+            return cast(aredis.Redis, redis_urls.async_client(self._url, max_connections=max_connections))
+        except (ValueError, RedisClusterException) as e:
             raise RedisUnavailable(f"redis_url is not usable: {e}") from None
 
     def sync_client(self) -> redis.Redis:
         try:
-            return redis.Redis.from_url(self._url, decode_responses=False)
-        except ValueError as e:
+            return cast(redis.Redis, redis_urls.sync_client(self._url))
+        except (ValueError, RedisClusterException) as e:
             raise RedisUnavailable(f"redis_url is not usable: {e}") from None
 
 

@@ -124,14 +124,18 @@ class ContactStore:
     def _k(self, person: str, what: str) -> str:
         return self._keys.customer(person, what)
 
+    def record_keys(self, person: str, message_id: str) -> list[str]:
+        """The keys ``record``'s script uses: the person's, in one cluster slot."""
+        return [
+            self._k(person, "contact:session"), self._k(person, "contacts"), self._k(person, "contacts:at"),
+            self._k(person, f"contact:msg:{message_id}"),
+        ]  # fmt: skip
+
     async def record(
         self, person: str, *, now: float, gap_seconds: float, keep_seconds: float, channel: str,
         intent: str | None, excerpt: str, message_id: str,
     ) -> Recorded:  # fmt: skip
-        keys = [
-            self._k(person, "contact:session"), self._k(person, "contacts"), self._k(person, "contacts:at"),
-            self._k(person, f"contact:msg:{message_id}"),
-        ]  # fmt: skip
+        keys = self.record_keys(person, message_id)
         contact_id = f"{int(now * 1000)}-{message_id}"[:120]
         args = [
             repr(float(now)),

@@ -31,6 +31,9 @@ return 1
 """
 
 
+_TAG = "alerts:groups"
+
+
 def _digest(value: str) -> str:
     return hashlib.sha1(value.encode()).hexdigest()[:20]
 
@@ -39,15 +42,17 @@ class GroupStore:
     def __init__(self, redis: aredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
-        self.due_key = keys.of("alerts", "groups", "due")
+        # One hash tag (cluster slot) for them all: adding a notice writes the open marker, the due
+        # set and the batch list in one script.
+        self.due_key = keys.tagged(_TAG, "due")
         self._add = redis.register_script(_ADD)
         self._detach = redis.register_script(_DETACH)
 
     def _open_key(self, group_hash: str) -> str:
-        return self._keys.of("alerts", "groups", "open", group_hash)
+        return self._keys.tagged(_TAG, "open", group_hash)
 
     def _batch_prefix(self) -> str:
-        return self._keys.of("alerts", "groups", "batch") + ":"
+        return self._keys.tagged(_TAG, "batch", "")
 
     async def add(self, notice: Notice, receivers: list[str], due_at: float) -> str:
         """The due-set member of the batch the notice joined (``batch|group``); a notice without

@@ -14,12 +14,12 @@ import socket
 import uuid
 from typing import Any
 
-import redis as sync_redis
 from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from alerts.tickets.service import TicketService
+from bot import redis_urls
 from bot.queue import cancel_requested
 from bot.redis_store import Lease
 
@@ -52,12 +52,19 @@ def leader_lock(redis: Any, key: str, ttl_seconds: float) -> Lease:
     return Lease(redis, key, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", int(ttl_seconds * 1000))
 
 
+class _JobStore(RedisJobStore):
+    def shutdown(self) -> None:
+        """Close the client, whichever it is (APScheduler's reaches for a one-server pool)."""
+        self.redis.close()
+
+
 def job_store(redis_url: str, keys: Any) -> RedisJobStore:
-    """APScheduler's Redis job store needs a sync client; a pool from the URL also covers unix://."""
-    pool = sync_redis.ConnectionPool.from_url(redis_url)
-    return RedisJobStore(
-        jobs_key=keys.of("scheduler", "jobs"), run_times_key=keys.of("scheduler", "run_times"), connection_pool=pool
-    )
+    """APScheduler's Redis job store needs a sync client: the one ``redis_url`` makes (one server,
+    a cluster or Sentinel's master). It writes both of its keys in one MULTI, so they share a hash
+    tag (one cluster slot)."""
+    store = _JobStore(jobs_key=keys.tagged("scheduler", "jobs"), run_times_key=keys.tagged("scheduler", "run_times"))
+    store.redis = redis_urls.sync_client(redis_url)  # the store's own client is made unconnected: replaced
+    return store
 
 
 class TicketScheduler:
@@ -120,6 +127,7 @@ class TicketScheduler:
         try:
             held = await self.lock.hold()
             if held and self.scheduler is None:
+                await self.service.store.migrate_legacy()  # once per leader: cheap when done
                 self._start()
             elif not held:
                 self._stop()

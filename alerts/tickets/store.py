@@ -1,9 +1,14 @@
 """Tickets in Redis, changed only by atomic transitions (WATCH/MULTI around a pure function).
 
-- ``kefu:ticket:<id>``: the ticket as JSON;  ``kefu:ticket:<id>:audit``: the audit log (a list);
-- ``kefu:tickets:active``: ids not closed;  ``kefu:tickets:created``: every id by creation time;
-- ``kefu:{c:<person>}:ticket``: the person's latest ticket (one open ticket per customer);
-- ``kefu:ticket_seq:<yyyymmdd>``: the day's counter behind ``T-20261128-0007``.
+All in the hash tag ``{tickets}`` (one Redis Cluster slot), since a transition watches and writes
+several of them at once:
+
+- ``kefu:{tickets}:ticket:<id>``: the ticket as JSON;  ``...:ticket:<id>:audit``: the audit log;
+- ``kefu:{tickets}:active``: ids not closed;  ``kefu:{tickets}:created``: every id by creation time;
+- ``kefu:{tickets}:customer:<person>``: the person's latest ticket (one open ticket per customer);
+- ``kefu:{tickets}:seq:<yyyymmdd>``: the day's counter behind ``T-20261128-0007``.
+
+``migrate_legacy`` renames the keys of the untagged layout of earlier versions.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import WatchError
 
 from alerts.tickets.model import CLOSED, Outcome, Ticket
 
 Transition = Callable[[Ticket], Outcome]
+TAG = "tickets"
 
 
 class TicketNotFound(Exception):
@@ -37,21 +44,47 @@ class TicketStore:
 
     # -- keys -------------------------------------------------------------------------------
     def key(self, tid: str) -> str:
-        return self.keys.of("ticket", tid)
+        return self.keys.tagged(TAG, "ticket", tid)
 
     def audit_key(self, tid: str) -> str:
-        return self.keys.of("ticket", tid, "audit")
+        return self.keys.tagged(TAG, "ticket", tid, "audit")
 
     @property
     def active_key(self) -> str:
-        return self.keys.of("tickets", "active")
+        return self.keys.tagged(TAG, "active")
 
     @property
     def created_key(self) -> str:
-        return self.keys.of("tickets", "created")
+        return self.keys.tagged(TAG, "created")
 
     def pointer_key(self, person: str) -> str:
-        return self.keys.customer(person, "ticket")
+        return self.keys.tagged(TAG, "customer", person)
+
+    def seq_key(self, date: str) -> str:
+        return self.keys.tagged(TAG, "seq", date)
+
+    async def migrate_legacy(self) -> int:
+        """Rename, once, the keys an earlier version wrote without the hash tag (on one server;
+        that version could not use a cluster). A key already present under its new name is kept
+        and the old one left for the operator. Returns how many were renamed."""
+        if isinstance(self.redis, RedisCluster):
+            return 0
+        prefix, renamed = self.keys.prefix, 0
+        patterns = {
+            f"{prefix}:ticket:*": lambda rest: self.keys.tagged(TAG, "ticket", rest),
+            f"{prefix}:tickets:active": lambda _: self.active_key,
+            f"{prefix}:tickets:created": lambda _: self.created_key,
+            f"{prefix}:ticket_seq:*": lambda rest: self.seq_key(rest),
+        }
+        for pattern, new_name in patterns.items():
+            async for raw in self.redis.scan_iter(match=pattern, count=1000):
+                old = raw.decode()
+                renamed += bool(await self.redis.renamenx(old, new_name(old.split(":", 2)[2])))
+        async for raw in self.redis.scan_iter(match=f"{prefix}:{{c:*}}:ticket", count=1000):
+            old = raw.decode()
+            person = old[len(prefix) + 4 : -len("}:ticket")]
+            renamed += bool(await self.redis.renamenx(old, self.pointer_key(person)))
+        return renamed
 
     # -- reading ----------------------------------------------------------------------------
     async def get(self, tid: str) -> Ticket | None:
@@ -82,7 +115,7 @@ class TicketStore:
     # -- writing ----------------------------------------------------------------------------
     async def new_id(self, now: float) -> str:
         date = datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d")
-        seq_key = self.keys.of("ticket_seq", date)
+        seq_key = self.seq_key(date)
         n = await self.redis.incr(seq_key)
         if n == 1:
             await self.redis.expire(seq_key, 3 * 86400)

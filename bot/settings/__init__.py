@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 from redis.asyncio.connection import parse_url  # what from_url itself runs
 
+from bot.redis_urls import CLUSTER_SCHEMES, SENTINEL_SCHEMES, parse_topology
 from bot.settings.base import StrictModel
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
@@ -25,7 +26,8 @@ SHIPPED_DEFAULTS = PACKAGE_CONFIG_DIR / "kefu.yaml"
 SHIPPED_FAQ = PACKAGE_CONFIG_DIR / "faq.yaml"
 SHIPPED_OUT_OF_SCOPE = PACKAGE_CONFIG_DIR / "out_of_scope.txt"
 _SECRET_HINTS = ("secret", "token", "key", "password", "redis_url")  # a redis_url may hold a password
-REDIS_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url accepts
+# What redis-py's from_url accepts, then a cluster and a Sentinel-watched master (bot/redis_urls.py).
+REDIS_SCHEMES = ("redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
 
 class ConfigError(Exception):
@@ -133,7 +135,8 @@ class CoreSettings(BaseSettings):
         if scheme == "unix" and not url.partition("://")[2].split("?")[0]:
             raise PydanticCustomError("redis_url", "unix:// needs the socket's path, as in unix:///run/redis.sock")
         try:
-            parse_url(url)
+            if parse_topology(url) is None:
+                parse_url(url)
         except ValueError as e:
             raise PydanticCustomError("redis_url", "not a usable Redis URL: {why}", {"why": str(e)}) from None
         return url

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import zlib
+from typing import Any
 
 import pytest
 import redis
@@ -426,6 +427,39 @@ def test_a_handed_over_partition_is_no_longer_read_by_its_old_owner(redis_clean:
         await r.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_reader_restarted_mid_read_delivers_what_it_read(redis_clean: str) -> None:
+    """A hand-over restarts the reader; entries Redis delivered to the read in flight, for the
+    partitions kept, must still reach their tasks (cancelled, the read left them pending under
+    their live owner, unanswered until the partition changed hands)."""
+
+    async def scenario() -> list[bytes]:
+        r, q, handled, handler = await recording_queue(redis_clean, "midread", 2)
+        one = LeasedConsumer(q, handler, identity="one", lease_ms=60_000, block_ms=2_000)
+        read = r.xreadgroup
+
+        async def reply_in_flight(*args: Any, **kwargs: Any) -> Any:
+            got = await read(*args, **kwargs)  # delivered: pending under "one" from now on
+            await asyncio.sleep(0.5 if got else 0)  # ... while the reply is still on its way
+            return got
+
+        r.xreadgroup = reply_in_flight  # type: ignore[method-assign]
+        await one._rebalance()
+        one._ensure_reader()
+        await until(lambda: one._reading == {0, 1})
+        await asyncio.sleep(0.1)  # the reader waits on both streams
+        await r.xadd(q.stream(0), {"d": "kept", "k": "c"})
+        await asyncio.sleep(0.2)  # read by Redis, not yet handed to the partition's task
+        await one._restart_reader()  # as a hand-over of the other partition does
+        await until(lambda: handled)
+        for task in one._tasks.values():
+            task.cancel()
+        await one._stop_reading()
+        await r.aclose()
+        return handled
+
+    assert asyncio.run(scenario()) == [b"kept"]
 
 
 def test_an_entry_left_pending_by_a_former_owner_is_reclaimed(

@@ -130,7 +130,7 @@ def test_two_processes_one_leader_and_the_lock_moves(redis_clean: str) -> None:
         leader_pid = int(holder.decode().split(":")[1])
         assert leader_pid in {p.pid for p in procs}
         assert _wait_for(lambda: sync.get("t:test:leader_jobs")) == b"tickets.digest,tickets.escalations,tickets.weekly"
-        assert sync.zcard("t:scheduler:run_times") == 3  # the jobs live in Redis
+        assert sync.zcard("t:{scheduler}:run_times") == 3  # the jobs live in Redis
         time.sleep(1.5)
         assert int(sync.get("t:scheduler:leader").decode().split(":")[1]) == leader_pid  # renewed, not moved
         os.kill(leader_pid, signal.SIGKILL)  # dies without letting go

@@ -70,11 +70,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def start_serve(port: int, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
     """``kefu serve`` on 127.0.0.1:``port`` as a child process, with ``env`` added to this
-    process's environment and its own embedded Redis; its output goes to ``log``."""
-    full_env = dict(os.environ, **env)
-    full_env.pop("KEFU_REDIS_URL", None)
+    process's environment and its own embedded Redis unless ``env`` names one; its output goes
+    to ``log``."""
+    return start_kefu(log, "serve", "--host", "127.0.0.1", "--port", str(port), *args, **env)
+
+
+def start_kefu(log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """``kefu <args>`` as a child process, with ``env`` added to this process's environment (a
+    ``KEFU_REDIS_URL`` of this process's is not passed on); its output goes to ``log``."""
+    full_env = {k: v for k, v in os.environ.items() if k != "KEFU_REDIS_URL"} | env
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        [sys.executable, "-m", "bot.runtime.cli", *args],
         cwd=ROOT, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -143,3 +143,39 @@ def test_relative_knowledge_base_resolves_next_to_the_config_file(
 def test_local_config_in_the_working_directory_is_used(tmp_path: Path) -> None:
     write(tmp_path / "config" / "kefu.yaml", "key_prefix: localshop\n")
     assert load_settings(None).key_prefix == "localshop"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000",
+        "rediss+cluster://user:pw@node.example:6380?socket_timeout=2",
+        "redis+sentinel://s1:26379,s2:26379/mymaster",
+        "redis+sentinel://:pw@[::1]:26379/mymaster/2?sentinel_password=spw",
+    ],
+)
+def test_cluster_and_sentinel_urls_load(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("KEFU_REDIS_URL", url)
+    assert load_settings(None).redis_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("redis+cluster://", "needs at least one host:port"),
+        ("redis+cluster://:hunter2@a:7000,b/0", "'b' is not host:port"),
+        ("redis+cluster://:hunter2@a:7000/0", "takes no path"),
+        ("redis+sentinel://:hunter2@s1:26379", "needs the master's name"),
+        ("redis+sentinel://:hunter2@s1:26379/mymaster/zero", "must be a number"),
+        ("redis+sentinel://:hunter2@s1:26379/mymaster?hunter=1", "unknown option 'hunter'"),
+        ("redis+cluster://:hunter2@a:7000?sentinel_password=x", "unknown option 'sentinel_password'"),
+        ("redis+cluster://:hunter2@a:7000?socket_timeout=soon", "must be a float"),
+        ("redis+shard://a:7000", "redis+cluster://"),
+    ],
+)
+def test_unusable_cluster_and_sentinel_urls_say_why(monkeypatch: pytest.MonkeyPatch, url: str, needle: str) -> None:
+    monkeypatch.setenv("KEFU_REDIS_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert "redis_url" in str(caught.value) and needle in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -1,7 +1,8 @@
 """Serve the fake platform on its own, for benchmarks: ``python -m tests.support.fake_platform PORT``.
 
 ``GET /__replies`` returns when each reply arrived: WeCom ``message/send`` by ``touser`` and
-Feishu replies by the message replied to.
+Feishu replies by the message replied to; ``GET /__replies?count=1``, how many replies arrived
+(a reply sent twice counts twice).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ FEISHU_REPLY = "/open-apis/im/v1/messages/"
 
 async def replies(fake: FakePlatform, request: Request, body: bytes) -> Response:
     out: dict[str, float] = {}
-    for r in list(fake.requests):
+    sent = [r for r in list(fake.requests) if r.path == "/cgi-bin/message/send" or r.path.endswith("/reply")]
+    if request.query_params.get("count"):
+        return JSONResponse({"replies": len(sent)})
+    for r in sent:
         if r.path == "/cgi-bin/message/send":
             out[json.loads(r.body)["touser"]] = r.at
         elif r.path.startswith(FEISHU_REPLY) and r.path.endswith("/reply"):
