@@ -42,9 +42,12 @@ FS_APP, FS_SECRET, FS_TOKEN, FS_KEY = "cli_bench", "fs-secret", "fs-verify", "fs
 QUESTIONS = ["我的快递到哪了", "退款多久到账", "怎么退货", "能开发票吗", "有优惠券吗", "AJ1有货么", "尺码怎么选"]
 
 
-def wecom_request(i: int, crypto: WeChatCrypto) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+def wecom_request(
+    i: int, crypto: WeChatCrypto, customer: int | None = None
+) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+    """Callback ``i``, from customer ``customer`` (by default one of its own)."""
     now = str(int(time.time()))
-    user = f"u{i}"
+    user = f"u{i if customer is None else customer}"
     plain = (
         f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
         f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
@@ -57,15 +60,16 @@ def wecom_request(i: int, crypto: WeChatCrypto) -> tuple[str, dict[str, str], di
     return "/webhooks/wecom", query, {}, body.encode(), user
 
 
-def feishu_request(i: int) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+def feishu_request(i: int, customer: int | None = None) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
     now = str(int(time.time()))
+    who = i if customer is None else customer
     message_id = f"om_bench_{i}"
     event = {
         "schema": "2.0",
         "header": {"event_id": f"ev{i}", "event_type": "im.message.receive_v1", "create_time": now + "000",
                    "token": FS_TOKEN, "app_id": FS_APP, "tenant_key": "t"},
-        "event": {"sender": {"sender_id": {"open_id": f"ou_{i}", "union_id": f"on_{i}", "user_id": f"u{i}"}},
-                  "message": {"message_id": message_id, "chat_id": f"oc_{i}", "chat_type": "p2p",
+        "event": {"sender": {"sender_id": {"open_id": f"ou_{who}", "union_id": f"on_{who}", "user_id": f"u{who}"}},
+                  "message": {"message_id": message_id, "chat_id": f"oc_{who}", "chat_type": "p2p",
                               "message_type": "text", "create_time": now + "000",
                               "content": json.dumps({"text": QUESTIONS[i % len(QUESTIONS)]}, ensure_ascii=False)}},
     }  # fmt: skip
@@ -73,6 +77,22 @@ def feishu_request(i: int) -> tuple[str, dict[str, str], dict[str, str], bytes, 
     signature = hashlib.sha256((now + "n" + FS_KEY).encode() + raw).hexdigest()
     headers = {"X-Lark-Request-Timestamp": now, "X-Lark-Request-Nonce": "n", "X-Lark-Signature": signature}
     return "/webhooks/feishu", {}, headers, raw, message_id
+
+
+def kefu_env(fake: str, data_dir: str, http_processes: int, worker_processes: int, partitions: int) -> dict[str, str]:
+    """The environment of a benchmarked ``kefu serve``: WeCom and Feishu apps on the fake platform
+    at ``fake``, no reply rate limit, the process layout given."""
+    return dict(
+        os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
+        KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
+        KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
+        KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
+        KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
+        KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
+        KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
+        KEFU_SERVER__HTTP_PROCESSES=str(http_processes), KEFU_SERVER__WORKER_PROCESSES=str(worker_processes),
+        KEFU_SERVER__PARTITIONS=str(partitions),
+    )  # fmt: skip
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -207,18 +227,7 @@ def main() -> None:
         )
         fake = f"http://127.0.0.1:{fake_port}"
         data_dir = tempfile.mkdtemp(prefix="kefu-bench-")
-        env = dict(
-            os.environ, KEFU_DATA_DIR=data_dir, KEFU_LOG_LEVEL="WARNING",
-            KEFU_CHANNELS__WECOM__CORP_ID=CORP, KEFU_CHANNELS__WECOM__AGENT_ID="1000002",
-            KEFU_CHANNELS__WECOM__SECRET="s", KEFU_CHANNELS__WECOM__TOKEN=TOKEN,
-            KEFU_CHANNELS__WECOM__ENCODING_AES_KEY=AES_KEY, KEFU_CHANNELS__WECOM__API_BASE=fake,
-            KEFU_CHANNELS__FEISHU__APP_ID=FS_APP, KEFU_CHANNELS__FEISHU__APP_SECRET=FS_SECRET,
-            KEFU_CHANNELS__FEISHU__VERIFICATION_TOKEN=FS_TOKEN, KEFU_CHANNELS__FEISHU__ENCRYPT_KEY=FS_KEY,
-            KEFU_CHANNELS__FEISHU__API_BASE=fake, KEFU_SERVER__REPLY_RATE_PER_MINUTE="1000000",
-            KEFU_SERVER__HTTP_PROCESSES=str(args.http_processes),
-            KEFU_SERVER__WORKER_PROCESSES=str(args.worker_processes),
-            KEFU_SERVER__PARTITIONS=str(args.partitions),
-        )  # fmt: skip
+        env = kefu_env(fake, data_dir, args.http_processes, args.worker_processes, args.partitions)
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1", "--port", str(kefu_port)],
