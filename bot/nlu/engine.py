@@ -76,7 +76,12 @@ class IntentEngine:
         kb = load_knowledge_base(self.kb_path)
         try:
             model = IntentModel.load(self.model_path, self.thresholds)
-            stale = model.kb_digest not in ("", kb.digest)  # "" means trained from a CSV on purpose
+            # "" means trained from a CSV on purpose. A model of the knowledge base trained with
+            # other hashed slots (an upgrade that changed the default, or nlu.bucket) is retrained:
+            # the size of the model in every answering process follows the setting.
+            stale = model.kb_digest not in ("", kb.digest) or (
+                model.kb_digest != "" and model.bucket not in (None, self.params.bucket)
+            )
         except ModelFileError as e:
             log.info("no usable intent model (%s): training from %s", e, self.kb_path)
             model, stale = None, True

@@ -62,6 +62,7 @@ def train_params(settings: Settings) -> TrainParams:
         minn=n.minn,
         maxn=n.maxn,
         seed=n.seed,
+        bucket=n.bucket,
         vectors_dir=str(settings.data_dir) if n.pretrained_vectors else None,
     )
 
