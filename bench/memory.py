@@ -19,10 +19,12 @@ import argparse
 import asyncio
 import concurrent.futures
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -108,6 +110,12 @@ def build_slice(start: int, count: int, customers: int) -> list[tuple]:
         wecom_request(i, crypto, i % customers) if i % 2 == 0 else feishu_request(i, i % customers)
         for i in range(start, start + count)
     ]
+
+
+def key_kind(key: bytes) -> str:
+    """A Redis key with its customer (hash tag), ids and numbers left out: what kind of key it is."""
+    text = re.sub(r"\{[^}]*\}", "{}", key.decode(errors="replace"))
+    return ":".join(part for part in re.sub(r"[0-9a-f]{6,}|\d+", "#", text).split(":")[:4])
 
 
 def show(label: str, sample: tuple[dict[str, float], float]) -> str:
@@ -196,7 +204,9 @@ def main() -> None:
             time.sleep(0.5)
         answered = len(httpx.get(f"{fake}/__replies", timeout=30).json())
         samples.append(("answered", rss_by_process(serve.pid)))
-        redis_keys = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock").dbsize()
+        embedded = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock")
+        kinds = Counter(key_kind(key) for key in embedded.scan_iter(count=1000))
+        redis_used = embedded.info("memory")["used_memory"] / 2**20
         print(
             f"{sent} callbacks in {seconds:.0f} s ({sent / seconds:.0f}/s offered {args.rate:.0f}/s), {answered} answered"
         )
@@ -210,7 +220,10 @@ def main() -> None:
         for p in procs:
             p.wait(timeout=30)
     print("\n".join(load_times(Path(data_dir))))
-    print(f"Redis at the end held {redis_keys} keys")
+    print(
+        f"Redis at the end: {redis_used:.0f} MiB used, keys by kind: "
+        + ", ".join(f"{k} {n}" for k, n in kinds.most_common(8))
+    )
 
 
 if __name__ == "__main__":
