@@ -43,11 +43,12 @@ QUESTIONS = ["我的快递到哪了", "退款多久到账", "怎么退货", "能
 
 
 def wecom_request(
-    i: int, crypto: WeChatCrypto, text: str | None = None
+    i: int, crypto: WeChatCrypto, text: str | None = None, customer: int | None = None
 ) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
-    """User ``u{i}``'s encrypted WeCom callback saying ``text`` (else one of ``QUESTIONS``)."""
+    """Callback ``i`` from customer ``customer`` (by default one of its own) saying ``text`` (else
+    one of ``QUESTIONS``)."""
     now = str(int(time.time()))
-    user = f"u{i}"
+    user = f"u{i if customer is None else customer}"
     plain = (
         f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
         f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
@@ -60,15 +61,16 @@ def wecom_request(
     return "/webhooks/wecom", query, {}, body.encode(), user
 
 
-def feishu_request(i: int) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
+def feishu_request(i: int, customer: int | None = None) -> tuple[str, dict[str, str], dict[str, str], bytes, str]:
     now = str(int(time.time()))
+    who = i if customer is None else customer
     message_id = f"om_bench_{i}"
     event = {
         "schema": "2.0",
         "header": {"event_id": f"ev{i}", "event_type": "im.message.receive_v1", "create_time": now + "000",
                    "token": FS_TOKEN, "app_id": FS_APP, "tenant_key": "t"},
-        "event": {"sender": {"sender_id": {"open_id": f"ou_{i}", "union_id": f"on_{i}", "user_id": f"u{i}"}},
-                  "message": {"message_id": message_id, "chat_id": f"oc_{i}", "chat_type": "p2p",
+        "event": {"sender": {"sender_id": {"open_id": f"ou_{who}", "union_id": f"on_{who}", "user_id": f"u{who}"}},
+                  "message": {"message_id": message_id, "chat_id": f"oc_{who}", "chat_type": "p2p",
                               "message_type": "text", "create_time": now + "000",
                               "content": json.dumps({"text": QUESTIONS[i % len(QUESTIONS)]}, ensure_ascii=False)}},
     }  # fmt: skip

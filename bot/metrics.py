@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CALLBACKS = Counter("kefu_callbacks_total", "Platform callbacks by outcome", ["platform", "outcome"])
 ACK_SECONDS = Histogram(
@@ -13,6 +13,11 @@ ACK_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )  # fmt: skip
 DECISIONS = Counter("kefu_decisions_total", "Pipeline decisions by action", ["action"])
+# Per process ("liveall": each live process's own value, by pid, under kefu serve's processes).
+MODELS_LOADED = Gauge(
+    "kefu_models_loaded", "1 where this process holds the intent and emotion models, 0 in an HTTP process that "
+    "leaves the answering to worker processes", multiprocess_mode="liveall",
+)  # fmt: skip
 SENDS = Counter("kefu_sends_total", "Outbound sends by channel and outcome", ["channel", "outcome"])
 
 

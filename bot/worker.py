@@ -12,7 +12,8 @@ from bot.gateway import Gateway
 from bot.logs import handling
 from bot.message import InboundMessage, OutboundMessage
 from bot.metrics import DECISIONS, REPLY_SECONDS, count_message
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, Reply
+from bot.web_chat import WEB
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,13 @@ class InboxHandler:
         deliver: Callable[[OutboundMessage], Awaitable[None]],
         clock: Callable[[], float],
         max_answer_age_seconds: int,
+        answer_web: Callable[[str, Reply], Awaitable[None]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.deliver = deliver  # OutboxSender.send_now: at once, or through the outbox
+        # A web message was queued by an HTTP process holding no model: it waits for the whole
+        # reply (bot/web_chat.py), which no platform sender could carry.
+        self.answer_web = answer_web
         self.clock = clock
         self.max_age = max_answer_age_seconds
 
@@ -59,7 +64,9 @@ class InboxHandler:
         reply = await self.pipeline.handle(message)
         count_message(message.channel, reply.action, reply.intent, time.perf_counter() - started)
         DECISIONS.labels(reply.action).inc()
-        if reply.text:
+        if message.channel == WEB and self.answer_web is not None:
+            await self.answer_web(message.message_id, reply)
+        elif reply.text:
             await self.deliver(reply_for(message, reply.text, reply.handoff))
             REPLY_SECONDS.observe(max(0.0, self.clock() - message.sent_at))
 

@@ -36,7 +36,9 @@ class TrainParams:
     minn: int = 2
     maxn: int = 4
     seed: int = 42
-    bucket: int = 200_000  # hashed n-gram slots: enough for a shop's knowledge base, small on disk
+    # Hashed slots for character n-grams and word pairs; the model's file and memory grow with
+    # (words + bucket) * dim. Sized by measurement on the shipped knowledge base (docs/evaluation.md).
+    bucket: int = 20_000
     # Where the shipped pretrained vectors are written for fastText (bot/nlu/pretrained.py);
     # None: embeddings learnt from the examples alone.
     vectors_dir: str | None = None

@@ -77,9 +77,15 @@ class IntentEngine:
         kb = load_knowledge_base(self.kb_path)
         try:
             model = IntentModel.load(self.model_path, self.thresholds)
-            # "" means trained from a CSV on purpose; a base's model also follows the out-of-scope examples.
+            # "" means trained from a CSV on purpose. A base's model also follows the out-of-scope
+            # examples, and one trained with other hashed slots (an upgrade that changed the
+            # default, or nlu.bucket) is retrained: the model's size follows the setting.
             stale = model.kb_digest not in ("", kb.digest) or (
-                model.kb_digest != "" and model.out_of_scope_digest != examples_digest(self.params.out_of_scope_file)
+                model.kb_digest != ""
+                and (
+                    model.out_of_scope_digest != examples_digest(self.params.out_of_scope_file)
+                    or model.bucket not in (None, self.params.bucket)
+                )
             )
         except ModelFileError as e:
             log.info("no usable intent model (%s): training from %s", e, self.kb_path)

@@ -68,6 +68,12 @@ class IntentModel:
     def labels(self) -> list[str]:
         return list(self.linear.labels)
 
+    @property
+    def bucket(self) -> int | None:
+        """The hashed slots fastText was trained with (None where the metadata does not say)."""
+        bucket = self.classifier.metadata.get("params", {}).get("bucket")
+        return int(bucket) if bucket is not None else None
+
     def rank(self, text: str, k: int = 5) -> tuple[Normalized, list[tuple[str, float]]]:
         norm = normalize(text)
         if not norm.text:

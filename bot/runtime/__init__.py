@@ -1,6 +1,10 @@
 """The composition root: builds every part once from the settings, the features of ``alerts/``
 (each a ``build`` returning its ``Contribution``, bot/features.py) in an explicit order, and the
-channel adapters of ``adapters/``, then assembles the pipeline and the runtime from them."""
+channel adapters of ``adapters/``, then assembles the pipeline and the runtime from them.
+
+A runtime built with ``models=False`` (an HTTP process that leaves the answering to worker
+processes) loads no model: neither the intent model nor the risk feature's emotion model.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from adapters import PLATFORMS, platform_of, staff_channels
 from adapters.lookups import build_lookups
 from adapters.robots import create_sender as create_robot_sender
 from alerts.notify.labels import Labeler
+from alerts.risk.emotion import ensure_emotion_model
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import Dialogues, DialogueStore
 from bot.features import Contribution, Infra, Job
@@ -30,6 +35,7 @@ from bot.gateway import Gateway
 from bot.http import HttpClient
 from bot.lookups import Lookups, NoLookups
 from bot.message import OutboundMessage
+from bot.metrics import MODELS_LOADED
 from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
@@ -43,6 +49,7 @@ from bot.runtime.settings import Settings
 from bot.settings import SHIPPED_OUT_OF_SCOPE
 from bot.settings.reload import SettingsListener
 from bot.token_cache import TokenCache
+from bot.web_chat import WebReplies
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,7 @@ def train_params(settings: Settings) -> TrainParams:
         minn=n.minn,
         maxn=n.maxn,
         seed=n.seed,
+        bucket=n.bucket,
         vectors_dir=str(settings.data_dir) if n.pretrained_vectors else None,
         out_of_scope_file=str(n.out_of_scope_examples or SHIPPED_OUT_OF_SCOPE) if n.out_of_scope else None,
     )
@@ -95,6 +103,8 @@ class EngineCatalog:
         self._engine = engine
 
     def category_of(self, intent: str) -> str | None:
+        if not self._engine.ready:  # a process that holds no model
+            return None
         kb = self._engine.current.kb
         found = kb.intents.get(intent) if kb else None
         return found.category if found else None
@@ -115,18 +125,29 @@ def labeler(settings: Settings) -> Labeler:
     return Labeler(settings.alerts.shops, settings.tickets.teams, settings.tickets.default_team)
 
 
-def build_features(settings: Settings, infra: Infra) -> list[Contribution]:
+def build_features(settings: Settings, infra: Infra, *, models: bool = True) -> list[Contribution]:
     """Every feature, built once from its own settings section, in order: risk, notifications,
     tickets and insights (which notify through the notifier). Their staff commands are asked in
-    this order too (``/silence`` first)."""
+    this order too (``/silence`` first). Without ``models``, no risk scoring: it serves only the
+    pipeline, and its emotion model is the largest part of a process that does not answer."""
     labels = labeler(settings)
     notify, notifier = alerts.notify.build(settings.alerts, labels, infra, create_robot_sender)
     return [
-        _fed(lambda s: s.risk, alerts.risk.build(settings.risk, infra)),
+        _fed(lambda s: s.risk, alerts.risk.build(settings.risk, infra)) if models else Contribution(),
         notify,
         _fed(lambda s: s.tickets, alerts.tickets.build(settings.tickets, labels, infra, notifier)),
         alerts.insights.build(settings, labels, infra, notifier),
     ]
+
+
+def prepare_models(settings: Settings) -> None:
+    """Train the models the answering processes will load, where missing or stale, and keep none
+    of them: for the ``kefu serve`` that starts those processes, so that they do not all train at
+    once (bot/runtime/server.py runs it in a process of its own, whose memory goes with it)."""
+    for engine in [build_engine(settings), *dict.fromkeys(build_app_engines(settings).values())]:
+        engine.load()  # trains and saves when missing or stale
+    if settings.risk.enabled and settings.risk.emotion.enabled:
+        ensure_emotion_model(settings.risk.emotion, settings.data_dir)
 
 
 def _fed(section: Callable[[Settings], Any], contribution: Contribution) -> Contribution:
@@ -170,6 +191,10 @@ class Runtime:
     gateway: Gateway
     outbox: Outbox
     adapter_deps: AdapterDeps  # shared by every adapter
+    web_replies: WebReplies
+    # False in an HTTP process that leaves the answering to worker processes: the engine is not
+    # loaded, the pipeline has no risk scoring and must not be used; /api/chat asks a worker.
+    holds_models: bool = True
     config_path: Path | None = None  # watched for settings that reload without a restart
     adapters: dict[tuple[str, str], ChannelAdapter] = field(default_factory=dict)
     senders: dict[tuple[str, str], Sender] = field(default_factory=dict)  # channel, app -> sender
@@ -184,9 +209,15 @@ class Runtime:
 
     @classmethod
     def start(
-        cls, settings: Settings, *, clock: Callable[[], float] = time.time, config_path: Path | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        config_path: Path | None = None,
+        models: bool = True,
     ) -> Runtime:
-        """Start Redis (embedded when no URL), load or train the model, build everything once."""
+        """Start Redis (embedded when no URL), load or train the models (unless ``models`` is
+        off), build everything once."""
         handle = RedisHandle(settings.redis_url, settings.data_dir)
         handle.start()
         # Blocking reads: every inbox and outbox partition, and the task queue's 4, in the worst
@@ -194,16 +225,17 @@ class Runtime:
         redis = handle.async_client(max_connections=2 * settings.server.partitions + TASK_PARTITIONS + 64)
         keys = Keys(settings.key_prefix)
         engine = build_engine(settings)
-        engine.load()
         by_app = build_app_engines(settings)
-        for app_engine in set(by_app.values()):
-            app_engine.load()
+        if models:
+            for each in [engine, *dict.fromkeys(by_app.values())]:
+                each.load()
+        MODELS_LOADED.set(1 if models else 0)
         dialogue = DialogueStore(redis, keys, settings.dialogue.ttl_seconds)
         http = HttpClient(timeout=10.0, connect_timeout=5.0)
         partitions = settings.server.partitions
         outbox = Outbox(redis, keys, partitions)
         infra = Infra(settings, redis, handle.url, keys, clock, http, outbox, EngineCatalog(engine), dialogue.release)
-        features = build_features(settings, infra)
+        features = build_features(settings, infra, models=models)
         card_actions = next((f.card_actions for f in features if f.card_actions is not None), None)
         rt = cls(
             settings, handle, redis, keys, engine, Pipeline(
@@ -217,7 +249,7 @@ class Runtime:
             adapter_deps=AdapterDeps(
                 redis=redis, keys=keys, tokens=TokenCache(redis, keys), http=http, clock=clock, card_actions=card_actions
             ),
-            config_path=config_path,
+            web_replies=WebReplies(redis, keys), holds_models=models, config_path=config_path,
             jobs=[job for f in features for job in f.jobs],
             watchers=[watch for f in features for watch in f.watchers],
             settings_listeners=[listener for f in features for listener in f.settings_listeners],

@@ -26,6 +26,7 @@ from bot.message import InboundMessage
 from bot.metrics import REDIS_ERRORS, count_message
 from bot.nlu.normalize import MAX_TEXT_CHARS
 from bot.parsing import Malformed, load_json
+from bot.pipeline import Reply
 from bot.processes import METRICS_ENV
 from bot.runtime import Runtime
 from bot.runtime.metrics_state import state_metrics
@@ -34,6 +35,8 @@ from bot.runtime.webhook_asgi import BodyTooLarge, Dispatcher, WebhookEndpoint, 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+# /api/chat in an HTTP process that holds no model: how long it waits for a worker's reply.
+CHAT_TIMEOUT_SECONDS = 10.0
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -61,6 +64,15 @@ async def _redis_check(runtime: Runtime) -> str:
     return "ok"
 
 
+async def _answer(runtime: Runtime, message: InboundMessage) -> Reply | None:
+    """The pipeline's reply, here or, in a process that holds no model, from a worker process
+    through the inbox (None when none came in time)."""
+    if runtime.holds_models:
+        return await runtime.pipeline.handle(message)
+    await runtime.gateway.enqueue(message)
+    return await runtime.web_replies.wait(message.message_id, CHAT_TIMEOUT_SECONDS)
+
+
 def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
     limit = runtime.settings.server.max_body_bytes
     webhook = WebhookEndpoint(runtime)
@@ -81,10 +93,12 @@ def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
         )  # fmt: skip
         started = time.perf_counter()
         try:
-            reply = await runtime.pipeline.handle(message)
+            reply = await _answer(runtime, message)
         except RedisError:
             REDIS_ERRORS.labels("web").inc()
             return error(503, "storage unavailable, try again shortly")
+        if reply is None:
+            return error(504, f"no answer within {CHAT_TIMEOUT_SECONDS:.0f}s, try again shortly")
         count_message("web", reply.action, reply.intent, time.perf_counter() - started)
         out = asdict(reply)
         return JSONResponse({"reply": out.pop("text"), **out})
@@ -94,12 +108,11 @@ def create_app(runtime: Runtime, lifespan: Any = None) -> Dispatcher:
 
     async def readyz(_: Request) -> Response:
         """200 when every check says "ok", else 503; the body names what failed and why."""
-        checks = {
-            "model": "ok" if all(e.ready for e in runtime.engines) else "not loaded",
-            "redis": await _redis_check(runtime),
-        }
+        loaded = all(e.ready for e in runtime.engines) or not runtime.holds_models  # the workers', in an HTTP process
+        checks = {"model": "ok" if loaded else "not loaded", "redis": await _redis_check(runtime)}
         ready = all(state == "ok" for state in checks.values())
-        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+        where = "this process" if runtime.holds_models else "worker processes"
+        return JSONResponse({"ready": ready, **checks, "models_in": where}, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         state = await state_metrics(runtime)  # first: a Redis error it meets is counted in this scrape

@@ -4,7 +4,8 @@ Background work: inbox and task consumers, the outbox sender, the delayed-retry 
 runtime's jobs (notifier, scheduler). ``kefu worker`` runs it without HTTP, for scale-out.
 ``kefu serve`` runs it in worker processes beside its HTTP processes (bot/processes.py), or in
 its own event loop when it is a single process. Every process that answers keeps its model and
-reloadable settings fresh.
+reloadable settings fresh. HTTP processes beside worker processes load no model at all: they
+acknowledge, and pass ``/api/chat`` on to a worker (bot/web_chat.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import multiprocessing
 import signal
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +35,7 @@ from bot.processes import (
     until_orphaned,
 )
 from bot.queue import LeasedConsumer, cancel_requested
-from bot.runtime import Runtime
+from bot.runtime import Runtime, prepare_models
 from bot.runtime.app import create_app
 from bot.runtime.settings import Settings, load_settings
 from bot.settings.reload import watch_settings
@@ -54,15 +56,22 @@ async def _move_delayed(runtime: Runtime) -> None:
 def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None) -> list[Coroutine[Any, Any, None]]:
     """The coroutines a process runs until cancelled: the reloads, and with ``work`` the
     queue consumers (named ``identity``, by default one of their own) and the runtime's jobs."""
-    reloads = [*(engine.watch() for engine in runtime.engines), *(watch() for watch in runtime.watchers)]
+    reloads = [engine.watch() for engine in runtime.engines] if runtime.holds_models else []
+    reloads += [watch() for watch in runtime.watchers]
     if runtime.config_path is not None and runtime.settings_listeners:
         reloads.append(watch_settings(runtime.config_path, load_settings, runtime.settings_listeners))
     if not work:
         return reloads
+    if not runtime.holds_models:
+        raise ValueError("a process without models cannot answer messages")
     identity = identity or process_identity()
     outbox_sender = runtime.outbox_sender()
     inbox_handler = InboxHandler(
-        runtime.pipeline, outbox_sender.send_now, runtime.clock, runtime.settings.server.max_answer_age_seconds
+        runtime.pipeline,
+        outbox_sender.send_now,
+        runtime.clock,
+        runtime.settings.server.max_answer_age_seconds,
+        answer_web=runtime.web_replies.publish,
     )
     return [
         LeasedConsumer(runtime.gateway.inbox, inbox_handler, identity=identity).run(),
@@ -107,7 +116,12 @@ def run_server(
     and reports on ``ready_fd`` once it is up; a worker child also gets the name its queue
     consumers go by (``children_for``)."""
     configure_logging(settings.log_level, log_format)
-    runtime = Runtime.start(settings, config_path=config_path)
+    # HTTP processes beside worker processes only acknowledge: the workers hold the models. The
+    # first one still trains what is missing before it starts the others.
+    models = not with_http or Layout(settings.server.http_processes, settings.server.worker_processes).single_process
+    if not models and parent_pid is None:
+        _prepare_models_apart(settings)
+    runtime = Runtime.start(settings, config_path=config_path, models=models)
     # What startup built (SDKs, the knowledge base, models: about 270k objects) lives as long as
     # the process; out of the collector's sight, a full collection takes microseconds instead
     # of about 90 ms, a pause every message in flight used to wait out.
@@ -123,6 +137,25 @@ def run_server(
     finally:
         # The async clients died with their loop; what is left to stop is the embedded server.
         runtime.redis_handle.stop()
+
+
+def _prepare_models_apart(settings: Settings) -> None:
+    """``prepare_models`` in a child process (forked: nothing is loaded yet but the code): loading
+    the models, or training them with scikit-learn, leaves memory behind that a process which
+    holds no model should not carry for the rest of its life."""
+    child = multiprocessing.get_context("fork").Process(target=_prepare_models_or_exit, args=(settings,))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"the models could not be prepared (exit code {child.exitcode}; the error is above)")
+
+
+def _prepare_models_or_exit(settings: Settings) -> None:
+    try:
+        prepare_models(settings)
+    except Exception:
+        log.exception("preparing the models failed")
+        raise SystemExit(1) from None
 
 
 def _serve_http(

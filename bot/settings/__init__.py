@@ -48,6 +48,9 @@ class NluSettings(StrictModel):
     minn: int = Field(default=2, ge=0)
     maxn: int = Field(default=4, ge=0)
     seed: int = 42
+    # fastText's hashed slots for character n-grams and word pairs: the model file and its memory
+    # grow with bucket * dim. Measured on the shipped knowledge base in docs/evaluation.md.
+    bucket: int = Field(default=20_000, ge=1_000)
     # Start from the shipped vectors of Chinese characters and bigrams (bot/nlu/pretrained.py);
     # off learns from the knowledge base alone.
     pretrained_vectors: bool = True

@@ -130,7 +130,12 @@ def test_redis_down_answers_503_and_the_bot_recovers_when_it_returns(
             own.start()
             # The platform's retry of the same callback now gets through, and is answered once.
             wait_until(lambda: httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200)
-            assert httpx.get(f"{base}/readyz").json() == {"ready": True, "model": "ok", "redis": "ok"}
+            assert httpx.get(f"{base}/readyz").json() == {
+                "ready": True,
+                "model": "ok",
+                "redis": "ok",
+                "models_in": "this process",
+            }
             fake.wait_for(SEND, 1, timeout=20)
             time.sleep(1.0)
             assert len(fake.calls(SEND)) == 1

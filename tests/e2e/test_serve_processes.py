@@ -129,6 +129,15 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, data_dir: Path) ->
             # /metrics adds up every process: the answers were counted by the worker processes.
             metrics = httpx.get(f"{base}/metrics").text
             assert 'kefu_decisions_total{action="answer"} 2.0' in metrics
+            # Only the workers hold models; the HTTP processes pass /api/chat on to them. (The
+            # first process's own metrics are not in the shared files: it built them before
+            # share_metrics; its readiness says where its models are instead.)
+            assert f'kefu_models_loaded{{pid="{replacement[0]}"}} 1.0' in metrics
+            assert f'kefu_models_loaded{{pid="{http_pid}"}} 0.0' in metrics
+            for n in range(6):  # new connections: the kernel spreads them over both HTTP processes
+                assert httpx.get(f"{base}/readyz", timeout=5).json()["models_in"] == "worker processes"
+                chat = httpx.post(f"{base}/api/chat", json={"user": f"web{n}", "text": "怎么退货"}, timeout=15)
+                assert chat.status_code == 200 and chat.json()["intent"] == "how_to_return"
             assert len(fake.calls(SEND)) == 2
         finally:
             stop_serve(serve, log)

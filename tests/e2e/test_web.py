@@ -121,7 +121,7 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.text == "ok"
     r = await client.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"ready": True, "model": "ok", "redis": "ok"}
+    assert r.json() == {"ready": True, "model": "ok", "redis": "ok", "models_in": "this process"}
     r = await client.get("/metrics")
     assert r.status_code == 200
     assert "text/plain" in r.headers["content-type"]
@@ -171,7 +171,12 @@ def test_real_http_server_on_loopback(settings: Settings) -> None:
         base = f"http://127.0.0.1:{port}"
         r = httpx.post(f"{base}/api/chat", json={"user": "loop", "text": "我的快递到哪了"}, timeout=10)
         assert r.status_code == 200 and r.json()["intent"] == "where_is_parcel"
-        assert httpx.get(f"{base}/readyz", timeout=10).json() == {"ready": True, "model": "ok", "redis": "ok"}
+        assert httpx.get(f"{base}/readyz", timeout=10).json() == {
+            "ready": True,
+            "model": "ok",
+            "redis": "ok",
+            "models_in": "this process",
+        }
         r = httpx.post(f"{base}/api/chat", content=b"nope", timeout=10)
         assert r.status_code == 400
     finally:

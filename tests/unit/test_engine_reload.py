@@ -91,6 +91,18 @@ def test_a_model_of_an_older_version_is_retrained_at_load(engine: IntentEngine) 
     assert json.loads(metadata_path(engine.model_path).read_text(encoding="utf-8"))["version"] == MODEL_VERSION
 
 
+def test_a_model_trained_with_other_hashed_slots_is_retrained_at_load(engine: IntentEngine) -> None:
+    # The bucket decides the model's size in every answering process: a model of the knowledge
+    # base trained with another one (an upgrade that changed the default) is retrained.
+    engine.load()
+    assert engine.current.model.bucket == PARAMS.bucket
+    smaller = TrainParams(bucket=PARAMS.bucket // 2)
+    loaded = IntentEngine(engine.kb_path, engine.model_path, smaller, Thresholds()).load()
+    assert loaded.model.bucket == smaller.bucket
+    saved = json.loads(metadata_path(engine.model_path).read_text(encoding="utf-8"))
+    assert saved["params"]["bucket"] == smaller.bucket
+
+
 def test_changed_knowledge_base_is_picked_up_by_the_same_engine(engine: IntentEngine) -> None:
     first = engine.load()
     assert "invoice" not in first.kb.intents
