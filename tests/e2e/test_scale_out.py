@@ -211,8 +211,10 @@ def held_by(admin: redis.Redis, pid: int) -> set[str]:
 
 
 def lease_pids(admin: redis.Redis, queue: str) -> dict[str, int]:
-    """Partition lease -> the pid of its holder (a consumer's name is host:pid:...)."""
-    return {key: int(str(admin.get(key)).split(":")[1]) for key in admin.scan_iter(f"kefu:lease:{queue}:*")}
+    """Partition lease -> the pid of its holder (a consumer's name is host:pid:...); a lease that
+    lapses between the scan and the read (a hand-over in progress) is left out."""
+    holders = {key: admin.get(key) for key in admin.scan_iter(f"kefu:lease:{queue}:*")}
+    return {key: int(str(holder).split(":")[1]) for key, holder in holders.items() if holder}
 
 
 def leader_pid(admin: redis.Redis) -> int | None:
