@@ -1,5 +1,5 @@
 """Chit-chat and general questions are never answered as shop questions: the out_of_scope intent.
-Over /api/chat: tests/test_web.py."""
+Over /api/chat: tests/e2e/test_web.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Seeded malformed requests for every route, unsigned garbage and validly signed bad content.
 
-Shared by tests/test_robustness.py (in-process, a few thousand cases per route) and
+Shared by tests/e2e/test_robustness.py (in-process, a few thousand cases per route) and
 bench/fuzz_serve.py (against a real ``kefu serve``). The channels are configured with the test
 secrets below, so a signed case passes the signature check and exercises the parser behind it.
 """
