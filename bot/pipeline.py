@@ -155,6 +155,8 @@ class Pipeline:
     def engine_for(self, msg: InboundMessage) -> IntentEngine:
         """The engine of the message's app: its own knowledge base's, else the default one."""
         by_app = self.p.engines_by_app
+        if not by_app:  # one shop: no key to build per message
+            return self.p.engine
         return by_app.get(f"{msg.channel}/{msg.app}") or by_app.get(msg.app) or self.p.engine
 
     async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply, record: TurnRecord) -> Reply:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from adapters import platform_of
 from alerts.notify.labels import ABOUT_A_CUSTOMER, AUDIENCE, KINDS, SEVERITY, Labeler
 from alerts.notify.routing import route_receivers
 from alerts.notify.settings import AlertsSettings
@@ -126,9 +127,9 @@ def _channel_apps(settings: Settings) -> list[tuple[str, str]]:
     """Every (channel, app) a customer can write through (微信客服 comes through the WeCom app)."""
     pairs = [("web", "default")]
     for channel in CHANNELS:
-        platform = "wecom" if channel == "wecom_kf" else channel
-        if hasattr(settings.channels, platform):
-            pairs += [(channel, app) for app in settings.channels.apps_of(platform)]
+        spec = platform_of(channel)
+        if spec is not None:
+            pairs += [(channel, app) for app in settings.channels.apps_of(spec.name)]
     return pairs
 
 
