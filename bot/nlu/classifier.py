@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import fasttext
+import fasttext_pybind
+import numpy as np
 
 from bot.nlu.normalize import normalize
 from bot.nlu.tokenize import tokens
@@ -104,13 +106,49 @@ class TextClassifier:
     def predict(self, text: str, k: int = 5) -> list[tuple[str, float]]:
         return self.predict_prepared(model_input(text), k)
 
+    def knows_a_token(self, prepared_text: str) -> bool:
+        get_word_id = self.model.get_word_id
+        return any(get_word_id(token) >= 0 for token in prepared_text.split())
+
     def predict_prepared(self, prepared_text: str, k: int = 5) -> list[tuple[str, float]]:
         """Ranked labels; none when no token of the text is known to the model, because fastText
         would otherwise rank by its end-of-line token alone and answer gibberish confidently."""
-        if not any(self.model.get_word_id(token) >= 0 for token in prepared_text.split()):
+        if not self.knows_a_token(prepared_text):
             return []
         labels, probs = self.model.predict([prepared_text], k=k)
         return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
+
+    def scorer(self, labels: Sequence[str]) -> Callable[[str], np.ndarray]:
+        """A function from a prepared text to the probability of each of ``labels`` (every label
+        of the model, in the caller's order).
+
+        For a softmax model it is fastText's own sum computed here, the output matrix (its rows
+        put in ``labels`` order once) times the sentence's hidden vector: one call into fastText
+        and no label strings, where ``predict`` names and sorts every label on every call."""
+        if sorted(labels) != sorted(self.labels):
+            raise ValueError("a scorer gives every label of the model")
+        if self.model.f.getArgs().loss.name != "softmax":
+            index = {raw_label(label): i for i, label in enumerate(labels)}
+
+            def by_predict(prepared_text: str) -> np.ndarray:
+                raw_labels, probabilities = self.predict_raw(prepared_text)
+                out = np.zeros(len(labels))
+                out[[index[label] for label in raw_labels]] = probabilities
+                return out
+
+            return by_predict
+        rows = {label: i for i, label in enumerate(self.model.get_labels())}
+        output = np.ascontiguousarray(self.model.get_output_matrix()[[rows[raw_label(label)] for label in labels]])
+        dim, model = self.model.get_dimension(), self.model.f
+
+        def by_hidden_vector(prepared_text: str) -> np.ndarray:
+            hidden = fasttext_pybind.Vector(dim)
+            model.getSentenceVector(hidden, prepared_text + "\n")
+            logits = output @ np.array(hidden)
+            exp = np.exp(logits - logits.max())
+            return exp / exp.sum()
+
+        return by_hidden_vector
 
     def predict_raw(self, prepared_text: str) -> tuple[Sequence[str], Any]:
         """Every label, most probable first, as fastText names them (``raw_label``), and a numpy

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from bot.nlu.classifier import ModelFileError, TextClassifier, TrainParams, raw_label
+from bot.nlu.classifier import ModelFileError, TextClassifier, TrainParams
 from bot.nlu.decide import Decision, Thresholds, decide
 from bot.nlu.knowledge import KnowledgeBase, Synonyms
 from bot.nlu.linear import LinearClassifier, LinearModelError
@@ -51,10 +51,10 @@ class IntentModel:
     linear: LinearClassifier
     synonyms: Synonyms
     thresholds: Thresholds
-    _index_of_raw_label: dict[str, int] = field(init=False)
+    _fasttext: Callable[[str], np.ndarray] = field(init=False)  # probabilities in the linear model's label order
 
     def __post_init__(self) -> None:
-        self._index_of_raw_label = {raw_label(label): i for i, label in enumerate(self.linear.labels)}
+        self._fasttext = self.classifier.scorer(self.linear.labels)
 
     @property
     def kb_digest(self) -> str:
@@ -87,9 +87,7 @@ class IntentModel:
         linear = self.linear.probabilities(prepared_text)
         if linear is None:
             return self.classifier.predict_prepared(prepared_text, k)
-        raw_labels, probabilities = self.classifier.predict_raw(prepared_text)
-        blended = linear * 0.5
-        blended[[self._index_of_raw_label[label] for label in raw_labels]] += probabilities * 0.5
+        blended = (linear + self._fasttext(prepared_text)) * 0.5
         top = np.argsort(-blended)[:k]
         return [(self.linear.labels[i], float(blended[i])) for i in top]
 

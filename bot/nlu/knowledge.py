@@ -10,8 +10,10 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -45,18 +47,37 @@ class Intent:
     lookup_answers: tuple[tuple[str, str], ...] = ()
 
 
-def _whole_word_at_latin_edges(alias: str) -> str:
-    pattern = re.escape(alias)
-    if alias[:1].isascii() and alias[:1].isalnum():
-        pattern = r"(?<![a-z0-9])" + pattern
-    if alias[-1:].isascii() and alias[-1:].isalnum():
-        pattern += r"(?![a-z0-9])"
-    return pattern
+def _is_latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def _alias_pattern(aliases: Iterable[str]) -> re.Pattern[str]:
+    """One regex matching any alias, the longest where several start at one place, as a trie:
+    each character is tried once per position rather than once per alias, which made a long
+    alternation the costliest step of preparing a message. An alias starting or ending with a
+    Latin letter or digit matches only as a whole word there."""
+    trie: dict[str, Any] = {}
+    for alias in aliases:
+        node = trie
+        for char in alias:
+            node = node.setdefault(char, {})
+        node[""] = alias
+
+    def pattern(node: dict[str, Any], first: bool) -> str:
+        branches = []
+        for char in sorted(c for c in node if c):
+            start = r"(?<![a-z0-9])" if first and _is_latin(char) else ""
+            branches.append(start + re.escape(char) + pattern(node[char], False))
+        if "" in node:  # after the longer aliases through this node
+            branches.append(r"(?![a-z0-9])" if _is_latin(node[""][-1]) else "")
+        return branches[0] if len(branches) == 1 and "" not in node else "(?:" + "|".join(branches) + ")"
+
+    return re.compile(pattern(trie, True))
 
 
 @dataclass(frozen=True, slots=True)
 class Synonyms:
-    """Alias -> canonical replacements, longest alias first, applied to normalised text.
+    """Alias -> canonical replacements, the longest alias where several match, applied to normalised text.
 
     An alias that starts or ends with a Latin letter or digit only matches there as a whole
     word, so that ``order -> 订单`` leaves "border" alone while ``aj1 -> airjordan1`` still
@@ -70,8 +91,7 @@ class Synonyms:
     def of(cls, table: dict[str, str]) -> Synonyms:
         if not table:
             return cls()
-        alts = sorted(table, key=len, reverse=True)
-        return cls(table, re.compile("|".join(map(_whole_word_at_latin_edges, alts))))
+        return cls(table, _alias_pattern(table))
 
     def apply(self, text: str) -> str:
         if self._pattern is None:

@@ -74,6 +74,15 @@ def test_latin_aliases_match_whole_words_only() -> None:
     assert synonyms.apply("我要退huo") == "我要退货"
 
 
+def test_the_longest_alias_wins_where_several_start_at_one_place() -> None:
+    synonyms = Synonyms.of(
+        {"aj": "乔丹", "aj1": "airjordan1", "aj11": "airjordan11", "七天": "7天", "七天无理由": "无理由退货"}
+    )
+    assert synonyms.apply("aj11和aj1和aj") == "airjordan11和airjordan1和乔丹"
+    assert synonyms.apply("aj12") == "aj12"  # "aj" is not a whole word there, nor is "aj1"
+    assert synonyms.apply("支持七天无理由吗 七天内") == "支持无理由退货吗 7天内"
+
+
 def test_small_knowledge_base_loads(tmp_path: Path) -> None:
     kb = load_knowledge_base(write(tmp_path, "kb.yaml", SMALL_KB))
     assert list(kb.intents) == ["where_is_parcel", "refund_progress"]

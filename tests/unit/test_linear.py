@@ -85,7 +85,8 @@ def test_ranking_is_the_mean_of_both_models(intent_model: tuple[IntentModel, Pat
         ranked = model.rank_prepared(query, k=3)
         assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
         for label, p in ranked:
-            assert p == pytest.approx((fasttext[label] + linear[label]) / 2, abs=1e-6)
+            # fastText's softmax redone from its hidden vector: float32 sums in another order
+            assert p == pytest.approx((fasttext[label] + linear[label]) / 2, abs=5e-5)
     assert len(model.rank_prepared(UNSEEN[0], k=2)) == 2
 
 
