@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, NoReturn
 from xml.parsers import expat
 
+import orjson
 from pydantic import AfterValidator, SecretStr
 from pydantic_core import PydanticCustomError
 from wechatpy.crypto import PrpCrypto as AppPrpCrypto
@@ -306,7 +306,7 @@ class WxApi:
                 f"/cgi-bin/{path}",
                 params={"access_token": token},
                 # ensure_ascii=False: both platforms count and show \\uXXXX escapes literally.
-                content=json.dumps(payload, ensure_ascii=False).encode(),
+                content=orjson.dumps(payload),
                 headers={"content-type": "application/json; charset=utf-8"},
             )
         except ApiFailure as failure:

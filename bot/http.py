@@ -7,12 +7,12 @@ Adapters see only ``HttpClient``, ``HttpResponse`` and ``HttpError``.
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -37,7 +37,7 @@ class HttpResponse:
 
     def json(self) -> Any:
         """The body as JSON; ``ValueError`` when it is not."""
-        return jsonlib.loads(self.content)
+        return orjson.loads(self.content)
 
     @property
     def text(self) -> str:
@@ -73,7 +73,7 @@ class HttpClient:
         send_headers = dict(headers or {})
         if json is not None:
             # UTF-8 as is: the platforms count and show \uXXXX escapes literally.
-            content = jsonlib.dumps(json, ensure_ascii=False).encode()
+            content = orjson.dumps(json)
             send_headers.setdefault("content-type", "application/json; charset=utf-8")
         extra: dict[str, Any] = {} if timeout is None else {"timeout": aiohttp.ClientTimeout(total=timeout)}
         try:

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from bot.logs import handling
-from bot.message import OutboundMessage, SendResult
+from bot.message import OutboundMessage, SendResult, as_dict
 from bot.metrics import DEAD_LETTERS, REDIS_ERRORS, SENDS
 from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
@@ -82,7 +83,7 @@ class RetryPolicy:
 
 def routing_key(message: OutboundMessage) -> str:
     """Messages to one destination stay in one partition, in order."""
-    dest = message.route.get("rate_key") or json.dumps(message.route, sort_keys=True)
+    dest = message.route.get("rate_key") or orjson.dumps(message.route, option=orjson.OPT_SORT_KEYS).decode()
     return f"{message.channel}:{message.app}:{dest}"
 
 
@@ -104,7 +105,7 @@ class Outbox:
 
     async def put(self, message: OutboundMessage) -> bool:
         """Enqueue once per idempotency key; False when it was already enqueued."""
-        envelope = json.dumps(_envelope(message, 0), ensure_ascii=False)
+        envelope = orjson.dumps(_envelope(message, 0))
         return await self.queue.add_once(_enqueued_marker(message), SENT_TTL_SECONDS, routing_key(message), envelope)
 
     def enqueued_key(self, message: OutboundMessage) -> str:
@@ -142,7 +143,7 @@ def _enqueued_marker(message: OutboundMessage) -> str:
 
 def _envelope(message: OutboundMessage, attempts: int, **extra: Any) -> dict[str, Any]:
     """An outbox entry: the message, how many times sending it failed, and ``extra`` (error...)."""
-    return {"m": json.loads(message.to_json()), "attempts": attempts, **extra}
+    return {"m": as_dict(message), "attempts": attempts, **extra}
 
 
 def _dead_entry(raw: bytes) -> dict[str, Any]:
@@ -174,7 +175,7 @@ class OutboxSender:
         self.policy = policy
 
     async def __call__(self, payload: bytes) -> None:
-        envelope = json.loads(payload)
+        envelope = orjson.loads(payload)
         message = OutboundMessage(**envelope["m"])
         with handling(message.idempotency_key):  # a reply's names the message it answers
             await self._attempt(message, envelope["attempts"])

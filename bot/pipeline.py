@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from bot import replies
 from bot.dialogue import Dialogues, DialogueState, Turn, pick_suggestion
 from bot.lookups import Lookups, NoLookups
-from bot.message import InboundMessage
+from bot.message import InboundMessage, as_dict
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
 from bot.nlu.normalize import normalize, order_numbers
@@ -165,7 +165,7 @@ class Pipeline:
         before this save lets the message be handled again from the state it found. The turn's
         insight record goes out with the save, in its round trip."""
         state.last_message = _handled_id(msg)
-        state.last_reply = {f.name: getattr(reply, f.name) for f in fields(reply)}
+        state.last_reply = as_dict(reply)
         await self.p.dialogue.save(msg.customer_key, state, self.p.turns.command(record))
         return reply
 
