@@ -28,6 +28,7 @@ import hiredis
 import redis.asyncio as aredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import DataError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.coalesce import Coalescer
 
@@ -79,6 +80,7 @@ class PipeliningRedis(aredis.Redis):
         super().__init__(*args, **kwargs)
         self._batches: Coalescer[Command, Any] = Coalescer(self._send_batch)
         self._batch_line: _BatchLine | None = None
+        self._batch_timeout: float | None = self.connection_pool.connection_kwargs.get("socket_timeout")
         # Connections are made on first use, so the pool's class (TCP, TLS or unix socket, as
         # the URL said) can still gain the faster packer.
         pool = self.connection_pool
@@ -118,6 +120,7 @@ class PipeliningRedis(aredis.Redis):
                 elif line.loop.time() - line.used > IDLE_CHECK_SECONDS:
                     await self.connection_pool.ensure_connection(line.connection)  # reconnects a closed one
                 connection = line.connection
+                connection.socket_timeout = None  # the batch's own deadline stands for it (``_exchange``)
                 replies = await connection.retry.call_with_retry(
                     lambda: self._exchange(connection, packed, to_send), lambda _: connection.disconnect()
                 )
@@ -142,14 +145,23 @@ class PipeliningRedis(aredis.Redis):
         self, connection: AbstractConnection, packed: list[bytes], batch: list[tuple[int, Command]]
     ) -> list[Any]:
         """Send the batch in one write and read every reply, so that the connection stays in step
-        (a read interrupted midway disconnects it, and the next batch reconnects)."""
-        await connection.send_packed_command(packed)
+        (a read interrupted midway disconnects it, and the next batch reconnects).
+
+        One deadline, the client's ``socket_timeout``, covers the whole exchange: redis-py's own,
+        with the connection's timeout set, wraps the write in a task of its own and every reply
+        read in a timeout context, which cost a batch as much as parsing its replies."""
         replies: list[Any] = []
-        for _, (args, options) in batch:
-            try:
-                replies.append(await self.parse_response(connection, args[0], **options))
-            except ResponseError as e:
-                replies.append(e)
+        try:
+            async with asyncio.timeout(self._batch_timeout):
+                await connection.send_packed_command(packed)
+                for _, (args, options) in batch:
+                    try:
+                        replies.append(await self.parse_response(connection, args[0], **options))
+                    except ResponseError as e:
+                        replies.append(e)
+        except TimeoutError:  # ours (redis-py's own TimeoutError is a RedisError)
+            await connection.disconnect(nowait=True)
+            raise RedisTimeoutError(f"no reply to a batch of {len(batch)} within {self._batch_timeout}s") from None
         return replies
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from redis.exceptions import ConnectionError, DataError, ResponseError
+from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
 
 from bot.coalesce import Coalescer
 from bot.redis_pipelining import IDLE_CHECK_SECONDS, PipeliningRedis
@@ -169,6 +169,20 @@ def test_a_caller_cancelled_mid_reply_leaves_no_reply_for_the_next_one(redis_cle
         return out
 
     assert asyncio.run(scenario()) == [b"v", 1, True]
+
+
+def test_a_batch_without_a_reply_within_the_socket_timeout_fails_and_the_next_reconnects(redis_clean: str) -> None:
+    async def scenario() -> tuple[list[object], list[object]]:
+        r = PipeliningRedis.from_url(redis_clean, socket_timeout=0.2, retry=None)
+        await r.set("k", "v")
+        failed = await asyncio.gather(r.execute_command("DEBUG", "SLEEP", "0.5"), r.get("k"), return_exceptions=True)
+        recovered = await asyncio.gather(r.get("k"), r.incr("n"))
+        await r.aclose()
+        return failed, recovered
+
+    failed, recovered = asyncio.run(scenario())
+    assert all(isinstance(f, TimeoutError) for f in failed), failed
+    assert recovered == [b"v", 1]  # no late reply read as another command's
 
 
 def test_one_client_serves_one_event_loop_after_another(redis_clean: str) -> None:
