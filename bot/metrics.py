@@ -21,17 +21,20 @@ MODELS_LOADED = Gauge(
 SENDS = Counter("kefu_sends_total", "Outbound sends by channel and outcome", ["channel", "outcome"])
 
 
-# The ack path's children, bound once per label set: ``.labels()`` validates, locks and looks
-# up on every call, about twice what the increment itself costs. The label sets are few
-# (platforms times outcomes), so the caches stay small.
 @functools.cache
+def labelled(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, bound once per label set: ``.labels()`` validates, locks and
+    looks up on every call, about twice what the increment itself costs, on the paths every
+    message takes. The label sets are few (platforms, outcomes, intents), so the cache stays small."""
+    return metric.labels(*labels)
+
+
 def callbacks(platform: str, outcome: str) -> Any:
-    return CALLBACKS.labels(platform, outcome)
+    return labelled(CALLBACKS, platform, outcome)
 
 
-@functools.cache
 def ack_seconds(platform: str) -> Any:
-    return ACK_SECONDS.labels(platform)
+    return labelled(ACK_SECONDS, platform)
 
 
 LOOKUPS = Counter(
@@ -62,8 +65,8 @@ REDIS_ERRORS = Counter("kefu_redis_errors_total", "Redis errors met while workin
 def count_message(channel: str, outcome: str, intent: str | None, pipeline_seconds: float | None) -> None:
     """One customer message handled (by a worker, or the web channel): its outcome, its intent,
     how long the pipeline took (None: it did not run)."""
-    MESSAGES.labels(channel, outcome).inc()
+    labelled(MESSAGES, channel, outcome).inc()
     if intent:
-        INTENTS.labels(intent).inc()
+        labelled(INTENTS, intent).inc()
     if pipeline_seconds is not None:
         PIPELINE_SECONDS.observe(pipeline_seconds)

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from bot.logs import handling
 from bot.message import OutboundMessage, SendResult, as_dict
-from bot.metrics import DEAD_LETTERS, REDIS_ERRORS, SENDS
+from bot.metrics import DEAD_LETTERS, REDIS_ERRORS, SENDS, labelled
 from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys
@@ -216,7 +216,7 @@ class OutboxSender:
             await self.outbox.schedule(message, _envelope(message, attempts), now + wait_ms / 1000)
             return
         result = await sender.send(message)
-        SENDS.labels(message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
+        labelled(SENDS, message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
         attempts += 1
         if result.ok:
             await self._mark_sent(sent_key)

@@ -11,7 +11,7 @@ from bot.channel import ChannelAdapter, PlatformTask
 from bot.gateway import Gateway
 from bot.logs import handling
 from bot.message import InboundMessage, OutboundMessage
-from bot.metrics import DECISIONS, REPLY_SECONDS, count_message
+from bot.metrics import DECISIONS, REPLY_SECONDS, count_message, labelled
 from bot.pipeline import Pipeline, Reply
 from bot.web_chat import WEB
 
@@ -57,13 +57,13 @@ class InboxHandler:
             # Arrived while we were down: it still counts as a contact, but an automatic answer
             # hours later would confuse more than help; staff see it in the contact timeline.
             await self.pipeline.record_only(message)
-            DECISIONS.labels("too_old").inc()
+            labelled(DECISIONS, "too_old").inc()
             count_message(message.channel, "too_old", None, None)
             return
         started = time.perf_counter()
         reply = await self.pipeline.handle(message)
         count_message(message.channel, reply.action, reply.intent, time.perf_counter() - started)
-        DECISIONS.labels(reply.action).inc()
+        labelled(DECISIONS, reply.action).inc()
         if message.channel == WEB and self.answer_web is not None:
             await self.answer_web(message.message_id, reply)
         elif reply.text:

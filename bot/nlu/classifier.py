@@ -115,8 +115,9 @@ class TextClassifier:
         would otherwise rank by its end-of-line token alone and answer gibberish confidently."""
         if not self.knows_a_token(prepared_text):
             return []
-        labels, probs = self.model.predict([prepared_text], k=k)
-        return [(label.removeprefix(_LABEL), float(p)) for label, p in zip(labels[0], probs[0])]
+        # fastText's own call: the wrapper's numpy arrays cost as much as the prediction.
+        ranked = self.model.f.predict(prepared_text + "\n", k, 0.0, "strict")
+        return [(label.removeprefix(_LABEL), probability) for probability, label in ranked]
 
     def scorer(self, labels: Sequence[str]) -> Callable[[str], np.ndarray]:
         """A function from a prepared text to the probability of each of ``labels`` (every label
