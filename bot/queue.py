@@ -30,6 +30,7 @@ from bot.channel import TaskRetry
 from bot.coalesce import Coalescer
 from bot.lanes import KeyedLanes
 from bot.metrics import DEAD_LETTERS, REDIS_ERRORS
+from bot.redis_scripts import LuaScript
 from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,8 @@ class StreamQueue:
         self.keys = keys
         self.name = name
         self.partitions = partitions
-        self._add_once_script = redis.register_script(_ADD_ONCE)
-        self._trim_script = redis.register_script(_TRIM_HANDLED)
+        self._add_once_script = LuaScript(redis, _ADD_ONCE)
+        self._trim_script = LuaScript(redis, _TRIM_HANDLED)
         # Sorted sets of the old untagged names (old name -> new) merged into the new ones by
         # ``migrate_legacy`` (the outbox's delayed set).
         self.legacy_sets: dict[str, str] = {}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aredis
 
+from bot.redis_scripts import LuaScript
 from bot.redis_store import Keys
 
 # Theoretical arrival time per key; returns 0 when allowed now, else the milliseconds to wait.
@@ -37,7 +38,7 @@ class Rate:
 class RateLimiter:
     def __init__(self, redis: aredis.Redis, keys: Keys) -> None:
         self._keys = keys
-        self._script = redis.register_script(_GCRA)
+        self._script = LuaScript(redis, _GCRA)
 
     async def wait_ms(self, key: str, rate: Rate, now: float) -> int:
         """0 and a slot taken, or how long to wait before asking again."""

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.redis_scripts import LuaScript
+
 _RECORD = """
 local session, contacts, by_time, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, gap, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -119,7 +121,7 @@ class ContactStore:
     def __init__(self, redis: Any, keys: Any) -> None:
         self._redis = redis
         self._keys = keys
-        self._script = redis.register_script(_RECORD)
+        self._script = LuaScript(redis, _RECORD)
 
     def _k(self, person: str, what: str) -> str:
         return self._keys.customer(person, what)

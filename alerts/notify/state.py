@@ -11,6 +11,7 @@ import uuid
 import redis.asyncio as aredis
 
 from alerts.notify.notice import Notice
+from bot.redis_scripts import LuaScript
 from bot.redis_store import Keys
 
 # Add a notice to the group's open batch, opening one (due at ARGV[2]) if there is none.
@@ -45,8 +46,8 @@ class GroupStore:
         # One hash tag (cluster slot) for them all: adding a notice writes the open marker, the due
         # set and the batch list in one script.
         self.due_key = keys.tagged(_TAG, "due")
-        self._add = redis.register_script(_ADD)
-        self._detach = redis.register_script(_DETACH)
+        self._add = LuaScript(redis, _ADD)
+        self._detach = LuaScript(redis, _DETACH)
 
     def _open_key(self, group_hash: str) -> str:
         return self._keys.tagged(_TAG, "open", group_hash)

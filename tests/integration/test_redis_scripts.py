@@ -1,0 +1,28 @@
+"""Lua scripts by SHA against a real Redis: loaded on first use and again after the server forgot them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aredis
+
+from bot.redis_pipelining import PipeliningRedis
+from bot.redis_scripts import LuaScript
+
+_INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+
+
+@pytest.mark.parametrize("client", [aredis.Redis, PipeliningRedis])
+def test_a_script_runs_before_and_after_the_server_flushes_its_scripts(redis_clean: str, client: type) -> None:
+    async def scenario() -> list[int]:
+        r = client.from_url(redis_clean)
+        script = LuaScript(r, _INCR_BY)
+        await r.script_flush()  # never loaded: the first call meets NOSCRIPT
+        first = await script(keys=["n"], args=[2])
+        await r.script_flush()  # as after a restart of the server
+        second, third = await asyncio.gather(script(keys=["n"], args=[3]), script(keys=["n"], args=[4]))
+        await r.aclose()
+        return [first, second, third]
+
+    assert asyncio.run(scenario()) == [2, 5, 9]
