@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from adapters.feishu import callback_auth as auth
 from adapters.feishu.api import BotUnknown, fetch_bot_open_id, fetch_tenant_token, post_message
@@ -178,7 +179,7 @@ def _json_result(body: dict[str, Any], messages: list[InboundMessage] | None = N
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 # Every message callback's answer: serialised once, not per callback.

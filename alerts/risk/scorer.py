@@ -122,7 +122,7 @@ class RiskScorer:
         window = settings.conversation.window_turns
         recent = list(history)[-window:] if window else []
         lookback = list(history)[-settings.repeat.lookback_turns :] if settings.repeat.enabled else []
-        earlier = [(normalize(t.text).text, t.answered) for t in lookback]
+        earlier = [(t.text, t.answered) for t in lookback]  # turns keep their text normalised
         message, hits, emotion = self._message(state, text, earlier)
 
         decay, floor = settings.conversation.decay, settings.conversation.min_turn_score
