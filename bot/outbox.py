@@ -23,11 +23,10 @@ from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aredis
-from redis.exceptions import RedisError
 
 from bot.logs import handling
 from bot.message import OutboundMessage, SendResult, as_dict
-from bot.metrics import DEAD_LETTERS, REDIS_ERRORS, SENDS, labelled
+from bot.metrics import DEAD_LETTERS, SENDS, labelled
 from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_store import Keys
@@ -35,7 +34,6 @@ from bot.redis_store import Keys
 log = logging.getLogger(__name__)
 
 SENT_TTL_SECONDS = 3 * 24 * 3600  # longer than any retry tail
-SENT_MARK_RETRY_MAX_SECONDS = 1.0  # how long, at most, between tries to write a sent mark
 
 # Move due delayed entries back into their stream, atomically, so one process moves each once.
 # A member is {"s": stream, "k": routing key, "d": envelope}; "stream|envelope" members were
@@ -174,30 +172,35 @@ class OutboxSender:
         self.clock = clock
         self.policy = policy
 
-    async def __call__(self, payload: bytes) -> None:
+    async def __call__(self, payload: bytes) -> list[tuple[Any, ...]]:
         envelope = orjson.loads(payload)
         message = OutboundMessage(**envelope["m"])
         with handling(message.idempotency_key):  # a reply's names the message it answers
-            await self._attempt(message, envelope["attempts"])
+            return await self._attempt(message, envelope["attempts"])
 
-    async def send_now(self, message: OutboundMessage) -> None:
+    async def send_now(self, message: OutboundMessage) -> list[tuple[Any, ...]]:
         """Deliver a new message at once instead of through the outbox stream.
 
         The stream's hop (a write, a blocking read, the reader's 5 ms linger, an acknowledgement)
         doubled a reply's median time from callback to platform at 1,000/s (docs/benchmarks.md), and the
         guarantees need none of it. The caller is a queue handler that acknowledges its own
         entry only after this returns, so a crash before then hands the whole message over
-        again, and the sent mark keeps it from being delivered twice. What cannot go now takes
+        again, and the sent mark keeps it from being delivered twice: returned, for the caller to
+        write with that acknowledgement, in one round trip (bot/queue.py). What cannot go now takes
         the outbox's own path: a rate-limited or failed message waits in the delayed set for its
         turn or retry, a permanent failure becomes a dead letter. One that ``put`` already
         enqueued is left to the outbox.
         """
-        await self._attempt(message, 0, also_done_if=self.outbox.enqueued_key(message))
+        return await self._attempt(message, 0, also_done_if=self.outbox.enqueued_key(message))
 
-    async def _attempt(self, message: OutboundMessage, attempts: int, also_done_if: str | None = None) -> None:
+    async def _attempt(
+        self, message: OutboundMessage, attempts: int, also_done_if: str | None = None
+    ) -> list[tuple[Any, ...]]:
         """One try at ``message``, which failed ``attempts`` times before: then it is delivered,
         delayed or dead. Nothing is done when it was delivered before (a crash after sending, or
-        a duplicate hand-over) or ``also_done_if`` exists: never twice."""
+        a duplicate hand-over) or ``also_done_if`` exists: never twice. Returns the command that
+        marks it sent, when it was: written before the caller's entry is acknowledged, it keeps
+        a message handled again from going out again."""
         redis, keys = self.outbox.redis, self.outbox.keys
         sent_key = keys.of("sent", message.idempotency_key)
         done_keys = (sent_key, also_done_if) if also_done_if else (sent_key,)
@@ -207,41 +210,26 @@ class OutboxSender:
             redis.exists(*done_keys), self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
         )
         if done:
-            return
+            return []
         sender = self.senders(message)
         if sender is None:
             await self._dead(message, attempts, f"no sender for channel {message.channel}/{message.app}")
-            return
+            return []
         if wait_ms > 0:
             await self.outbox.schedule(message, _envelope(message, attempts), now + wait_ms / 1000)
-            return
+            return []
         result = await sender.send(message)
         labelled(SENDS, message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
         attempts += 1
         if result.ok:
-            await self._mark_sent(sent_key)
-            return
+            return [("SET", sent_key, b"1", "EX", SENT_TTL_SECONDS)]
         if result.retryable and attempts < self.policy.max_attempts:
             delay = self.policy.delay(attempts, result.retry_after)
             log.info("send to %s failed (%s), retry %d in %.0fs", message.channel, result.error, attempts, delay)
             await self.outbox.schedule(message, _envelope(message, attempts, error=result.error), now + delay)
-            return
+            return []
         await self._dead(message, attempts, result.error)
-
-    async def _mark_sent(self, sent_key: str) -> None:
-        """Record a delivery, however long Redis takes to come back. Given up on, the error
-        would make the queue handle the whole message again, which without the mark sends it
-        again; waited for, the message goes once, unless the process dies meanwhile."""
-        delay = 0.05
-        while True:
-            try:
-                await self.outbox.redis.set(sent_key, b"1", ex=SENT_TTL_SECONDS)
-                return
-            except RedisError as e:
-                REDIS_ERRORS.labels("outbox").inc()
-                log.warning("outbox: sent, but the sent mark is not written yet (%s); again in %.2fs", e, delay)
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, SENT_MARK_RETRY_MAX_SECONDS)
+        return []
 
     async def _dead(self, message: OutboundMessage, attempts: int, error: str) -> None:
         log.error("outbox: dead letter for %s: %s", message.channel, error)

@@ -10,7 +10,8 @@ entries of different routing keys are handled concurrently (``bot/lanes.py``); e
 records its key for that. When a process dies, its leases expire; the next owner first
 re-handles what the dead one had read but not acknowledged (XAUTOCLAIM), so nothing is lost.
 Handlers must be idempotent: the outbox's sent mark makes "send the reply to this message"
-happen once however often the message is handled (``OutboxSender.send_now``).
+happen once however often the message is handled (``OutboxSender.send_now``); the mark goes out
+with the entry's acknowledgement, in its round trip.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster
@@ -30,6 +32,7 @@ from bot.channel import TaskRetry
 from bot.coalesce import Coalescer
 from bot.lanes import KeyedLanes
 from bot.metrics import DEAD_LETTERS, REDIS_ERRORS
+from bot.redis_pipelining import send_until_taken
 from bot.redis_scripts import LuaScript
 from bot.redis_store import Keys, Lease
 
@@ -100,7 +103,9 @@ move(redis.call('XRANGE', KEYS[1], '(' .. last, '+'))
 redis.call('DEL', KEYS[1])
 return moved
 """
-Handler = Callable[[bytes], Awaitable[None]]
+# A handler may return Redis commands that record what it did outside (a reply's sent mark):
+# they go with its entry's acknowledgement, before it, in one round trip, until Redis takes them.
+Handler = Callable[[bytes], Awaitable[Sequence[tuple[Any, ...]] | None]]
 GROUP = "kefu"
 # Per partition, the backlog ``add_once`` accepts: handled entries are trimmed as the consumers go
 # (``trim_handled``), so this is only reached when they are down or far behind (about half an hour
@@ -524,8 +529,11 @@ class LeasedConsumer:
         retries = 0
         while True:
             try:
-                await self.handler(fields[b"d"])
-                await self.q.redis.xack(stream, GROUP, entry_id)
+                done = await self.handler(fields[b"d"])
+                if done:
+                    await send_until_taken(self.q.redis, [*done, ("XACK", stream, GROUP, entry_id)], self.q.name)
+                else:
+                    await self.q.redis.xack(stream, GROUP, entry_id)
                 return
             except asyncio.CancelledError:
                 raise

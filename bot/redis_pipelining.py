@@ -21,6 +21,8 @@ pool checks the connections it hands out.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +33,14 @@ from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.coalesce import Coalescer
+from bot.metrics import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
 
 # A batch connection idle this long is checked before use, as the pool checks the connections
 # it hands out: the server, or a proxy, may have closed it meanwhile. Busy, it is not checked.
 IDLE_CHECK_SECONDS = 1.0
+RETRY_MAX_SECONDS = 1.0  # how long, at most, between tries of ``send_until_taken``
 _BLOCKING = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BLMPOP", "BRPOPLPUSH", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT"})
 _BLOCKING_WITH_OPTION = frozenset({"XREAD", "XREADGROUP"})
 
@@ -165,7 +171,7 @@ class PipeliningRedis(aredis.Redis):
         return replies
 
 
-async def send_together(redis: aredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def send_together(redis: aredis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """``commands`` in one round trip on a pipelining client, one after another on any other; a
     result per command, the exception as the result of a command that failed."""
     if isinstance(redis, PipeliningRedis):
@@ -177,3 +183,22 @@ async def send_together(redis: aredis.Redis, commands: list[tuple[Any, ...]]) ->
         except Exception as e:
             results.append(e)
     return results
+
+
+async def send_until_taken(redis: aredis.Redis, commands: Sequence[tuple[Any, ...]], where: str) -> None:
+    """``commands`` in one round trip, and those that failed again, in order, until Redis has
+    taken every one: for writes that record what already happened outside (a reply the
+    platform took), which given up on would let it happen twice. Waits 0.05 s between tries,
+    doubling up to ``RETRY_MAX_SECONDS``; ``where`` labels the errors counted meanwhile."""
+    delay = 0.05
+    pending = list(commands)
+    while True:
+        results = await send_together(redis, pending)
+        pending = [command for command, result in zip(pending, results, strict=True) if isinstance(result, Exception)]
+        if not pending:
+            return
+        REDIS_ERRORS.labels(where).inc()
+        error = next(r for r in results if isinstance(r, Exception))
+        log.warning("%s: %d writes not taken yet (%s); again in %.2fs", where, len(pending), error, delay)
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, RETRY_MAX_SECONDS)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from bot.channel import ChannelAdapter, PlatformTask
 from bot.gateway import Gateway
@@ -34,7 +35,7 @@ class InboxHandler:
     def __init__(
         self,
         pipeline: Pipeline,
-        deliver: Callable[[OutboundMessage], Awaitable[None]],
+        deliver: Callable[[OutboundMessage], Awaitable[Sequence[tuple[Any, ...]] | None]],
         clock: Callable[[], float],
         max_answer_age_seconds: int,
         answer_web: Callable[[str, Reply], Awaitable[None]] | None = None,
@@ -47,19 +48,20 @@ class InboxHandler:
         self.clock = clock
         self.max_age = max_answer_age_seconds
 
-    async def __call__(self, payload: bytes) -> None:
+    async def __call__(self, payload: bytes) -> Sequence[tuple[Any, ...]] | None:
         message = InboundMessage.from_json(payload)
         with handling(message.message_id):
-            await self._handle(message)
+            return await self._handle(message)
 
-    async def _handle(self, message: InboundMessage) -> None:
+    async def _handle(self, message: InboundMessage) -> Sequence[tuple[Any, ...]] | None:
+        """What the queue writes with the entry's acknowledgement (the reply's sent mark)."""
         if self.clock() - message.sent_at > self.max_age:
             # Arrived while we were down: it still counts as a contact, but an automatic answer
             # hours later would confuse more than help; staff see it in the contact timeline.
             await self.pipeline.record_only(message)
             labelled(DECISIONS, "too_old").inc()
             count_message(message.channel, "too_old", None, None)
-            return
+            return None
         started = time.perf_counter()
         reply = await self.pipeline.handle(message)
         count_message(message.channel, reply.action, reply.intent, time.perf_counter() - started)
@@ -67,8 +69,10 @@ class InboxHandler:
         if message.channel == WEB and self.answer_web is not None:
             await self.answer_web(message.message_id, reply)
         elif reply.text:
-            await self.deliver(reply_for(message, reply.text, reply.handoff))
+            done = await self.deliver(reply_for(message, reply.text, reply.handoff))
             REPLY_SECONDS.observe(max(0.0, self.clock() - message.sent_at))
+            return done
+        return None
 
 
 class TaskHandler:

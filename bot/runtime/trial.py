@@ -25,6 +25,7 @@ from bot.message import InboundMessage, OutboundMessage
 from bot.nlu.normalize import mask_customer
 from bot.outbox import OutboxSender
 from bot.ports import Escalation, RiskResult
+from bot.redis_pipelining import send_until_taken
 from bot.runtime import Runtime, labeler
 
 TEST = "【测试】"
@@ -39,7 +40,7 @@ class DeliverNow:
 
     async def put(self, message: OutboundMessage) -> bool:
         self.messages.append(message)
-        await self.sender.send_now(message)
+        await send_until_taken(self.sender.outbox.redis, await self.sender.send_now(message), "outbox")
         return True
 
 

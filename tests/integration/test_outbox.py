@@ -20,7 +20,7 @@ from bot.redis_store import Keys
 from tests.support.clock import Clock
 from tests.support.fake_platform import FakePlatform
 from tests.support.fake_platform.robots import WECOM_ROBOT
-from tests.support.outbox_harness import deliver, drain
+from tests.support.outbox_harness import deliver, drain, send_now
 
 MESSAGE = OutboundMessage("wecom", "default", {"touser": "u|1"}, "您好，退款已受理 😊", "k1")
 
@@ -106,9 +106,9 @@ async def queued(outbox: Outbox) -> int:
 def test_send_now_delivers_at_once_without_the_stream_and_never_twice(fake: FakePlatform, redis_clean: str) -> None:
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> int:
         message = robot_message("您好，退款已受理", "reply:1")
-        await handler.send_now(message)
+        await send_now(handler, message)
         assert sent_texts(fake) == ["您好，退款已受理"]
-        await handler.send_now(message)  # the inbound message handled again after a crash
+        await send_now(handler, message)  # the inbound message handled again after a crash
         await drain(outbox, handler)
         return await queued(outbox)
 
@@ -120,7 +120,7 @@ def test_send_now_leaves_a_message_already_in_the_outbox_to_it(fake: FakePlatfor
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
         message = robot_message("已为您登记", "reply:2")
         assert await outbox.put(message)
-        await handler.send_now(message)
+        await send_now(handler, message)
         assert sent_texts(fake) == []
         await drain(outbox, handler)
 
@@ -132,13 +132,13 @@ def test_send_now_failures_take_the_outbox_retries(fake: FakePlatform, redis_cle
     fake.fail_next(WECOM_ROBOT, 1)  # HTTP 500: retryable
 
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> list[dict[str, Any]]:
-        await handler.send_now(robot_message("第一条", "reply:3"))
+        await send_now(handler, robot_message("第一条", "reply:3"))
         assert sent_texts(fake) == [] and await outbox.redis.zcard(outbox.delayed_key) == 1
         await drain(outbox, handler)  # not due yet: 1 s of backoff
         assert sent_texts(fake) == []
         clock.now += 1
         await drain(outbox, handler)
-        await handler.send_now(robot_message("第二条", "reply:4", dict(UNLIMITED, robot="gone")))  # 93000: permanent
+        await send_now(handler, robot_message("第二条", "reply:4", dict(UNLIMITED, robot="gone")))  # 93000: permanent
         return await outbox.dead_letters()
 
     [dead] = send_now_then(fake, redis_clean, steps)
@@ -149,7 +149,7 @@ def test_send_now_failures_take_the_outbox_retries(fake: FakePlatform, redis_cle
 def test_send_now_over_the_rate_limit_waits_its_turn(fake: FakePlatform, redis_clean: str) -> None:
     async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> None:
         for i in range(3):  # 20 a minute, burst 1: one now, the others 3 s apart
-            await handler.send_now(robot_message(f"第{i}条", f"reply:r{i}", ROUTE))
+            await send_now(handler, robot_message(f"第{i}条", f"reply:r{i}", ROUTE))
         assert sent_texts(fake) == ["第0条"]
         for _ in range(4):
             clock.now += 3
@@ -182,9 +182,9 @@ def test_a_reply_the_platform_took_is_marked_sent_even_if_redis_refuses_writes_j
         handler.senders = lambda m: RedisRefusesWritesOnceSent()
         message = robot_message("退款已原路退回", "reply:5")
         try:
-            await handler.send_now(message)  # returns once the mark is written, not with the error
+            await send_now(handler, message)  # returns once the mark is written, not with the error
             handler.senders = lambda m: robot
-            await handler.send_now(message)  # the inbound message handled again
+            await send_now(handler, message)  # the inbound message handled again
         finally:
             await writable()
             await admin.aclose()

@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 from bot import queue
 from bot.channel import TaskRetry
 from bot.queue import GROUP, LeasedConsumer, QueueFull, StreamQueue, fair_share
+from bot.redis_pipelining import PipeliningRedis
 from bot.redis_store import Keys
 
 KEYS = Keys("qtest")
@@ -579,3 +580,55 @@ def test_a_consumer_started_while_redis_is_away_works_once_it_is_back(tmp_path) 
         assert asyncio.run(scenario()) == [b"hello"]
     finally:
         server.stop()
+
+
+def test_what_a_handler_did_is_recorded_with_its_acknowledgement_even_if_redis_refuses_writes_then(
+    redis_clean: str,
+) -> None:
+    class BatchLog(PipeliningRedis):
+        batches: list[list[str]] = []
+
+        async def _send_batch(self, batch):  # type: ignore[no-untyped-def]
+            self.batches.append([str(args[0]) for args, _ in batch])
+            return await super()._send_batch(batch)
+
+    async def scenario() -> tuple[list[str], list[bytes | None], int, list[list[str]]]:
+        r = BatchLog.from_url(redis_clean)
+        admin = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "marks", partitions=1)
+        await q.ensure_groups()
+        for name in ("m1", "m2"):
+            await q.add(name, name)
+        handled: list[str] = []
+
+        async def writable() -> None:
+            await admin.config_set("min-replicas-to-write", 0)
+
+        async def handler(payload: bytes) -> list[tuple[Any, ...]]:
+            handled.append(payload.decode())
+            if len(handled) == 1:  # the reply went out; just then Redis stops taking writes for 0.3 s
+                await admin.config_set("min-replicas-to-write", 1)
+                asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(writable()))
+            return [("SET", f"sent:{payload.decode()}", "1")]
+
+        task = asyncio.create_task(LeasedConsumer(q, handler, identity="w", lease_ms=2000).run())
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if (
+                await admin.exists("sent:m1", "sent:m2") == 2
+                and not (await admin.xpending(q.stream(0), GROUP))["pending"]
+            ):
+                break
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        marks = [await admin.get("sent:m1"), await admin.get("sent:m2")]
+        pending = (await admin.xpending(q.stream(0), GROUP))["pending"]
+        await writable()
+        await r.aclose()
+        await admin.aclose()
+        return handled, marks, pending, BatchLog.batches
+
+    handled, marks, pending, batches = asyncio.run(scenario())
+    assert handled == ["m1", "m2"]  # written late, not handled (and sent) again
+    assert marks == [b"1", b"1"] and pending == 0
+    assert ["SET", "XACK"] in batches  # the mark and the acknowledgement in one round trip

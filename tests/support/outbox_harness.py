@@ -11,6 +11,7 @@ import redis.asyncio as aredis
 from bot.message import OutboundMessage
 from bot.outbox import Outbox, OutboxSender, RetryPolicy
 from bot.ratelimit import Rate, RateLimiter
+from bot.redis_pipelining import send_until_taken
 from bot.redis_store import Keys
 from tests.support.clock import Clock
 
@@ -22,7 +23,12 @@ async def drain(outbox: Outbox, handler: OutboxSender) -> None:
         stream = outbox.queue.stream(p)
         for entry_id, fields in await outbox.redis.xrange(stream):
             await outbox.redis.xdel(stream, entry_id)
-            await handler(fields[b"d"])
+            await send_until_taken(outbox.redis, await handler(fields[b"d"]), "outbox")
+
+
+async def send_now(handler: OutboxSender, message: OutboundMessage) -> None:
+    """``send_now`` and its sent mark written, as the inbox consumer writes it with its acknowledgement."""
+    await send_until_taken(handler.outbox.redis, await handler.send_now(message), "outbox")
 
 
 def deliver(redis_url: str, sender: Any, steps: Callable[[Outbox, OutboxSender, Clock], Awaitable[Any]]) -> Any:
