@@ -12,7 +12,6 @@ after those that did not have to.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -29,6 +28,7 @@ from bot.message import OutboundMessage, SendResult, as_dict
 from bot.metrics import DEAD_LETTERS, SENDS, labelled
 from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
+from bot.redis_pipelining import send_together
 from bot.redis_store import Keys
 
 log = logging.getLogger(__name__)
@@ -206,9 +206,11 @@ class OutboxSender:
         done_keys = (sent_key, also_done_if) if also_done_if else (sent_key,)
         now = self.clock()
         # One round trip for both; a duplicate of a delivered message (rare) thereby spends a slot.
-        done, wait_ms = await asyncio.gather(
-            redis.exists(*done_keys), self.limiter.wait_ms(routing_key(message), self.rate_for(message), now)
-        )
+        route, rate = routing_key(message), self.rate_for(message)
+        done, wait = await send_together(redis, [("EXISTS", *done_keys), self.limiter.command(route, rate, now)])
+        if isinstance(done, Exception):
+            raise done
+        wait_ms = await self.limiter.wait_from(wait, route, rate, now)
         if done:
             return []
         sender = self.senders(message)

@@ -7,6 +7,7 @@ robots: 10 minutes). We never drop: a message over the limit waits until its slo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aredis
 
@@ -40,9 +41,13 @@ class RateLimiter:
         self._keys = keys
         self._script = LuaScript(redis, _GCRA)
 
-    async def wait_ms(self, key: str, rate: Rate, now: float) -> int:
+    def _call(self, key: str, rate: Rate, now: float) -> tuple[list[str], list[Any]]:
+        return [self._keys.of("rate", key)], [int(now * 1000), rate.interval_ms, rate.burst]
+
+    def command(self, key: str, rate: Rate, now: float) -> tuple[Any, ...]:
+        """Ask for a slot, as a command to send together with others; its reply through ``wait_from``."""
+        return self._script.command(*self._call(key, rate, now))
+
+    async def wait_from(self, reply: Any, key: str, rate: Rate, now: float) -> int:
         """0 and a slot taken, or how long to wait before asking again."""
-        wait = await self._script(
-            keys=[self._keys.of("rate", key)], args=[int(now * 1000), rate.interval_ms, rate.burst]
-        )
-        return int(wait)
+        return int(await self._script.reply(reply, *self._call(key, rate, now)))

@@ -21,6 +21,19 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
+    def command(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> tuple[Any, ...]:
+        """The script's call as a command, to send together with others (``send_together``);
+        its reply goes through ``reply``."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def reply(self, result: Any, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
+        """The result of ``command``: run on its own when the server did not know the script."""
+        if isinstance(result, NoScriptError):
+            return await self(keys, args)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
         try:
             return await self._redis.evalsha(self.sha, len(keys), *keys, *args)

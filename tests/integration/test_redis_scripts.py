@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aredis
 
-from bot.redis_pipelining import PipeliningRedis
+from bot.redis_pipelining import PipeliningRedis, send_together
 from bot.redis_scripts import LuaScript
 
 _INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -26,3 +26,17 @@ def test_a_script_runs_before_and_after_the_server_flushes_its_scripts(redis_cle
         return [first, second, third]
 
     assert asyncio.run(scenario()) == [2, 5, 9]
+
+
+def test_a_script_sent_with_other_commands_runs_on_its_own_when_the_server_forgot_it(redis_clean: str) -> None:
+    async def scenario() -> list[object]:
+        r = PipeliningRedis.from_url(redis_clean)
+        script = LuaScript(r, _INCR_BY)
+        await r.script_flush()
+        got, replied = await send_together(r, [("GET", "n"), script.command(["n"], [5])])
+        total = await script.reply(replied, ["n"], [5])
+        again = await script.reply((await send_together(r, [script.command(["n"], [1])]))[0], ["n"], [1])
+        await r.aclose()
+        return [got, type(replied).__name__, total, again]
+
+    assert asyncio.run(scenario()) == [None, "NoScriptError", 5, 6]
