@@ -7,6 +7,9 @@ Prints purity (of each group, the share of its largest need; noise lines count a
 their own, so noise joining a need's group lowers it), completeness (of each need, the share of
 its paraphrases in its largest group), both weighted by size, and the number of groups; with
 ``--sweep`` the same for several distance thresholds.
+
+The default data is the tuning set (the thresholds were chosen on it);
+bench/data/insight_grouping_blind.csv is the blind measurement, never to tune on.
 """
 
 from __future__ import annotations

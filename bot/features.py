@@ -6,7 +6,7 @@ assembles the pipeline and the runtime from what they contribute; nothing is pat
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,8 +30,6 @@ class Catalog(Protocol):
     def category_of(self, intent: str) -> str | None: ...
 
     def title_of(self, intent: str) -> str: ...
-
-    def examples(self) -> Mapping[str, Sequence[str]]: ...
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from alerts.insights.config import InsightsConfig
 from alerts.insights.dashboard import Access, Dashboard
+from alerts.insights.knowledge import KnowledgeBases
 from alerts.insights.recorder import InsightRecorder
 from alerts.insights.weekly import WeeklyReport
 from alerts.notify import Notifier
@@ -24,7 +25,7 @@ __all__ = ["build"]
 
 def build(config: InsightsConfig, labeler: Labeler, infra: Infra, notifier: Notifier) -> Contribution:
     """Nothing when ``insights.enabled`` is off. ``config`` is the root's settings (insights reads
-    the tickets' session gap and the knowledge base too)."""
+    the tickets' session gap and the knowledge bases too)."""
     settings = config.insights
     if not settings.enabled:
         return Contribution()
@@ -35,7 +36,7 @@ def build(config: InsightsConfig, labeler: Labeler, infra: Infra, notifier: Noti
     )
     dashboard = Dashboard(
         access, infra.redis, infra.keys, config.tickets.schedules.timezone, ZoneInfo(settings.timezone),
-        labeler.shop_of, infra.catalog.examples, infra.catalog.title_of, config.tickets.session_gap_minutes * 60,
+        labeler.shop_of, KnowledgeBases(config.faq_path, config.knowledge_bases), config.tickets.session_gap_minutes * 60,
         infra.clock,
     )  # fmt: skip
     on = access.token or any(access.shop_tokens.values())

@@ -12,13 +12,12 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from alerts.insights.config import InsightsConfig
-from alerts.insights.figures import DAY, TurnRow, hot, unanswered_texts
-from alerts.insights.grouping import group_texts
+from alerts.insights.figures import DAY, TurnRow, hot
+from alerts.insights.knowledge import KnowledgeBases, unanswered_groups
 from alerts.insights.report import PERIODS, service_report
 from alerts.insights.store import read_turns
 from alerts.notify.labels import Labeler
 from alerts.tickets.store import TicketStore
-from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.redis_store import Keys, connected
 
 T = TypeVar("T")
@@ -49,28 +48,22 @@ def insights_hot(
 ) -> dict[str, Any]:
     """TOP intents and categories of the last ``days`` days, with the change against the days before."""
     now = time.time() if now is None else now
-    kb = load_knowledge_base(settings.faq_path)
     rows = _turns(settings, now - 2 * days * DAY, shop)
-    return hot(rows, now, days, top, ZoneInfo(settings.insights.timezone), lambda i: _title(kb, i))
-
-
-def _title(kb: KnowledgeBase, intent: str) -> str:
-    found = kb.intents.get(intent)
-    return found.title if found else intent
+    title_of = KnowledgeBases(settings.faq_path, settings.knowledge_bases).title_of(rows)
+    return hot(rows, now, days, top, ZoneInfo(settings.insights.timezone), title_of)
 
 
 def insights_unanswered(
     settings: InsightsConfig, days: int, top: int, now: float | None = None, shop: str = ""
 ) -> list[dict[str, Any]]:
-    """The unanswered questions of the last ``days`` days in groups of one need, largest first."""
+    """The unanswered questions of the last ``days`` days in groups of one need, largest first,
+    each compared with the intents of the knowledge base its apps answer from."""
     now = time.time() if now is None else now
-    kb = load_knowledge_base(settings.faq_path)
     rows = _turns(settings, now - days * DAY, shop)
-    texts = unanswered_texts(rows, now - days * DAY, now)
-    groups = group_texts(texts, {name: intent.examples for name, intent in kb.intents.items()})
+    groups = unanswered_groups(rows, now - days * DAY, now, KnowledgeBases(settings.faq_path, settings.knowledge_bases))
     return [
         {"count": g.count, "examples": g.examples, "suggested_intent": g.suggested_intent, "texts": g.texts}
-        for g in groups[:top]
+        for g, _ in groups[:top]
     ]
 
 

@@ -1,5 +1,5 @@
 """The settings insights read: its own section, the tickets' session gap and time zone, the shops
-of the channel apps, the knowledge base (titles) and where Redis is. The root's ``Settings`` has them all."""
+of the channel apps, the knowledge bases (titles, intents) and where Redis is. The root's ``Settings`` has them all."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class InsightsConfig(Protocol):
     def alerts(self) -> AlertsSettings: ...  # its shops: which shop each channel app serves
     @property
     def faq_path(self) -> Path: ...
+    @property
+    def knowledge_bases(self) -> dict[str, Path]: ...  # a channel app's own knowledge base
     @property
     def redis_url(self) -> str: ...
     @property

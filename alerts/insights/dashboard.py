@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from alerts.insights.figures import DAY, TurnRow, hot, service_figures, unanswered_texts
-from alerts.insights.grouping import group_texts
+from alerts.insights.figures import DAY, TurnRow, hot, service_figures
+from alerts.insights.grouping import Group
+from alerts.insights.knowledge import KnowledgeBases, unanswered_groups
 from alerts.insights.store import read_turns
 from alerts.tickets.model import Ticket
 from alerts.tickets.store import TicketStore
@@ -62,8 +63,8 @@ class Access:
 class Dashboard:
     def __init__(
         self, access: Access, redis: Any, keys: Keys, tickets_timezone: str, tz: ZoneInfo,
-        shop_of: Callable[[str, str], str], intents: Callable[[], Mapping[str, Sequence[str]]],
-        title_of: Callable[[str], str], gap_seconds: float, clock: Callable[[], float] = time.time,
+        shop_of: Callable[[str, str], str], knowledge: KnowledgeBases, gap_seconds: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self.access = access
         self.redis = redis
@@ -71,8 +72,7 @@ class Dashboard:
         self.tickets = TicketStore(redis, keys, tickets_timezone)
         self.tz = tz
         self.shop_of = shop_of
-        self.intents = intents  # name -> examples, for the suggested intent of an unanswered group
-        self.title_of = title_of
+        self.knowledge = knowledge  # titles, and the intents an unanswered group is compared with
         self.gap_seconds = gap_seconds  # a new contact after this long (tickets.session_gap_minutes)
         self.clock = clock
 
@@ -95,8 +95,8 @@ class Dashboard:
 
     def page(self, rows: list[TurnRow], tickets: list[Ticket], now: float, shop: str, shops: list[str]) -> str:
         week = service_figures(rows, now - 7 * DAY, now, self.gap_seconds)
-        top = hot(rows, now, 7, 10, self.tz, self.title_of)["top"]
-        groups = group_texts(unanswered_texts(rows, now - 7 * DAY, now), self.intents())[:10]
+        top = hot(rows, now, 7, 10, self.tz, self.knowledge.title_of(rows))["top"]
+        groups = unanswered_groups(rows, now - 7 * DAY, now, self.knowledge)[:10]
         days = [datetime.fromtimestamp(now - (DAYS - 1 - i) * DAY, self.tz).date().isoformat() for i in range(DAYS)]
         by_day: dict[str, Counter[str]] = {d: Counter() for d in days}
         risk: Counter[str] = Counter()
@@ -113,7 +113,7 @@ class Dashboard:
             volume=_stacked_bars(days, by_day),
             risk=_line(days, [risk[d] for d in days]),
             top=_top_table(top),
-            unanswered=_groups(groups, self.title_of),
+            unanswered=_groups(groups),
             tickets=_tickets(tickets, now),
             updated=datetime.fromtimestamp(now, self.tz).strftime("%Y-%m-%d %H:%M"),
         )
@@ -193,13 +193,13 @@ def _delta(change: int) -> str:
     return f"+{change}" if change > 0 else str(change)
 
 
-def _groups(groups: list[Any], title_of: Callable[[str], str]) -> str:
+def _groups(groups: list[tuple[Group, str | None]]) -> str:
     if not groups:
         return "<p class='none'>近7天没有未解答的问题</p>"
     items = "".join(
         f"<li><b>{g.count}</b> 次 · {'、'.join(escape(e) for e in g.examples[:3])}"
-        f"<span class='s'>{'（接近：' + escape(title_of(g.suggested_intent)) + '）' if g.suggested_intent else ''}</span></li>"
-        for g in groups
+        f"<span class='s'>{'（接近：' + escape(title) + '）' if title else ''}</span></li>"
+        for g, title in groups
     )
     return f"<ol id='unanswered'>{items}</ol>"
 

@@ -8,7 +8,8 @@ bigram vectors (bot/nlu/pretrained.py; related words: 学生/校园, 注销/销�
 agglomerative clustering then joins texts and groups while they stay within ``DISTANCE`` of
 each other on average. Each group's ``suggested_intent`` is the knowledge-base intent whose examples it
 resembles most, when the resemblance reaches ``SUGGEST_SIMILARITY``.
-The thresholds were tuned on bench/data/insight_grouping.csv (bench/insight_grouping.py).
+The thresholds were tuned on bench/data/insight_grouping.csv; bench/data/insight_grouping_blind.csv
+measures them on questions they were not tuned on (bench/insight_grouping.py, docs/insights.md).
 """
 
 from __future__ import annotations

@@ -109,10 +109,6 @@ class EngineCatalog:
         found = kb.intents.get(intent) if kb else None
         return found.category if found else None
 
-    def examples(self) -> dict[str, tuple[str, ...]]:
-        kb = self._engine.current.kb if self._engine.ready else None
-        return {name: intent.examples for name, intent in kb.intents.items()} if kb else {}
-
     def title_of(self, intent: str) -> str:
         try:
             return self._engine.current.title(intent) or intent
