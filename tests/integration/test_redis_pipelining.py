@@ -117,6 +117,35 @@ def test_coalescer_keeps_submission_order_across_batches(max_batch: int) -> None
     assert max(len(batch) for batch in seen) == max_batch
 
 
+def test_coalescer_sends_a_callers_items_together_and_a_failed_batch_fails_each_of_its_callers() -> None:
+    seen: list[list[int]] = []
+
+    async def call_batch(items: list[int]) -> list[int | BaseException]:
+        seen.append(items)
+        await asyncio.sleep(0)
+        if 99 in items:
+            raise ConnectionError("lost")
+        return [ValueError(i) if i < 0 else i * 10 for i in items]
+
+    async def scenario() -> list[object]:
+        coalescer: Coalescer[int, int] = Coalescer(call_batch, max_batch=3)
+        return await asyncio.gather(
+            coalescer.submit(0),  # straight out, alone
+            coalescer.submit_many([1, 2]),  # the next batch: a caller's items are never split
+            coalescer.submit_many([3, -4]),  # its own batch: with the first caller's it would be 4 items
+            coalescer.submit(5),
+            coalescer.submit_many([99, 6]),  # the batch fails: every item of every caller with it
+            coalescer.submit(7),
+            return_exceptions=True,
+        )
+
+    zero, pair, with_error, five, failed, seven = asyncio.run(scenario())
+    assert (zero, pair, five) == (0, [10, 20], 50)
+    assert with_error[0] == 30 and isinstance(with_error[1], ValueError)
+    assert [type(e) for e in failed] == [ConnectionError, ConnectionError] and isinstance(seven, ConnectionError)
+    assert seen == [[0], [1, 2], [3, -4, 5], [99, 6, 7]]
+
+
 def test_a_batch_connection_closed_while_idle_is_replaced_before_use(redis_clean: str) -> None:
     async def scenario() -> tuple[int, int, list[object]]:
         r = PipeliningRedis.from_url(redis_clean)
