@@ -7,9 +7,6 @@ parser on this hot path. Here the bytes of an unfinished head are counted as the
 headers as they are parsed: past ``MAX_HEAD_BYTES`` or ``MAX_HEADERS`` the client gets a 431
 (Request Header Fields Too Large, RFC 6585) and the connection is closed, before the application
 is called.
-
-The same protocol also sends each response's head together with its first body chunk, in one
-write: uvicorn writes them apart, and on the ack path every write is a system call of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 # Far above any platform's callback (a few hundred bytes of headers) or browser request.
 MAX_HEAD_BYTES = 64 * 1024
@@ -64,12 +61,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head, self._head_bytes = False, 0
         super().on_headers_complete()
 
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        # Every cycle, pipelined ones included, starts here: the class is uvicorn's own but for
-        # the write of the response's head (``_OneWriteCycle``).
-        cycle.__class__ = _OneWriteCycle
-        super()._start_asgi_task(cycle, app)
-
     def on_message_complete(self) -> None:
         self._in_head, self._head_bytes = True, 0
         super().on_message_complete()
@@ -99,72 +90,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         content.extend([b"content-length: ", str(len(msg)).encode(), b"\r\n\r\n", msg])
         self.transport.write(b"".join(content))
         self.transport.close()
-
-
-class _OneWriteCycle(RequestResponseCycle):
-    """uvicorn's request-response cycle, except that the response's head is held until the first
-    body chunk and written with it. The head is what uvicorn would have written, byte for byte;
-    a response that never sends a body (the app failed midway, the client left) loses nothing
-    the client could use, as the connection is closed then anyway. HEAD responses, which send no
-    body bytes, are written as uvicorn does."""
-
-    _held = b""
-
-    async def send(self, message: Any) -> None:
-        if message["type"] == "http.response.start" and not self.response_started and self.scope["method"] != "HEAD":
-            transport, collector = self.transport, _Collector()
-            self.transport = collector  # type: ignore[assignment]
-            try:
-                await super().send(message)
-            finally:
-                self.transport = transport
-            self._held = b"".join(collector.chunks)
-            return
-        if not self._held:
-            await super().send(message)
-            return
-        transport, prefixed = self.transport, _Prefixed(self.transport, self._held)
-        self._held = b""
-        self.transport = prefixed  # type: ignore[assignment]
-        try:
-            await super().send(message)
-        finally:
-            self.transport = transport
-            prefixed.flush()
-
-
-class _Collector:
-    """Stands for the transport while uvicorn writes a response head: keeps what it writes."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-
-class _Prefixed:
-    """Stands for the transport while uvicorn writes the first body chunk: the held head goes
-    out in the same write, or on its own before the transport is closed or given back."""
-
-    def __init__(self, transport: Any, head: bytes) -> None:
-        self._transport = transport
-        self._head = head
-
-    def write(self, data: bytes) -> None:
-        head, self._head = self._head, b""
-        self._transport.write(head + data if head else data)
-
-    def flush(self) -> None:
-        if self._head and not self._transport.is_closing():
-            self.write(b"")
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
 
 
 def http_config(app: Any, **kwargs: Any) -> uvicorn.Config:
