@@ -14,6 +14,7 @@ under an ``access_token`` query parameter. This module holds those parts once:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -25,11 +26,12 @@ from xml.parsers import expat
 import orjson
 from pydantic import AfterValidator, SecretStr
 from pydantic_core import PydanticCustomError
-from wechatpy.crypto import PrpCrypto as AppPrpCrypto
 from wechatpy.crypto import WeChatCrypto as AppCrypto
-from wechatpy.enterprise.crypto import PrpCrypto as CorpPrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as CorpCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.exceptions import InvalidAppIdException
 
+from bot.aes_cbc import cbc_decrypt
 from bot.channel import WebhookError
 from bot.http import HttpClient, HttpError
 from bot.message import InboundMessage, SendResult, epoch_seconds
@@ -124,8 +126,26 @@ def parse_xml(raw: bytes | str) -> dict[str, str]:
     return fields
 
 
-# Each SDK crypto class with the PrpCrypto its decrypt_message uses (which id it checks).
-_PRP_CRYPTO = {AppCrypto: AppPrpCrypto, CorpCrypto: CorpPrpCrypto}
+# Each SDK crypto class with what its PrpCrypto raises for a payload sealed for another id.
+_WRONG_OWNER: dict[type, type[Exception]] = {AppCrypto: InvalidAppIdException, CorpCrypto: InvalidCorpIdException}
+
+
+def decrypt_payload(key: bytes, ciphertext: str, owner_id: str, wrong_owner: type[Exception] = ValueError) -> str:
+    """What the SDK's ``PrpCrypto.decrypt`` returns for ``ciphertext``, check for check (tests
+    compare the two on good and bad input), on a cipher context kept per key (bot/aes_cbc.py)
+    instead of one per callback. The plaintext: 16 random bytes, the XML's length (4 bytes, big
+    endian), the XML, the corp id or app id; the padding is its last byte, as the SDK reads it.
+    Raises ``wrong_owner`` for another id, ``ValueError`` (``UnicodeDecodeError`` too) or
+    ``IndexError`` for the rest of what it refuses."""
+    plain = cbc_decrypt(key, key[:16], base64.b64decode(ciphertext.encode()))
+    content = plain[16 : -plain[-1]]
+    if len(content) < 4:
+        raise ValueError("no length in the plaintext")
+    end = int.from_bytes(content[:4], "big") + 4
+    xml = content[4:end].decode()
+    if content[end:].decode() != owner_id:
+        raise wrong_owner()
+    return xml
 
 
 def make_crypto(crypto_class: type, token: str, encoding_aes_key: str, owner_id: str) -> Any:
@@ -151,9 +171,10 @@ class Envelope:
         self._token = token
         self._crypto = crypto
         self._window = replay_window_seconds
-        # The SDK's decrypt_message builds a PrpCrypto (an AES cipher) on every call; built once
-        # here, its decrypt keeps the SDK's own checks (padding, corp id / app id).
-        self._prp = _PRP_CRYPTO[type(crypto)](crypto.key) if crypto is not None else None
+        # The SDK's decrypt_message builds a PrpCrypto (an AES cipher) on every call; its checks
+        # (padding, corp id / app id) are kept by ``decrypt_payload``.
+        self._key: bytes | None = crypto.key if crypto is not None else None
+        self._wrong_owner = _WRONG_OWNER[type(crypto)] if crypto is not None else ValueError
 
     def verify(self, query: Mapping[str, str], now: float, signature_param: str, *signed: str) -> None:
         """Raise 403 unless ``query[signature_param]`` signs token, timestamp, nonce and ``signed``."""
@@ -183,10 +204,10 @@ class Envelope:
         One method, so that nothing is decrypted unverified: the SDK's ``decrypt_message``
         re-checked the signature (with ``!=``), which is skipped here as ``verify`` did it."""
         self.verify(query, now, "msg_signature", ciphertext)
-        if self._prp is None:
+        if self._key is None:
             raise WebhookError(400, "encrypted callback but no EncodingAESKey configured")
         try:
-            return self._prp.decrypt(ciphertext, self._crypto._id)  # type: ignore[union-attr]
+            return decrypt_payload(self._key, ciphertext, self._crypto._id, self._wrong_owner)  # type: ignore[union-attr]
         except Exception as e:
             raise WebhookError(400, f"cannot decrypt: {type(e).__name__}") from None
 

@@ -2,13 +2,16 @@
 ``kefu serve`` on loopback, replies received by the fake platform API in its own process.
 
     python bench/gateway_load.py [--messages 3000] [--concurrency 32] [--rate 1000]
-                                 [--http-processes 1] [--worker-processes 1] [--partitions 32]
+                                 [--http-processes 1] [--worker-processes 1] [--partitions 32] [--ack-only]
 
 Prints, in one run: sustained messages per second end to end, ack latency p50/p99, end-to-end
 latency (callback sent -> reply received by the fake platform) p50/p99, the same load on a bare
 hello-world endpoint served by the same ASGI server (uvicorn, as many processes) for the ratio
 (and, with ``--rate``, at that rate too), the CPU each side's HTTP processes spent per request,
 and the Redis commands per callback.
+With ``--ack-only`` kefu's worker processes are stopped (SIGSTOP) while hello-world and the ack
+path are measured, and resumed after: the ratio is then the HTTP process alone against
+hello-world, each sharing the machine only with the generator.
 Everything, the generator included, shares this machine's cores.
 """
 
@@ -20,6 +23,7 @@ import gc
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,11 +152,11 @@ async def blast(
     return acks, sent_at, time.perf_counter() - begun
 
 
-def cpu_seconds(root: int, role: str = "http") -> float:
-    """User + system CPU time used so far by a server's processes of one ``role``: "http" for
-    ``root`` and those of its children that serve HTTP, "worker" for kefu's worker processes.
-    Linux /proc."""
-    total = 0.0
+def server_processes(root: int, role: str = "http") -> dict[int, float]:
+    """A server's processes of one ``role`` ("http": ``root`` and those of its children that
+    serve HTTP; "worker": kefu's worker processes), each with the user + system CPU seconds it
+    has used so far. Linux /proc."""
+    found: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, tail = stat.read_text().rsplit(")", 1)
@@ -163,8 +167,13 @@ def cpu_seconds(root: int, role: str = "http") -> float:
         pid, ppid = int(stat.parent.name), int(fields[1])
         argv = cmdline.split(b"\0")
         if (pid == root or ppid == root) and b"redis" not in argv[0] and (b"worker" in argv) == (role == "worker"):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def cpu_seconds(root: int, role: str = "http") -> float:
+    """CPU seconds used so far by ``server_processes(root, role)``, together."""
+    return sum(server_processes(root, role).values())
 
 
 def wait_for_workers(embedded: redis.Redis, args: argparse.Namespace, timeout: float = 120) -> None:
@@ -249,7 +258,14 @@ def main() -> None:
     )
     ap.add_argument("--worker-processes", type=int, default=1, help="kefu's server.worker_processes")
     ap.add_argument("--partitions", type=int, default=32, help="kefu's server.partitions")
+    ap.add_argument(
+        "--ack-only",
+        action="store_true",
+        help="stop kefu's worker processes while hello-world and the ack path are measured (the worker idle)",
+    )
     args = ap.parse_args()
+    if args.ack_only and not args.worker_processes:
+        ap.error("--ack-only needs worker processes to stop (with none, the HTTP process does the work)")
     procs: list[subprocess.Popen] = []
     try:
         fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
@@ -298,6 +314,9 @@ def main() -> None:
         wait_for_workers(redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock"), args)
 
         hello = f"http://127.0.0.1:{hello_port}"
+        stopped = list(server_processes(procs[1].pid, "worker")) if args.ack_only else []
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
         hello_cpu = cpu_seconds(procs[2].pid)
         hello_acks, _, hello_seconds = asyncio.run(blast(hello, hello_requests, args.concurrency))
         hello_cpu = cpu_seconds(procs[2].pid) - hello_cpu
@@ -313,6 +332,8 @@ def main() -> None:
         worker_cpu = cpu_seconds(procs[1].pid, "worker")
         acks, sent_at, ack_seconds = asyncio.run(blast(kefu, requests, args.concurrency, args.rate))
         kefu_cpu = cpu_seconds(procs[1].pid) - kefu_cpu
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
         got, done = wait_replies(fake, sent_at)
         # Up to the last reply (at most half a second late): the worker answers after the acks.
         worker_cpu = cpu_seconds(procs[1].pid, "worker") - worker_cpu
@@ -328,6 +349,8 @@ def main() -> None:
         hello_rate, ack_rate = len(hello_acks) / hello_seconds, len(acks) / ack_seconds
         offered = f"offered at {args.rate:.0f}/s" if args.rate else "sent as fast as acked"
         http_role = "acks only" if args.worker_processes else "acks and all the work"
+        if args.ack_only:
+            http_role += ", worker processes stopped while acks were timed"
         lines = [
             f"machine: {os.cpu_count()} cores; generator, kefu serve, fake platform and hello server all on it",
             f"kefu serve: {args.http_processes} HTTP process(es) ({http_role}), "
@@ -342,7 +365,9 @@ def main() -> None:
             f"kefu ack path:           {ack_rate:8.0f} req/s   p50 {pct(acks, 0.5):.1f} ms  "
             f"p99 {pct(acks, 0.99):.1f} ms   HTTP process CPU {kefu_cpu / len(acks) * 1e6:.0f} us/request   "
             f"({ack_rate / hello_rate:.0%} of hello-world)",
-            f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
+            f"end to end: {len(done)}/{n} replies (the workers were stopped while the acks were timed)"
+            if args.ack_only
+            else f"end to end (sent -> reply at fake platform): {len(done)}/{n} replies, "
             f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, 0.5):.0f} ms, p99 {pct(e2e, 0.99):.0f} ms",
             f"worker processes' CPU: {worker_cpu / n * 1e6:.0f} us/callback" if args.worker_processes else "",
             f"Redis at the end: {memory:.0f} MiB used; append-only file rewrites during the run: {rewrites}",

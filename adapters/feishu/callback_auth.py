@@ -4,8 +4,9 @@ Implemented with the documented algorithms rather than lark-oapi's ``EventDispat
 that handler turns every refusal into a 500 carrying the exception text, looks headers up
 case-sensitively and runs handlers before the answer goes back, while the gateway needs a clear
 403/400 and an answer that only enqueues. Decryption is lark-oapi's ``AESCipher.decrypt``, check
-for check, on ``cryptography``'s AES: the SDK's pycryptodome ``AES.new`` per callback cost more
-than the rest of a Feishu callback's decryption (tests compare the two on good and bad input).
+for check, on ``cryptography``'s AES (bot/aes_cbc.py): the SDK's pycryptodome ``AES.new`` per
+callback cost more than the rest of a Feishu callback's decryption (tests compare the two on good
+and bad input).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
+from bot.aes_cbc import cbc_decrypt
 from bot.channel import WebhookError
 from bot.parsing import Malformed, timestamp_seconds
 
@@ -65,8 +65,8 @@ _BLOCK = 16
 
 
 @functools.lru_cache(maxsize=64)
-def _aes(encrypt_key: str) -> algorithms.AES:
-    return algorithms.AES(hashlib.sha256(encrypt_key.encode()).digest())  # once per app, not per callback
+def _aes_key(encrypt_key: str) -> bytes:
+    return hashlib.sha256(encrypt_key.encode()).digest()  # once per app, not per callback
 
 
 def aes_cbc_decrypt(enc: bytes, encrypt_key: str) -> bytes:
@@ -74,8 +74,7 @@ def aes_cbc_decrypt(enc: bytes, encrypt_key: str) -> bytes:
     refuses, with the same ``ValueError``s: a length, an empty plaintext, a PKCS#7 padding."""
     if len(enc) < _BLOCK * 2 or len(enc) % _BLOCK != 0:
         raise ValueError("invalid ciphertext length")
-    decryptor = Cipher(_aes(encrypt_key), modes.CBC(enc[:_BLOCK])).decryptor()
-    s = decryptor.update(enc[_BLOCK:]) + decryptor.finalize()
+    s = cbc_decrypt(_aes_key(encrypt_key), enc[:_BLOCK], enc[_BLOCK:])
     if not s:
         raise ValueError("invalid ciphertext: empty plaintext")
     pad = s[-1]
