@@ -132,14 +132,14 @@ def test_train_on_csv_then_eval_json(runner: CliRunner, tmp_path: Path) -> None:
 def test_train_searches_the_settings_and_eval_shows_them(runner: CliRunner, tmp_path: Path) -> None:
     write(tmp_path / "kb.yaml", SMALL_KB)
     model = tmp_path / "m.bin"
-    # The least budget: the two candidates that always run, the fixed settings and fastText's defaults.
+    # The least budget: the two candidates that always run, the fixed settings and untuned fastText.
     trained = runner.invoke(
         app, ["train", "--data", str(tmp_path / "kb.yaml"), "--out", str(model), "--budget", "0.01"]
     )
     assert trained.exit_code == 0, trained.output
     assert "3-fold cross-validation, seed 42" in trained.output and "chosen (2 of " in trained.output
     tuning = json.loads((tmp_path / "m.bin.json").read_text(encoding="utf-8"))["tuning"]
-    assert tuning["candidates_tried"] == 2 and set(tuning["baselines"]) == {"fixed", "fasttext_defaults"}
+    assert tuning["candidates_tried"] == 2 and set(tuning["baselines"]) == {"fixed", "untuned_fasttext"}
     held = write(tmp_path / "held.csv", csv_of([(PARCEL[0], "where_is_parcel"), (GREET[0], "greeting")]))
     shown = runner.invoke(app, ["eval", "--data", str(held), "--model", str(model)])
     assert shown.exit_code == 0, shown.output

@@ -14,14 +14,14 @@ import pytest
 from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Thresholds
 from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
-from bot.nlu.tuning import Choice, candidates, describe, fasttext_defaults, run, search
+from bot.nlu.tuning import Choice, candidates, describe, run, search, untuned_fasttext
 from bot.runtime import thresholds, train_params
 from bot.runtime.commands import train_command
 from bot.runtime.settings import load_settings
 from tests.unit.test_classifier import LABELS, TEXTS
 
-FIXED = TrainParams(bucket=20_000, epoch=5)  # as many epochs as fastText's defaults: steps of equal cost
-FEW = [FIXED, fasttext_defaults(FIXED), *(replace(FIXED, lr=lr) for lr in (0.1, 0.25, 0.75, 1.0))]
+FIXED = TrainParams(bucket=20_000, epoch=25)  # as many epochs as untuned fastText: steps of equal cost
+FEW = [FIXED, untuned_fasttext(FIXED), *(replace(FIXED, lr=lr) for lr in (0.1, 0.25, 0.75, 1.0))]
 
 
 class Ticking:
@@ -45,7 +45,7 @@ def searched(budget: float, order: list[TrainParams], texts: list[str] = TEXTS, 
 def test_the_search_stops_at_a_candidate_boundary_within_the_budget() -> None:
     # Each candidate costs 10 s of the clock; the data preparation 10 s more before the first.
     tried = [searched(budget, FEW).tried for budget in (0, 45, 55, 1000)]
-    assert tried == [2, 3, 4, len(FEW)]  # the fixed and fastText's defaults always run
+    assert tried == [2, 3, 4, len(FEW)]  # the fixed and untuned fastText always run
     choice = searched(45, FEW)
     assert choice.seconds <= 45 and choice.metadata()["candidates_tried"] == 3
 
@@ -55,7 +55,7 @@ def test_same_seed_and_data_give_the_same_choice() -> None:
     first, again = searched(1000, order).metadata(), searched(1000, order).metadata()
     assert first == again and first["candidates_tried"] == 6
     assert candidates(FIXED) == candidates(FIXED)
-    assert candidates(FIXED)[:2] == [FIXED, fasttext_defaults(FIXED)]
+    assert candidates(FIXED)[:2] == [FIXED, untuned_fasttext(FIXED)]
     assert candidates(replace(FIXED, seed=7))[2:] != candidates(FIXED)[2:]
 
 
@@ -109,7 +109,7 @@ def _suffixed(seed: int) -> tuple[list[str], list[str]]:
 
 def test_the_search_finds_character_ngrams_where_only_they_work() -> None:
     texts, labels = _suffixed(1)
-    fixed = replace(FIXED, minn=0, maxn=0)  # the fixed settings and fastText's defaults read whole words
+    fixed = replace(FIXED, minn=0, maxn=0)  # the fixed settings and untuned fastText read whole words
     choice = searched(1000, candidates(fixed)[:12], texts, labels)
     assert describe(choice.params)["maxn"] > 0
     assert choice.report.accuracy >= 0.9
