@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -135,10 +135,16 @@ class IntentModel:
         if sorted(linear.labels) != sorted(classifier.labels):
             raise ModelFileError(f"{path} and {linear_path(path)} know different intents: retrain")
         synonyms = Synonyms.of(classifier.metadata.get("synonyms", {}))
-        chosen = (classifier.metadata.get("tuning") or {}).get("thresholds")
-        if thresholds.from_model and chosen:
-            thresholds = replace(thresholds, answer=float(chosen["answer"]), margin=float(chosen["margin"]))
-        return cls(classifier, linear, synonyms, thresholds)
+        return cls(classifier, linear, synonyms, serving_thresholds(thresholds, classifier.metadata.get("tuning")))
+
+
+def serving_thresholds(configured: Thresholds, tuning: Mapping[str, Any] | None) -> Thresholds:
+    """The thresholds a model answers at: with ``configured.from_model``, the answer threshold and
+    margin a settings search chose (``tuning``, where there was one), else the configured ones."""
+    chosen = (tuning or {}).get("thresholds")
+    if not configured.from_model or not chosen:
+        return configured
+    return replace(configured, answer=float(chosen["answer"]), margin=float(chosen["margin"]))
 
 
 def blended(linear: np.ndarray, fasttext: np.ndarray, fasttext_weight: float) -> np.ndarray:
@@ -184,6 +190,7 @@ def train_intent_model(
     """Train both models; ``blend`` is fastText's weight, ``tuning`` what a settings search chose
     (bot/nlu/tuning.py), kept in the metadata."""
     synonyms = kb.synonyms if kb else Synonyms()
+    thresholds = serving_thresholds(thresholds, tuning)
     outside = out_of_scope_examples(params, labels)
     texts, labels = [*texts, *outside], [*labels, *[OUT_OF_SCOPE] * len(outside)]
     prepared = [prepare(normalize(t).text, synonyms) for t in texts]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -147,6 +147,14 @@ def candidates(fixed: TrainParams) -> list[TrainParams]:
     ]
     random.Random(fixed.seed).shuffle(grid)
     return list(dict.fromkeys([fixed, untuned_fasttext(fixed), *grid]))
+
+
+def searched_params(tuning: Mapping[str, Any], fixed: TrainParams) -> TrainParams:
+    """``fixed`` with the fastText settings a search chose (a model's ``tuning``): what a model of
+    changed data is retrained with, until the next search."""
+    chosen = dict(tuning["settings"])
+    vectors = chosen.pop("vectors")
+    return replace(fixed, **chosen, vectors_dir=fixed.vectors_dir if vectors else None)
 
 
 def untuned_fasttext(fixed: TrainParams) -> TrainParams:
@@ -287,4 +295,5 @@ def summary(tuning: dict[str, Any]) -> str:
         f"{_line(tuning['settings'])}, blend {tuning['blend']:.2f}, answer_threshold {t['answer']}, "
         f"margin {t['margin']}; {tuning['folds']}-fold CV: accuracy {cv['accuracy']:.2%}, "
         f"macro-F1 {cv['macro_f1']:.4f}, answers {cv['answered_share']:.1%} ({cv['answered_accuracy']:.2%} right)"
+        + ("; searched for an earlier version of the data" if tuning.get("carried_over") else "")
     )

@@ -75,8 +75,6 @@ def train_command(
         )  # fmt: skip
         chosen = choice.metadata()
         params, blend = choice.params, choice.blend
-        if limits.from_model:
-            limits = choice.thresholds
         yield f"chosen ({choice.tried} of {choice.candidates} candidates tried): {summary(chosen)}"
     yield f"training on {len(texts)} examples, {intents} intents from {source} (fastText, then the linear model)"
     model = train_intent_model(

@@ -13,11 +13,14 @@ import pytest
 
 from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Thresholds
+from bot.nlu.engine import IntentEngine
 from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
+from bot.nlu.knowledge import load_knowledge_base
 from bot.nlu.tuning import Choice, candidates, describe, run, search, untuned_fasttext
 from bot.runtime import thresholds, train_params
 from bot.runtime.commands import train_command
 from bot.runtime.settings import load_settings
+from tests.unit.conftest import DATA
 from tests.unit.test_classifier import LABELS, TEXTS
 
 FIXED = TrainParams(bucket=20_000, epoch=25)  # as many epochs as untuned fastText: steps of equal cost
@@ -114,3 +117,23 @@ def test_the_search_finds_character_ngrams_where_only_they_work() -> None:
     assert describe(choice.params)["maxn"] > 0
     assert choice.report.accuracy >= 0.9
     assert all(accuracy < 0.5 for accuracy, _ in choice.baselines.values())
+
+
+def test_a_changed_knowledge_base_is_retrained_with_the_searched_settings(tmp_path: Path) -> None:
+    kb_path = tmp_path / "faq.yaml"
+    kb_path.write_text((DATA / "unit_kb.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    texts, labels = load_knowledge_base(kb_path).training_pairs()
+    order = [replace(FIXED, dim=32, lr=0.25), replace(FIXED, dim=32, lr=1.0)]  # neither the engine's own
+    choice = searched(0, order, texts, labels)
+    model = train_intent_model(texts, labels, kb=load_knowledge_base(kb_path), params=choice.params,
+                               thresholds=Thresholds(), blend=choice.blend, tuning=choice.metadata())  # fmt: skip
+    model.save(tmp_path / "intent.bin")
+    kb_path.write_text(kb_path.read_text(encoding="utf-8").replace("examples: [", "examples: [我想问一下, ", 1))
+
+    engine = IntentEngine(kb_path, tmp_path / "intent.bin", FIXED, replace(Thresholds(), from_model=True))
+    retrained = engine.load().model
+    assert retrained.kb_digest == load_knowledge_base(kb_path).digest  # retrained for the new version
+    assert retrained.classifier.metadata["params"] == asdict(choice.params) and retrained.blend == choice.blend
+    assert retrained.tuning == {**choice.metadata(), "carried_over": True}
+    assert retrained.thresholds.answer == choice.thresholds.answer  # the searched ones, as after a reload
+    assert IntentModel.load(tmp_path / "intent.bin", engine.thresholds).thresholds == retrained.thresholds
