@@ -31,8 +31,8 @@ RUN mkdir -p /etc/kefu && touch /etc/kefu/kefu.yaml
 USER kefu
 WORKDIR /var/lib/kefu
 
-# Trained at build (about 15 s): a new named volume on data_dir starts with these files, so the
-# first start serves at once. A different knowledge base (or an empty bind mount) is trained by
+# Trained at build (about a minute: `kefu train` searches the intent model's settings, docs/training.md):
+# a new named volume on data_dir starts with these files, so the first start serves at once. A different knowledge base (or an empty bind mount) is trained by
 # `kefu serve` itself at start, before it listens: the healthcheck's start period allows for it.
 RUN mkdir -p "$KEFU_DATA_DIR" && kefu train && kefu train --task risk
 VOLUME ["/var/lib/kefu/data"]

@@ -38,6 +38,7 @@ class TrainParams:
     minn: int = 2
     maxn: int = 4
     seed: int = 42
+    loss: str = "softmax"  # or "ova": one-vs-all, an independent probability per intent
     # Hashed slots for character n-grams and word pairs; the model's file and memory grow with
     # (words + bucket) * dim. Sized by measurement on the shipped knowledge base (docs/evaluation.md).
     bucket: int = 20_000
@@ -204,7 +205,7 @@ def _train_supervised(train_file: str, params: TrainParams, pretrained: Path | N
         minCount=1,
         thread=1,  # one thread: reproducible with the seed
         seed=params.seed,
-        loss="softmax",
+        loss=params.loss,
         verbose=verbose,
         **extra,
     )

@@ -29,6 +29,9 @@ class Thresholds:
     margin: float = 0.2
     clarify: float = 0.15
     max_suggestions: int = 3
+    # True: a model whose training chose its answer threshold and margin answers at those
+    # (bot/nlu/tuning.py) rather than at the two above; False: always at the two above.
+    from_model: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ from pathlib import Path
 from bot import replies
 from bot.nlu.classifier import ModelFileError, TrainParams
 from bot.nlu.decide import Decision, Thresholds, decide
-from bot.nlu.intent_model import IntentModel, prepare, train_intent_model
+from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, prepare, train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu.normalize import normalize
 from bot.nlu.scope import examples_digest
+from bot.nlu.tuning import searched_params
 from bot.settings.reload import mtime
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,13 @@ class IntentEngine:
             model, stale = None, True
         if model is None or stale:
             texts, labels = kb.training_pairs()
-            model = train_intent_model(texts, labels, kb=kb, params=self.params, thresholds=self.thresholds)
+            params, blend, tuning = self.params, DEFAULT_BLEND, model.tuning if model else {}
+            if tuning:  # what the last `kefu train` searched for this shop, kept until the next search
+                params, blend = searched_params(tuning, self.params), float(tuning["blend"])
+                tuning["carried_over"] = True
+            model = train_intent_model(
+                texts, labels, kb=kb, params=params, thresholds=self.thresholds, blend=blend, tuning=tuning
+            )
             model.save(self.model_path)
             stamp = (stamp[0], mtime(self.model_path))
         self._current = LoadedModel(model, kb)

@@ -73,8 +73,10 @@ def train_params(settings: Settings) -> TrainParams:
 
 
 def thresholds(settings: Settings) -> Thresholds:
+    """The decision settings; the model's own answer threshold and margin unless either is set."""
     n = settings.nlu
-    return Thresholds(n.answer_threshold, n.margin, n.clarify_threshold, n.max_suggestions)
+    from_model = not ({"answer_threshold", "margin"} & n.model_fields_set)
+    return Thresholds(n.answer_threshold, n.margin, n.clarify_threshold, n.max_suggestions, from_model)
 
 
 def build_engine(settings: Settings) -> IntentEngine:

@@ -223,12 +223,17 @@ def train(
     task: str = typer.Option("intent", help="intent | risk | emotion"),
     data: Path | None = typer.Option(None, help="knowledge-base YAML, or CSV/TSV (text,intent | text,label)"),
     out: Path | None = typer.Option(None, help="where to write the model"),
+    quick: bool = typer.Option(False, "--quick", help="intent: the fixed settings, no search"),
+    budget: float | None = typer.Option(
+        None, help="intent: seconds to search the settings (default: a minute per 5,000 examples)"
+    ),
     config: Path | None = ConfigOpt,
 ) -> None:
-    """Train the intent model (or the risk or negative-emotion model) and save it with its metadata."""
+    """Train the intent model (or the risk or negative-emotion model) and save it with its metadata.
+    The intent model's settings are searched on cross-validation folds of the data, unless --quick."""
     settings = settings_or_exit(config)
     try:
-        for line in train_command(settings, task, data, out):
+        for line in train_command(settings, task, data, out, quick=quick, budget=budget):
             typer.echo(line)
     except ValueError as e:
         fail(str(e))

@@ -16,8 +16,9 @@ from bot.message import InboundMessage
 from bot.nlu.classifier import ModelFileError
 from bot.nlu.crossval import cross_validate
 from bot.nlu.evaluate import evaluate, format_report
-from bot.nlu.intent_model import IntentModel, train_intent_model
+from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base, load_labelled, load_training_data
+from bot.nlu.tuning import FOLDS, default_budget, search, summary
 from bot.outbox import Outbox
 from bot.queue import StreamQueue
 from bot.redis_store import Keys, connected
@@ -33,10 +34,17 @@ def _check_task(task: str) -> None:
         raise ValueError(f"--task must be one of {', '.join(_TASKS)}, got {task!r}")
 
 
-def train_command(settings: Settings, task: str, data: Path | None, out: Path | None) -> Iterator[str]:
+def train_command(
+    settings: Settings, task: str, data: Path | None, out: Path | None, *, quick: bool = False,
+    budget: float | None = None,
+) -> Iterator[str]:  # fmt: skip
+    """Train and save; the intent model with settings searched for its data (bot/nlu/tuning.py)
+    within ``budget`` seconds (default: by the data's size), or with the fixed ones when ``quick``."""
     _check_task(task)
     if out is not None and (problem := output_problem(out)):  # before minutes of training, not after
         raise ValueError(f"--out: {problem}")
+    if budget is not None and (quick or task != "intent" or budget <= 0):
+        raise ValueError("--budget is the intent task's search time in seconds (more than 0), without --quick")
     if task in ("risk", "emotion"):
         yield from train_risk(settings.risk, settings.data_dir, data, out, task)
         return
@@ -55,10 +63,22 @@ def train_command(settings: Settings, task: str, data: Path | None, out: Path | 
     if out is None and (problem := output_problem(target)):
         raise ValueError(f"model_path: {problem}")
     intents = len(set(labels))
-    yield f"training on {len(texts)} examples, {intents} intents from {source} (fastText, then the linear model)"
     started = time.perf_counter()
+    params, limits, blend, chosen = train_params(settings), thresholds(settings), DEFAULT_BLEND, None
+    if not quick:
+        seconds = budget or default_budget(len(texts))
+        yield (f"searching the settings for {len(texts)} examples, {intents} intents from {source}: "
+               f"{FOLDS}-fold cross-validation, seed {params.seed}, up to {seconds:.0f}s (--quick: the fixed settings)")  # fmt: skip
+        choice = yield from search(
+            texts, labels, kb=kb, fixed=params, thresholds=limits,
+            target=settings.nlu.target_answered_accuracy, budget=seconds,
+        )  # fmt: skip
+        chosen = choice.metadata()
+        params, blend = choice.params, choice.blend
+        yield f"chosen ({choice.tried} of {choice.candidates} candidates tried): {summary(chosen)}"
+    yield f"training on {len(texts)} examples, {intents} intents from {source} (fastText, then the linear model)"
     model = train_intent_model(
-        texts, labels, kb=kb, params=train_params(settings), thresholds=thresholds(settings), verbose=2
+        texts, labels, kb=kb, params=params, thresholds=limits, verbose=2, blend=blend, tuning=chosen
     )
     model.save(target)
     yield f"saved {target} in {time.perf_counter() - started:.1f}s"
@@ -88,7 +108,8 @@ def eval_command(
             texts, gold = load_labelled(data)
             path = model_path or settings.intent_model_path
             model = IntentModel.load(path, t)
-            report = evaluate(lambda s: model.rank(s)[1], texts, gold, set(model.labels), t)
+            report = evaluate(lambda s: model.rank(s)[1], texts, gold, set(model.labels), model.thresholds)
+            report.extra["trained with"] = summary(model.tuning) if model.tuning else "the fixed settings (--quick)"
             title = f"evaluation of {path} on {data}"
     except (KnowledgeBaseError, ModelFileError) as e:
         raise ValueError(str(e)) from None

@@ -41,6 +41,9 @@ class NluSettings(StrictModel):
     margin: float = Field(default=0.2, ge=0, le=1)
     clarify_threshold: float = Field(default=0.15, ge=0, le=1)
     max_suggestions: int = Field(default=3, ge=1, le=5)
+    # `kefu train` (without --quick) sets the answer threshold and margin for this share of right
+    # answers on its cross-validation folds, unless answer_threshold or margin is set here.
+    target_answered_accuracy: float = Field(default=0.96, gt=0, le=1)
     epoch: int = Field(default=60, ge=1)
     lr: float = Field(default=0.5, gt=0)
     dim: int = Field(default=64, ge=8)

@@ -113,7 +113,7 @@ def test_train_on_csv_then_eval_json(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "heldout.csv").write_text(csv_of(held), encoding="utf-8")
     model = tmp_path / "out" / "intent.bin"
 
-    trained = runner.invoke(app, ["train", "--data", str(tmp_path / "train.csv"), "--out", str(model)])
+    trained = runner.invoke(app, ["train", "--data", str(tmp_path / "train.csv"), "--out", str(model), "--quick"])
     assert trained.exit_code == 0, trained.output
     assert "training on 18 examples, 3 intents" in trained.output
     assert model.exists()
@@ -127,6 +127,25 @@ def test_train_on_csv_then_eval_json(runner: CliRunner, tmp_path: Path) -> None:
     assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["macro_f1"] <= 1.0
     assert report["accuracy"] >= 0.5  # held-out paraphrases of a well-separated tiny set
     assert {s["intent"] for s in report["per_intent"]} == {"where_is_parcel", "refund_progress", "greeting"}
+
+
+def test_train_searches_the_settings_and_eval_shows_them(runner: CliRunner, tmp_path: Path) -> None:
+    write(tmp_path / "kb.yaml", SMALL_KB)
+    model = tmp_path / "m.bin"
+    # The least budget: the two candidates that always run, the fixed settings and untuned fastText.
+    trained = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "kb.yaml"), "--out", str(model), "--budget", "0.01"]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "3-fold cross-validation, seed 42" in trained.output and "chosen (2 of " in trained.output
+    tuning = json.loads((tmp_path / "m.bin.json").read_text(encoding="utf-8"))["tuning"]
+    assert tuning["candidates_tried"] == 2 and set(tuning["baselines"]) == {"fixed", "untuned_fasttext"}
+    held = write(tmp_path / "held.csv", csv_of([(PARCEL[0], "where_is_parcel"), (GREET[0], "greeting")]))
+    shown = runner.invoke(app, ["eval", "--data", str(held), "--model", str(model)])
+    assert shown.exit_code == 0, shown.output
+    assert f"trained with: epoch={tuning['settings']['epoch']} " in shown.output
+    for extra in (["--quick", "--budget", "5"], ["--task", "risk", "--budget", "5"], ["--budget", "0"]):
+        one_error(runner.invoke(app, ["train", "--data", str(held), *extra]), 2, "--budget")
 
 
 def test_eval_on_knowledge_base_cross_validates(runner: CliRunner, tmp_path: Path) -> None:
@@ -377,7 +396,7 @@ def test_csv_field_longer_than_the_csv_module_default(runner: CliRunner, tmp_pat
     rows.append((long_text, "where_is_parcel"))
     data = write(tmp_path / "train.csv", csv_of(rows))
     model = tmp_path / "m.bin"
-    trained = runner.invoke(app, ["train", "--data", str(data), "--out", str(model)])
+    trained = runner.invoke(app, ["train", "--data", str(data), "--out", str(model), "--quick"])
     assert trained.exit_code == 0, trained.output
     evaluated = runner.invoke(app, ["eval", "--data", str(data), "--model", str(model), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
