@@ -27,12 +27,12 @@ import aiohttp
 from adapters.dingtalk.inbound import parse
 from adapters.dingtalk.settings import DingtalkApp
 from bot.channel import Emit
+from bot.reconnect import keep_connected
 
 log = logging.getLogger(__name__)
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
-MAX_BACKOFF_SECONDS = 30.0
 
 
 def ack(message_id: str, data: str, code: int = 200, message: str = "OK") -> str:
@@ -55,16 +55,9 @@ class StreamReceiver:
         self.sleep = sleep
 
     async def run(self) -> None:
-        backoff = 1.0
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10)) as session:
-            while True:
-                try:
-                    await self._connection(session)
-                    backoff = 1.0  # closed as the server asked: at once, and from the start
-                except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as e:
-                    log.warning("dingtalk stream %s: %s; connecting again in %.0fs", self.app, e, backoff)
-                    await self.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            errors = (aiohttp.ClientError, OSError, ValueError, TimeoutError)
+            await keep_connected(f"dingtalk stream {self.app}", lambda: self._connection(session), errors, self.sleep)
 
     async def _connection(self, session: aiohttp.ClientSession) -> None:
         s = self.settings
