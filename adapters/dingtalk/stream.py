@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from adapters.dingtalk.inbound import parse
 from adapters.dingtalk.settings import DingtalkApp
@@ -102,6 +103,9 @@ class StreamReceiver:
         except (ValueError, TypeError, AttributeError):
             log.warning("dingtalk stream %s: a malformed robot message, acknowledged and dropped", self.app)
             return ack(message_id, json.dumps({"response": None}), 400, "malformed")
-        if message is not None:
-            await self.emit([message])  # an error here leaves it unacknowledged: DingTalk sends it again
+        try:
+            await self.emit([message] if message is not None else [])
+        except RedisError as e:  # Redis away or the queue full: unacknowledged, DingTalk sends it again
+            log.warning("dingtalk stream %s: message %s not queued (%s)", self.app, message_id, type(e).__name__)
+            return ""
         return ack(message_id, json.dumps({"response": None}))
