@@ -34,7 +34,6 @@ from adapters.feishu import frames
 from adapters.feishu.adapter import FeishuAdapter
 from adapters.feishu.settings import FeishuApp
 from bot.channel import Emit, WebhookError
-from bot.queue import QueueFull
 from bot.reconnect import keep_connected
 
 log = logging.getLogger(__name__)
@@ -123,7 +122,7 @@ class LongConnection:
         if frame.header("type") == "event":  # anything else (the old card callbacks): acknowledged, dropped
             try:
                 code, answer = await self._event(payload)
-            except (RedisError, QueueFull) as e:  # not acknowledged: Feishu pushes it again
+            except RedisError as e:  # Redis away or the queue full: not acknowledged, Feishu pushes it again
                 log.warning("feishu long connection %s: event %s not queued (%s)", self.adapter.app,
                             frame.header("message_id"), type(e).__name__)  # fmt: skip
                 return
