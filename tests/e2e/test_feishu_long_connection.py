@@ -71,7 +71,12 @@ def test_a_message_comes_over_the_long_connection_and_is_answered_once(settings:
     with served(long_connection_settings(settings, fake)) as (_, runtime):
         wait_until(lambda: ws["opened"] == 1, timeout=30)
         assert fake.calls("/callback/ws/endpoint")[0].json() == {"AppID": APP_ID, "AppSecret": APP_SECRET}
-        wait_until(lambda: ws["pings"] >= 1)  # the PingInterval the endpoint gave
+        wait_until(lambda: ws["pings"] >= 3)  # every second: the PingInterval the endpoint gave
+        ws["ping_interval"] = 120  # a pong now carries a new ClientConfig
+        time.sleep(2.5)
+        pings = ws["pings"]
+        time.sleep(1.5)
+        assert ws["pings"] == pings
 
         frame = event_frames(customer_message("om_ws1"), "f1")
         push(fake, *frame, *frame)  # Feishu pushing it again
@@ -106,6 +111,7 @@ def test_a_dropped_connection_is_opened_again(settings: Settings, fake: FakePlat
         assert len(fake.calls("/callback/ws/endpoint")) == 2
         push(fake, *event_frames(customer_message("om_ws3"), "f3"))
         wait_until(lambda: replies_to(fake, "om_ws3"), timeout=30)
+    wait_until(lambda: ws["ended"] == 2)  # on the way out kefu closed its connection
 
 
 def test_without_redis_nothing_is_acknowledged_and_the_push_again_is_answered(

@@ -4,9 +4,10 @@
 credentials ``fake.state["feishu"]["apps"]`` accepts, and a ``ClientConfig`` whose
 ``PingInterval`` is ``state["ping_interval"]``. The WebSocket at ``/feishu-ws`` sends the frames
 (bytes) a test puts in ``state["frames"]`` (``DROP`` there closes the connection), answers every
-ping with a pong, and keeps every acknowledgement in ``state["acks"]`` (``message_id``, ``code``,
-``data``: the decoded answer or None, ``headers``). ``state["opened"]`` counts connections,
-``state["pings"]`` the pings received.
+ping with a pong (carrying the ``PingInterval`` of now), and keeps every acknowledgement in
+``state["acks"]`` (``message_id``, ``code``, ``data``: the decoded answer or None, ``headers``).
+``state["opened"]`` counts connections, ``state["ended"]`` those that ended, ``state["pings"]``
+the pings received.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ async def _socket(fake: FakePlatform, websocket: WebSocket) -> None:
         await _received(state, websocket, raw)
 
     await pump(websocket, state["frames"], send, websocket.receive_bytes, handle)
+    state["ended"] += 1
 
 
 async def _received(state: dict[str, Any], websocket: WebSocket, raw: bytes) -> None:
@@ -101,7 +103,7 @@ async def _received(state: dict[str, Any], websocket: WebSocket, raw: bytes) -> 
 
 
 def register(fake: FakePlatform) -> None:
-    fake.state["feishu_ws"] = {"tickets": set(), "frames": queue.SimpleQueue(), "acks": [], "opened": 0,
+    fake.state["feishu_ws"] = {"tickets": set(), "frames": queue.SimpleQueue(), "acks": [], "opened": 0, "ended": 0,
                                "pings": 0, "ping_interval": 120}  # fmt: skip
     fake.route("/callback/ws/endpoint", _endpoint)
     fake.websocket(SOCKET_PATH, _socket)
