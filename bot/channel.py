@@ -125,6 +125,6 @@ class PlatformSpec:
     create: Callable[[str, Any, AdapterDeps], ChannelAdapter]  # (app name, app settings, deps)
     channels: tuple[str, ...]  # the message channels it receives and sends for
     staff_channel: str | None = None  # where staff work (commands, ticket cards); None: customers only
-    # For an app that receives over a connection kefu opens (no public address): (app name, app
-    # settings, emit) -> the coroutine function that keeps it open, or None (webhook mode).
-    listen: Callable[[str, Any, Emit], Callable[[], Coroutine[Any, Any, None]] | None] | None = None
+    # For an app that receives over a connection kefu opens (no public address): (the app's adapter,
+    # its settings, emit) -> the coroutine function that keeps it open, or None (webhook mode).
+    listen: Callable[[ChannelAdapter, Any, Emit], Callable[[], Coroutine[Any, Any, None]] | None] | None = None

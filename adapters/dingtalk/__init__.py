@@ -27,9 +27,11 @@ def create(app_name: str, settings: DingtalkApp, deps: AdapterDeps) -> ChannelAd
     return DingtalkAdapter(app_name, settings, deps)
 
 
-def listen(app_name: str, settings: DingtalkApp, emit: Emit) -> Callable[[], Coroutine[Any, Any, None]] | None:
+def listen(
+    adapter: ChannelAdapter, settings: DingtalkApp, emit: Emit
+) -> Callable[[], Coroutine[Any, Any, None]] | None:
     """Stream mode's connection (adapters/dingtalk/stream.py); None in HTTP mode."""
-    return StreamReceiver(app_name, settings, emit).run if settings.mode == "stream" else None
+    return StreamReceiver(adapter.app, settings, emit).run if settings.mode == "stream" else None
 
 
 __all__ = ["DingtalkAdapter", "create"]

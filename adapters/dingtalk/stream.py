@@ -23,16 +23,17 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from adapters.dingtalk.inbound import parse
 from adapters.dingtalk.settings import DingtalkApp
 from bot.channel import Emit
+from bot.reconnect import keep_connected
 
 log = logging.getLogger(__name__)
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
-MAX_BACKOFF_SECONDS = 30.0
 
 
 def ack(message_id: str, data: str, code: int = 200, message: str = "OK") -> str:
@@ -55,16 +56,9 @@ class StreamReceiver:
         self.sleep = sleep
 
     async def run(self) -> None:
-        backoff = 1.0
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10)) as session:
-            while True:
-                try:
-                    await self._connection(session)
-                    backoff = 1.0  # closed as the server asked: at once, and from the start
-                except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as e:
-                    log.warning("dingtalk stream %s: %s; connecting again in %.0fs", self.app, e, backoff)
-                    await self.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            errors = (aiohttp.ClientError, OSError, ValueError, TimeoutError)
+            await keep_connected(f"dingtalk stream {self.app}", lambda: self._connection(session), errors, self.sleep)
 
     async def _connection(self, session: aiohttp.ClientSession) -> None:
         s = self.settings
@@ -109,6 +103,9 @@ class StreamReceiver:
         except (ValueError, TypeError, AttributeError):
             log.warning("dingtalk stream %s: a malformed robot message, acknowledged and dropped", self.app)
             return ack(message_id, json.dumps({"response": None}), 400, "malformed")
-        if message is not None:
-            await self.emit([message])  # an error here leaves it unacknowledged: DingTalk sends it again
+        try:
+            await self.emit([message] if message is not None else [])
+        except RedisError as e:  # Redis away or the queue full: unacknowledged, DingTalk sends it again
+            log.warning("dingtalk stream %s: message %s not queued (%s)", self.app, message_id, type(e).__name__)
+            return ""
         return ack(message_id, json.dumps({"response": None}))

@@ -52,7 +52,14 @@ class FeishuAdapter:
         payload = self._authenticated_payload(request)
         if payload.get("type") == "url_verification":
             return _json_result({"challenge": payload.get("challenge", "")})
-        header, event = payload["header"], payload.get("event")
+        return await self.dispatch(payload)
+
+    async def dispatch(self, payload: dict[str, Any]) -> WebhookResult:
+        """An authenticated v2 event (a callback's or the long connection's) parsed: the messages to
+        queue and the answer (a card click's toast); ``WebhookError(400)`` when malformed."""
+        header, event = payload.get("header"), payload.get("event")
+        if not isinstance(header, dict):
+            raise WebhookError(400, "not a Feishu v2 event (schema 2.0)")
         if not isinstance(event, dict):
             raise WebhookError(400, "event is not an object")
         try:

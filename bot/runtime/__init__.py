@@ -263,7 +263,7 @@ class Runtime:
             for name, app_settings in self.settings.channels.apps_of(spec.name).items():
                 adapter = spec.create(name, app_settings, self.adapter_deps)
                 if spec.listen is not None and (
-                    connection := spec.listen(name, app_settings, self.gateway.enqueue_all)
+                    connection := spec.listen(adapter, app_settings, self.gateway.enqueue_all)
                 ):
                     self.jobs.append(connection)  # held by the processes that work
                 self.adapters[(spec.name, name)] = adapter

@@ -349,6 +349,7 @@ def test_malformed_encoding_aes_key_stops_serve_as_check_config_says(
         ("wechat", {"app_id": "wx1", "token": "t"}, "app_secret"),
         ("dingtalk", {"app_key": "ding1"}, "app_secret"),
         ("feishu", {"app_id": "cli_1", "app_secret": "s"}, "verification_token"),
+        ("feishu", {"app_id": "cli_1", "mode": "long_connection"}, "app_secret"),
     ],
 )
 def test_half_configured_channel_names_the_missing_keys(

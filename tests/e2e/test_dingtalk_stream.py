@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.redis_store import EmbeddedRedis
 from bot.runtime.settings import Settings
 from tests.e2e.adapters.test_dingtalk import robot_message
 from tests.support.fake_platform import FakePlatform
@@ -36,10 +38,11 @@ def fake() -> Any:
         yield platform
 
 
-def stream_settings(settings: Settings, fake: FakePlatform) -> Settings:
+def stream_settings(settings: Settings, fake: FakePlatform, redis_url: str | None = None) -> Settings:
     data = settings.model_dump(mode="json")
     data["channels"]["dingtalk"].update(app_key=APP_KEY, app_secret=APP_SECRET, mode="stream", api_base=fake.base)
     data["channels"]["dingtalk"].pop("apps", None)
+    data["redis_url"] = redis_url or data["redis_url"]
     return Settings(**{k: v for k, v in data.items() if k in ("redis_url", "data_dir", "channels")})
 
 
@@ -83,3 +86,29 @@ def test_frames_that_are_not_robot_messages_are_acknowledged_and_dropped(
         wait_until(lambda: acks_of(fake, "e1") and acks_of(fake, "bad"))
         assert (acks_of(fake, "e1")[0]["code"], acks_of(fake, "bad")[0]["code"]) == (404, 400)
         assert fake.calls("/robot/sendBySession") == []
+
+
+def test_without_redis_a_message_is_not_acknowledged_and_the_stream_stays_up(
+    settings: Settings, fake: FakePlatform, tmp_path: Path
+) -> None:
+    stream = fake.state["dingtalk_stream"]
+    own = EmbeddedRedis(tmp_path / "own-redis")
+    body = robot_message(
+        msgId="stream-r", createAt=int(time.time() * 1000),
+        sessionWebhook=f"{fake.base}/robot/sendBySession?session=live",
+        sessionWebhookExpiredTime=int(time.time() * 1000) + 3_600_000,
+    )  # fmt: skip
+    try:
+        with served(stream_settings(settings, fake, own.start())):
+            wait_until(lambda: stream["opened"] == 1, timeout=30)
+            own.stop()
+            stream["frames"].put(frame("CALLBACK", ROBOT_TOPIC, "r1", body))
+            time.sleep(2.0)
+            assert acks_of(fake, "r1") == []  # DingTalk will deliver it again
+            own.start()
+            stream["frames"].put(frame("CALLBACK", ROBOT_TOPIC, "r2", body))
+            wait_until(lambda: acks_of(fake, "r2"), timeout=30)
+            fake.wait_for("/robot/sendBySession", 1, timeout=30)
+            assert stream["opened"] == 1  # the same connection all along
+    finally:
+        own.stop()

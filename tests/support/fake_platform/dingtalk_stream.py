@@ -5,7 +5,6 @@ sends the frames a test puts in ``state["frames"]`` and keeps every acknowledgem
 
 from __future__ import annotations
 
-import asyncio
 import json
 import queue
 import secrets
@@ -13,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
+
+from tests.support.fake_platform.sockets import admitted, pump
 
 if TYPE_CHECKING:
     from tests.support.fake_platform.server import FakePlatform
@@ -37,28 +38,17 @@ async def _open(fake: FakePlatform, request: Request, body: bytes) -> Response:
 
 async def _socket(fake: FakePlatform, websocket: WebSocket) -> None:
     state = _state(fake)
-    ticket = websocket.query_params.get("ticket", "")
-    if ticket not in state["tickets"]:
-        await websocket.close(code=4001)
+    if not await admitted(websocket, state):
         return
-    state["tickets"].discard(ticket)  # one connection per ticket
-    await websocket.accept()
-    state["opened"] += 1
-    while True:
-        try:
-            frame = state["frames"].get_nowait()
-            await websocket.send_text(json.dumps(frame, ensure_ascii=False))
-            if frame.get("headers", {}).get("topic") == "disconnect":
-                await websocket.close()
-                return
-        except queue.Empty:
-            pass
-        try:
-            state["acks"].append(json.loads(await asyncio.wait_for(websocket.receive_text(), 0.02)))
-        except TimeoutError:
-            continue
-        except WebSocketDisconnect:
-            return
+
+    async def send(frame: dict[str, Any]) -> bool:
+        await websocket.send_text(json.dumps(frame, ensure_ascii=False))
+        return frame.get("headers", {}).get("topic") != "disconnect"
+
+    async def handle(text: str) -> None:
+        state["acks"].append(json.loads(text))
+
+    await pump(websocket, state["frames"], send, websocket.receive_text, handle)
 
 
 def register(fake: FakePlatform) -> None:

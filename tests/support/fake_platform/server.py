@@ -47,9 +47,9 @@ class FakePlatform:
         self._websockets: dict[str, WebSocketHandler] = {}
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-platform fake state (kf message queues, ...)
-        from tests.support.fake_platform import dingtalk, dingtalk_stream, feishu, robots, wechat, wecom
+        from tests.support.fake_platform import dingtalk, dingtalk_stream, feishu, feishu_ws, robots, wechat, wecom
 
-        for module in (wecom, wechat, dingtalk, dingtalk_stream, feishu, robots):
+        for module in (wecom, wechat, dingtalk, dingtalk_stream, feishu, feishu_ws, robots):
             module.register(self)
         self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
