@@ -118,6 +118,19 @@ def key_kind(key: bytes) -> str:
     return ":".join(part for part in re.sub(r"[0-9a-f]{6,}|\d+", "#", text).split(":")[:4])
 
 
+def redis_by_kind(client: redis.Redis, sample: int = 200) -> tuple[Counter[str], Counter[str]]:
+    """Keys by kind, and the bytes each kind holds: ``MEMORY USAGE`` of up to ``sample`` keys of
+    the kind, scaled to its count (without the expiry table's share)."""
+    keys: dict[str, list[bytes]] = {}
+    for key in client.scan_iter(count=1000):
+        keys.setdefault(key_kind(key), []).append(key)
+    counts, used = Counter({k: len(v) for k, v in keys.items()}), Counter[str]()
+    for kind, members in keys.items():
+        measured = [client.memory_usage(k, samples=0) or 0 for k in members[:sample]]
+        used[kind] = int(sum(measured) / len(measured) * len(members))
+    return counts, used
+
+
 def show(label: str, sample: tuple[dict[str, float], float]) -> str:
     rss, pss = sample
     parts = ", ".join(f"{name} {mib:.0f}" for name, mib in sorted(rss.items()))
@@ -200,12 +213,13 @@ def main() -> None:
                 samples.append((f"{time.monotonic() - load_started:.0f} s", rss_by_process(serve.pid)))
         seconds = time.monotonic() - load_started
         deadline = time.monotonic() + 120
-        while len(httpx.get(f"{fake}/__replies", timeout=30).json()) < sent and time.monotonic() < deadline:
+        replies = lambda: httpx.get(f"{fake}/__replies?count=1", timeout=30).json()["replies"]  # noqa: E731
+        while replies() < sent and time.monotonic() < deadline:
             time.sleep(0.5)
-        answered = len(httpx.get(f"{fake}/__replies", timeout=30).json())
+        answered = replies()
         samples.append(("answered", rss_by_process(serve.pid)))
         embedded = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock")
-        kinds = Counter(key_kind(key) for key in embedded.scan_iter(count=1000))
+        kinds, kind_bytes = redis_by_kind(embedded)
         redis_used = embedded.info("memory")["used_memory"] / 2**20
         print(
             f"{sent} callbacks in {seconds:.0f} s ({sent / seconds:.0f}/s offered {args.rate:.0f}/s), {answered} answered"
@@ -222,7 +236,7 @@ def main() -> None:
     print("\n".join(load_times(Path(data_dir))))
     print(
         f"Redis at the end: {redis_used:.0f} MiB used, keys by kind: "
-        + ", ".join(f"{k} {n}" for k, n in kinds.most_common(8))
+        + ", ".join(f"{k} {n} ({kind_bytes[k] / 2**20:.1f} MiB)" for k, n in kinds.most_common(12))
     )
 
 

@@ -86,3 +86,14 @@ def test_loading_the_emotion_model_does_not_import_snownlp(settings: Settings) -
     out = subprocess.run([sys.executable, "-c", code, str(settings.data_dir)], cwd=ROOT, capture_output=True,
                          text=True, check=True)  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+def test_a_server_process_imports_no_clustering_library() -> None:
+    """SciPy and scikit-learn group unanswered questions (about 90 MiB a process); they come with
+    the first grouping, not with the server's modules, which every process imports."""
+    code = (
+        "import sys, bot.runtime.cli, alerts.insights.dashboard;"
+        "print(sorted(m for m in ('scipy', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
