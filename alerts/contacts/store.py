@@ -4,8 +4,10 @@ Keys of one person share a hash tag (``kefu:{c:<person>}:...``):
 - ``contact:session`` hash: the current contact's id and the time of the person's last message;
 - ``contacts`` hash: contact id -> JSON ``{id, at, last, channel, channels, intents, excerpt, messages}``;
 - ``contacts:at`` sorted set: contact ids by start time (trimmed past the longest rule window);
-- ``contact:msg:<message id>``: a message already counted (a redelivered message counts once);
-  ``new`` when it started a contact.
+- ``contact:msgs`` sorted set: the messages counted, by time, over the same window, so that a
+  redelivered message counts once; each member is the message id after ``n`` when it started a
+  contact, ``o`` when not. One small set per person, not a key per message: a key per message
+  held most of Redis's memory under load (docs/benchmarks.md#memory).
 
 Recording is one Lua script, so two workers handling one person's messages on two linked
 channels at the same moment still make one contact.
@@ -20,21 +22,22 @@ from typing import Any
 from bot.redis_scripts import LuaScript
 
 _RECORD = """
-local session, contacts, by_time, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local session, contacts, by_time, counted_msgs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, gap, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local channel, intent, excerpt, cid = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local channel, intent, excerpt, cid, message = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 -- a new contact is when rules may fire: the reply carries the start times they look at
 local function with_starts(reply)
   local starts = redis.call('ZRANGEBYSCORE', by_time, '(' .. (now - keep), '+inf', 'WITHSCORES')
   for i = 2, #starts, 2 do table.insert(reply, starts[i]) end
   return reply
 end
-local counted = redis.call('GET', seen)
-if counted then
+redis.call('ZREMRANGEBYSCORE', counted_msgs, '-inf', '(' .. (now - keep))
+local started = redis.call('ZSCORE', counted_msgs, 'n' .. message)
+if started or redis.call('ZSCORE', counted_msgs, 'o' .. message) then
   -- A redelivery: counted once already. If it started a contact, the rules are checked again,
   -- because the process that counted it may have died before it acted on them.
   local reply = {-1, redis.call('HGET', session, 'id') or ''}
-  if counted == 'new' then return with_starts(reply) end
+  if started then return with_starts(reply) end
   return reply
 end
 local last = tonumber(redis.call('HGET', session, 'last'))
@@ -70,8 +73,8 @@ redis.call('HSET', session, 'id', current)
 local old = redis.call('ZRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep))
 for _, id in ipairs(old) do redis.call('HDEL', contacts, id) end
 if #old > 0 then redis.call('ZREMRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep)) end
-for _, k in ipairs({session, contacts, by_time}) do redis.call('EXPIRE', k, keep) end
-redis.call('SET', seen, new == 1 and 'new' or 'old', 'EX', keep)
+redis.call('ZADD', counted_msgs, now, (new == 1 and 'n' or 'o') .. message)
+for _, k in ipairs({session, contacts, by_time, counted_msgs}) do redis.call('EXPIRE', k, keep) end
 if new == 1 then return with_starts({new, current}) end
 return {new, current}
 """
@@ -126,18 +129,18 @@ class ContactStore:
     def _k(self, person: str, what: str) -> str:
         return self._keys.customer(person, what)
 
-    def record_keys(self, person: str, message_id: str) -> list[str]:
+    def record_keys(self, person: str) -> list[str]:
         """The keys ``record``'s script uses: the person's, in one cluster slot."""
         return [
             self._k(person, "contact:session"), self._k(person, "contacts"), self._k(person, "contacts:at"),
-            self._k(person, f"contact:msg:{message_id}"),
+            self._k(person, "contact:msgs"),
         ]  # fmt: skip
 
     async def record(
         self, person: str, *, now: float, gap_seconds: float, keep_seconds: float, channel: str,
         intent: str | None, excerpt: str, message_id: str,
     ) -> Recorded:  # fmt: skip
-        keys = self.record_keys(person, message_id)
+        keys = self.record_keys(person)
         contact_id = f"{int(now * 1000)}-{message_id}"[:120]
         args = [
             repr(float(now)),
@@ -147,6 +150,7 @@ class ContactStore:
             intent or "",
             excerpt,
             contact_id,
+            message_id,
         ]
         new, current, *starts = await self._script(keys=keys, args=args)
         current = current.decode() if isinstance(current, bytes) else str(current)

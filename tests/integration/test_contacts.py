@@ -44,6 +44,32 @@ async def test_a_contact_is_a_first_message_after_the_silence(client: aredis.Red
     assert not await new_contact(T0 + 90 * MIN + 1, "d")  # the same message again counts nothing
 
 
+async def test_a_person_holds_the_same_keys_however_many_messages_were_counted(client: aredis.Redis) -> None:
+    """Redeliveries are recognised from one set per person, trimmed to the window: no key per
+    message, which under load held most of Redis's memory."""
+    from alerts.contacts.store import ContactStore
+    from bot.redis_store import Keys
+
+    store = ContactStore(client, Keys("many"))
+
+    async def record(at: float, message_id: str) -> bool:
+        recorded = await store.record(
+            "wecom:c2", now=at, gap_seconds=30 * MIN, keep_seconds=HOUR, channel="wecom",
+            intent=None, excerpt="在吗", message_id=message_id,
+        )  # fmt: skip
+        return recorded.duplicate
+
+    for n in range(50):
+        assert not await record(T0 + n, f"m{n}")
+    keys = sorted(await client.keys("many:*"))
+    assert len(keys) == 4
+    assert await record(T0 + 60, "m7")  # a redelivery within the window is recognised
+    counted = store.record_keys("wecom:c2")[3]
+    assert await client.zcard(counted) == 50
+    assert not await record(T0 + 2 * HOUR, "m0")  # past the window it is forgotten, and the set trimmed
+    assert await client.zcard(counted) == 1 and sorted(await client.keys("many:*")) == keys
+
+
 def test_rules_count_contacts_inside_their_window() -> None:
     day, three_days = Rule(3, 24), Rule(3, 72)
     times = [T0, T0 + 20 * HOUR]
