@@ -10,6 +10,8 @@ import pytest
 import redis.asyncio as aredis
 
 from alerts.contacts.rules import Rule, fired_rules, strongest
+from alerts.contacts.store import ContactStore, Recorded
+from bot.redis_store import Keys
 from tests.support.tickets_helpers import (
     DAY,
     HOUR,
@@ -24,18 +26,19 @@ from tests.support.tickets_helpers import (
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_contact_is_a_first_message_after_the_silence(client: aredis.Redis) -> None:
-    from alerts.contacts.store import ContactStore
-    from bot.redis_store import Keys
+async def record_message(store: ContactStore, at: float, message_id: str, keep_seconds: float = DAY) -> Recorded:
+    """One message of the customer ``wecom:c1`` counted at ``at``, its contacts kept ``keep_seconds``."""
+    return await store.record(
+        "wecom:c1", now=at, gap_seconds=30 * MIN, keep_seconds=keep_seconds, channel="wecom",
+        intent=None, excerpt="在吗", message_id=message_id,
+    )  # fmt: skip
 
+
+async def test_a_contact_is_a_first_message_after_the_silence(client: aredis.Redis) -> None:
     store = ContactStore(client, Keys("gap"))
 
     async def new_contact(at: float, message_id: str) -> bool:
-        recorded = await store.record(
-            "wecom:c1", now=at, gap_seconds=30 * MIN, keep_seconds=DAY, channel="wecom",
-            intent=None, excerpt="在吗", message_id=message_id,
-        )  # fmt: skip
-        return recorded.new_contact
+        return (await record_message(store, at, message_id)).new_contact
 
     assert await new_contact(T0, "a")  # the first message
     assert not await new_contact(T0 + 30 * MIN, "b")  # within the silence: the same contact
@@ -47,24 +50,17 @@ async def test_a_contact_is_a_first_message_after_the_silence(client: aredis.Red
 async def test_a_person_holds_the_same_keys_however_many_messages_were_counted(client: aredis.Redis) -> None:
     """Redeliveries are recognised from one set per person, trimmed to the window: no key per
     message, which under load held most of Redis's memory."""
-    from alerts.contacts.store import ContactStore
-    from bot.redis_store import Keys
-
     store = ContactStore(client, Keys("many"))
 
     async def record(at: float, message_id: str) -> bool:
-        recorded = await store.record(
-            "wecom:c2", now=at, gap_seconds=30 * MIN, keep_seconds=HOUR, channel="wecom",
-            intent=None, excerpt="在吗", message_id=message_id,
-        )  # fmt: skip
-        return recorded.duplicate
+        return (await record_message(store, at, message_id, keep_seconds=HOUR)).duplicate
 
     for n in range(50):
         assert not await record(T0 + n, f"m{n}")
     keys = sorted(await client.keys("many:*"))
     assert len(keys) == 4
     assert await record(T0 + 60, "m7")  # a redelivery within the window is recognised
-    counted = store.record_keys("wecom:c2")[3]
+    counted = store.record_keys("wecom:c1")[3]
     assert await client.zcard(counted) == 50
     assert not await record(T0 + 2 * HOUR, "m0")  # past the window it is forgotten, and the set trimmed
     assert await client.zcard(counted) == 1 and sorted(await client.keys("many:*")) == keys
