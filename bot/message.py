@@ -93,6 +93,10 @@ class OutboundMessage:
     card: dict[str, Any] | None = None
     # Hand the conversation to a human where the platform can (微信客服 service-state transfer).
     handoff: bool = False
+    # The customer a reply answers (their ``customer_key``): the outbox keeps a customer's replies
+    # in order, rate-limits and marks them per customer, whatever each reply's route carries
+    # (a Feishu reply's names the message it answers). Empty for staff messages.
+    customer: str = ""
 
     def to_json(self) -> str:
         return _to_json(self)

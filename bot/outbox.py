@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -80,8 +80,12 @@ class RetryPolicy:
 
 
 def routing_key(message: OutboundMessage) -> str:
-    """Messages to one destination stay in one partition, in order."""
-    dest = message.route.get("rate_key") or orjson.dumps(message.route, option=orjson.OPT_SORT_KEYS).decode()
+    """Messages to one destination (a customer, a staff receiver) stay in one partition, in order."""
+    dest = (
+        message.route.get("rate_key")
+        or (message.customer and f"customer:{message.customer}")
+        or orjson.dumps(message.route, option=orjson.OPT_SORT_KEYS).decode()
+    )
     return f"{message.channel}:{message.app}:{dest}"
 
 
@@ -106,9 +110,36 @@ class Outbox:
         envelope = orjson.dumps(_envelope(message, 0))
         return await self.queue.add_once(_enqueued_marker(message), SENT_TTL_SECONDS, routing_key(message), envelope)
 
-    def enqueued_key(self, message: OutboundMessage) -> str:
-        """The key that says ``put`` enqueued ``message``."""
-        return self.queue.seen_key(_enqueued_marker(message))
+    def was_enqueued(self, message: OutboundMessage) -> tuple[tuple[str, ...], ...]:
+        """Commands whose replies are all empty unless ``put`` enqueued ``message``."""
+        return self.queue.was_enqueued(_enqueued_marker(message), routing_key(message))
+
+    def sent_set(self, message: OutboundMessage) -> str:
+        """The sorted set of the idempotency keys delivered to ``message``'s destination, by
+        time: one small set per customer rather than a key per reply (docs/benchmarks.md#memory)."""
+        return self.keys.of("sent-to", routing_key(message))
+
+    def was_sent(self, message: OutboundMessage) -> list[tuple[Any, ...]]:
+        """Commands whose replies are all empty unless ``message`` was delivered."""
+        return [("ZSCORE", self.sent_set(message), message.idempotency_key), ("EXISTS", self._old_sent_mark(message))]
+
+    def mark_sent(self, message: OutboundMessage, now: float) -> list[tuple[Any, ...]]:
+        """Commands that mark ``message`` delivered at ``now`` and forget marks older than
+        ``SENT_TTL_SECONDS`` (a destination silent that long loses its set by expiry)."""
+        sent_set = self.sent_set(message)
+        return [
+            ("ZREMRANGEBYSCORE", sent_set, "-inf", f"({now - SENT_TTL_SECONDS}"),
+            ("ZADD", sent_set, now, message.idempotency_key),
+            ("EXPIRE", sent_set, SENT_TTL_SECONDS),
+        ]
+
+    async def delivered(self, message: OutboundMessage) -> bool:
+        """Whether ``message`` was delivered (within ``SENT_TTL_SECONDS``)."""
+        return any(_raised(await send_together(self.redis, self.was_sent(message))))
+
+    def _old_sent_mark(self, message: OutboundMessage) -> str:
+        """The sent mark of a version before the sets; they expire within three days of an upgrade."""
+        return self.keys.of("sent", message.idempotency_key)
 
     async def schedule(self, message: OutboundMessage, envelope: dict[str, Any], due: float) -> None:
         key = routing_key(message)
@@ -130,9 +161,18 @@ class Outbox:
             entry = _dead_entry(raw)
             message = OutboundMessage(**entry["m"])
             await self.queue.add(routing_key(message), json.dumps({"m": entry["m"], "attempts": 0}))
-            await self.redis.delete(self.keys.of("sent", message.idempotency_key))
+            await self.redis.zrem(self.sent_set(message), message.idempotency_key)
+            await self.redis.delete(self._old_sent_mark(message))
 
         return await replay_list(self.redis, self.dead_key, requeue)
+
+
+def _raised(replies: list[Any]) -> list[Any]:
+    """``replies`` of ``send_together``, unless one is an error: then that error is raised."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 def _enqueued_marker(message: OutboundMessage) -> str:
@@ -191,27 +231,24 @@ class OutboxSender:
         turn or retry, a permanent failure becomes a dead letter. One that ``put`` already
         enqueued is left to the outbox.
         """
-        return await self._attempt(message, 0, also_done_if=self.outbox.enqueued_key(message))
+        return await self._attempt(message, 0, also_done_if=self.outbox.was_enqueued(message))
 
     async def _attempt(
-        self, message: OutboundMessage, attempts: int, also_done_if: str | None = None
+        self, message: OutboundMessage, attempts: int, also_done_if: Sequence[tuple[Any, ...]] = ()
     ) -> list[tuple[Any, ...]]:
         """One try at ``message``, which failed ``attempts`` times before: then it is delivered,
         delayed or dead. Nothing is done when it was delivered before (a crash after sending, or
-        a duplicate hand-over) or ``also_done_if`` exists: never twice. Returns the command that
-        marks it sent, when it was: written before the caller's entry is acknowledged, it keeps
-        a message handled again from going out again."""
-        redis, keys = self.outbox.redis, self.outbox.keys
-        sent_key = keys.of("sent", message.idempotency_key)
-        done_keys = (sent_key, also_done_if) if also_done_if else (sent_key,)
+        a duplicate hand-over) or a reply to ``also_done_if`` is not empty: never twice. Returns
+        the commands that mark it sent, when it was: written before the caller's entry is
+        acknowledged, they keep a message handled again from going out again."""
         now = self.clock()
-        # One round trip for both; a duplicate of a delivered message (rare) thereby spends a slot.
+        # One round trip for all; a duplicate of a delivered message (rare) thereby spends a slot.
         route, rate = routing_key(message), self.rate_for(message)
-        done, wait = await send_together(redis, [("EXISTS", *done_keys), self.limiter.command(route, rate, now)])
-        if isinstance(done, Exception):
-            raise done
+        checks = [*self.outbox.was_sent(message), *also_done_if]
+        *replies, wait = await send_together(self.outbox.redis, [*checks, self.limiter.command(route, rate, now)])
+        _raised(replies)
         wait_ms = await self.limiter.wait_from(wait, route, rate, now)
-        if done:
+        if any(replies):
             return []
         sender = self.senders(message)
         if sender is None:
@@ -224,7 +261,7 @@ class OutboxSender:
         labelled(SENDS, message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
         attempts += 1
         if result.ok:
-            return [("SET", sent_key, b"1", "EX", SENT_TTL_SECONDS)]
+            return self.outbox.mark_sent(message, now)
         if result.retryable and attempts < self.policy.max_attempts:
             delay = self.policy.delay(attempts, result.retry_after)
             log.info("send to %s failed (%s), retry %d in %.0fs", message.channel, result.error, attempts, delay)

@@ -38,22 +38,30 @@ from bot.redis_store import Keys, Lease
 
 log = logging.getLogger(__name__)
 
-# For each (dedupe key, stream) pair: SET NX the dedupe key and, only if it was new, XADD; but a
-# stream that already holds ARGV[1] entries refuses the pair (and forgets the key), so that the
-# caller can say "retry later" instead of the stream dropping entries it has promised to keep.
-# KEYS = seen_1, stream_1, seen_2, stream_2, ...;
-# ARGV = max entries, ttl_1, payload_1, routing key_1, ttl_2, payload_2, routing key_2, ...
-# Returns 1 (enqueued), 0 (seen before) or -1 (stream full) per pair. Atomic per batch, one round trip.
+# For each entry: unless its dedupe key is in its routing key's set of keys enqueued (or, from a
+# version before those sets, its own marker key), XADD it and add the key to the set. The set is
+# a sorted set by time, trimmed to the entry's window first: small sets of one customer's or one
+# destination's keys are stored compactly by Redis, where a marker key per message held most of
+# its memory under load (docs/benchmarks.md#memory). A stream that already holds ARGV[1] entries
+# refuses the entry (its key stays unseen), so that the caller can say "retry later" instead of
+# the stream dropping entries it has promised to keep.
+# KEYS = set_1, stream_1, old marker_1, set_2, stream_2, old marker_2, ...;
+# ARGV = max entries, now, then per entry: window seconds, dedupe key, payload, routing key.
+# Returns 1 (enqueued), 0 (seen before) or -1 (stream full) per entry. Atomic per batch, one round trip.
 _ADD_ONCE = """
-local added = {}
-for i = 1, #KEYS / 2 do
-  if not redis.call('SET', KEYS[2 * i - 1], '1', 'NX', 'EX', ARGV[3 * i - 1]) then
+local now, added = tonumber(ARGV[2]), {}
+for i = 1, #KEYS / 3 do
+  local seen, stream, old = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local window, key = tonumber(ARGV[4 * i - 1]), ARGV[4 * i]
+  redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (now - window))
+  if redis.call('ZSCORE', seen, key) or redis.call('EXISTS', old) == 1 then
     added[i] = 0
-  elseif redis.call('XLEN', KEYS[2 * i]) >= tonumber(ARGV[1]) then
-    redis.call('DEL', KEYS[2 * i - 1])
+  elseif redis.call('XLEN', stream) >= tonumber(ARGV[1]) then
     added[i] = -1
   else
-    redis.call('XADD', KEYS[2 * i], '*', 'd', ARGV[3 * i], 'k', ARGV[3 * i + 1])
+    redis.call('XADD', stream, '*', 'd', ARGV[4 * i + 1], 'k', ARGV[4 * i + 2])
+    redis.call('ZADD', seen, now, key)
+    redis.call('EXPIRE', seen, window + 1)
     added[i] = 1
   end
 end
@@ -170,8 +178,16 @@ class StreamQueue:
         """The partition's name before queues had a hash tag (``migrate_legacy``)."""
         return self.keys.of(self.name, str(partition))
 
-    def seen_key(self, dedupe_key: str) -> str:
-        """Where ``add_once`` marks ``dedupe_key`` as enqueued."""
+    def enqueued_set(self, routing_key: str) -> str:
+        """The sorted set of the dedupe keys ``add_once`` enqueued under ``routing_key``, by time."""
+        return self.keys.tagged(self.tag, "enqueued", routing_key)
+
+    def was_enqueued(self, dedupe_key: str, routing_key: str) -> tuple[tuple[str, ...], ...]:
+        """Commands whose replies are all empty unless ``add_once`` enqueued ``dedupe_key``."""
+        return ("ZSCORE", self.enqueued_set(routing_key), dedupe_key), ("EXISTS", self._old_marker(dedupe_key))
+
+    def _old_marker(self, dedupe_key: str) -> str:
+        """The marker key of a version before the sets; they expire within one window of an upgrade."""
         return self.keys.tagged(self.tag, "seen", dedupe_key)
 
     @property
@@ -197,19 +213,21 @@ class StreamQueue:
         on (replays of dead letters, platform tasks without an id)."""
         await self.redis.xadd(self.stream(self.partition_of(routing_key)), {"d": payload, "k": routing_key})
 
-    async def add_once(self, dedupe_key: str, ttl_seconds: int, routing_key: str, payload: str) -> bool:
-        """Enqueue unless ``dedupe_key`` was seen within the TTL; True when enqueued now. Raises
-        QueueFull when the partition's backlog is at ``MAX_STREAM_LEN`` (the key stays unseen)."""
-        return await self._add_once.submit((dedupe_key, ttl_seconds, routing_key, payload))
+    async def add_once(self, dedupe_key: str, window_seconds: int, routing_key: str, payload: str) -> bool:
+        """Enqueue unless ``dedupe_key`` was enqueued under ``routing_key`` within the window; True
+        when enqueued now. Raises QueueFull when the partition's backlog is at ``MAX_STREAM_LEN``
+        (the key stays unseen)."""
+        return await self._add_once.submit((dedupe_key, window_seconds, routing_key, payload))
 
     async def _add_once_batch(self, batch: list[tuple[str, int, str, str]]) -> list[bool | QueueFull]:
         keys: list[str] = []
-        args: list[str | int] = [MAX_STREAM_LEN]
-        for dedupe_key, ttl_seconds, routing_key, payload in batch:
-            keys += [self.seen_key(dedupe_key), self.stream(self.partition_of(routing_key))]
-            args += [ttl_seconds, payload, routing_key]
+        args: list[str | int | float] = [MAX_STREAM_LEN, time.time()]
+        for dedupe_key, window_seconds, routing_key, payload in batch:
+            stream = self.stream(self.partition_of(routing_key))
+            keys += [self.enqueued_set(routing_key), stream, self._old_marker(dedupe_key)]
+            args += [window_seconds, dedupe_key, payload, routing_key]
         results = await self._add_once_script(keys=keys, args=args)
-        return [QueueFull(f"{keys[2 * i + 1]} holds {MAX_STREAM_LEN} entries") if added < 0 else bool(added)
+        return [QueueFull(f"{keys[3 * i + 1]} holds {MAX_STREAM_LEN} entries") if added < 0 else bool(added)
                 for i, added in enumerate(results)]  # fmt: skip
 
     async def ensure_groups(self) -> None:

@@ -28,6 +28,7 @@ def reply_for(message: InboundMessage, text: str, handoff: bool) -> OutboundMess
         # One reply per inbound message, however often the message is handled.
         idempotency_key=f"reply:{message.channel}:{message.app}:{message.message_id}",
         handoff=handoff,
+        customer=message.customer_key,
     )
 
 

@@ -87,8 +87,7 @@ async def send_trial(runtime: Runtime, kind: str, channel: str = "web", team: st
 async def _fate(runtime: Runtime, message: OutboundMessage) -> dict[str, str]:
     """Delivered, dead (with the platform's error) or waiting in the outbox for its turn."""
     receiver = message.idempotency_key.split(":")[2]  # "alert:<batch>:<receiver>[:<address>]"
-    sent = await runtime.redis.exists(runtime.keys.of("sent", message.idempotency_key))
-    if sent:
+    if await runtime.outbox.delivered(message):
         return {"receiver": receiver, "status": "delivered"}
     dead = [d for d in await runtime.outbox.dead_letters() if d["m"]["idempotency_key"] == message.idempotency_key]
     if dead:

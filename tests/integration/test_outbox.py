@@ -15,7 +15,7 @@ import redis.asyncio as aredis
 from adapters.robots import WecomRobotSender
 from bot.http import HttpClient
 from bot.message import OutboundMessage, SendResult
-from bot.outbox import Outbox, OutboxSender, routing_key
+from bot.outbox import SENT_TTL_SECONDS, Outbox, OutboxSender, routing_key
 from bot.redis_store import Keys
 from tests.support.clock import Clock
 from tests.support.fake_platform import FakePlatform
@@ -114,6 +114,31 @@ def test_send_now_delivers_at_once_without_the_stream_and_never_twice(fake: Fake
 
     assert send_now_then(fake, redis_clean, steps) == 0
     assert sent_texts(fake) == ["您好，退款已受理"]
+
+
+def test_one_destination_holds_one_set_of_sent_marks_and_old_marks_still_count(
+    fake: FakePlatform, redis_clean: str
+) -> None:
+    """Sent marks are members of one sorted set per destination, forgotten when older than
+    ``SENT_TTL_SECONDS`` at the next send there; a mark left by a version before the sets still
+    stops a second send."""
+
+    async def steps(outbox: Outbox, handler: OutboxSender, clock: Clock) -> tuple[int, list[bytes]]:
+        for n in range(20):
+            await send_now(handler, robot_message(f"第{n}条", f"reply:many:{n}"))
+        await send_now(handler, robot_message("第3条", "reply:many:3"))  # handled again: not sent again
+        old = robot_message("旧版本发过", "reply:old")
+        await outbox.redis.set(outbox.keys.of("sent", old.idempotency_key), b"1", ex=60)
+        await send_now(handler, old)
+        clock.now += SENT_TTL_SECONDS + 1
+        await send_now(handler, robot_message("三天后", "reply:later"))  # marking it forgets the twenty
+        await send_now(handler, robot_message("三天后同一个键", "reply:many:0"))
+        return await outbox.redis.zcard(outbox.sent_set(old)), await outbox.redis.keys("r:sent*")
+
+    marks, keys = send_now_then(fake, redis_clean, steps)
+    assert sent_texts(fake) == [f"第{n}条" for n in range(20)] + ["三天后", "三天后同一个键"]
+    assert marks == 2
+    assert sorted(keys) == sorted([b"r:sent:reply:old", f"r:sent-to:{routing_key(robot_message('', ''))}".encode()])
 
 
 def test_send_now_leaves_a_message_already_in_the_outbox_to_it(fake: FakePlatform, redis_clean: str) -> None:

@@ -209,6 +209,27 @@ def test_add_once_enqueues_one_per_key(redis_clean: str, times: int) -> None:
     assert asyncio.run(scenario()) == 1
 
 
+def test_add_once_keeps_one_set_per_routing_key_and_honours_old_markers(redis_clean: str) -> None:
+    """What was enqueued is remembered in one sorted set per routing key (a customer), not a key
+    per message; a marker key from a version before the sets still refuses its message."""
+
+    async def scenario() -> None:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "sets", partitions=2)
+        assert [await q.add_once(f"in:{i}", 60, "c1", str(i)) for i in range(30)] == [True] * 30
+        assert await q.add_once("in:7", 60, "c1", "7") is False
+        assert await q.add_once("in:7", 60, "c2", "7") is True  # another customer's own key space
+        await r.set(q._old_marker("in:old"), b"1", ex=60)
+        assert await q.add_once("in:old", 60, "c1", "old") is False
+        markers = [k for k in await r.keys("*") if b"enqueued" in k or b"seen" in k]
+        assert sorted(markers) == sorted([q.enqueued_set("c1").encode(), q.enqueued_set("c2").encode(),
+                                          q._old_marker("in:old").encode()])  # fmt: skip
+        assert await r.zcard(q.enqueued_set("c1")) == 30 and 0 < await r.ttl(q.enqueued_set("c1")) <= 61
+        await r.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_a_full_partition_refuses_new_messages_and_keeps_all_it_accepted(
     redis_clean: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

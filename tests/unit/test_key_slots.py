@@ -37,10 +37,13 @@ def redis() -> Iterator[aredis.Redis]:
 @pytest.mark.parametrize("name", ["inbox", "tasks", "outbox"])
 def test_a_queue_enqueue_batch_and_read_share_a_slot(redis: aredis.Redis, prefix: str, name: str) -> None:
     queue = StreamQueue(redis, Keys(prefix), name, partitions=32)
-    # add_once's script: a marker and a stream per message, many messages per call.
+    # add_once's script: a set, a stream and an old marker per message, many messages per call.
     one_slot(
-        [k for c in CUSTOMERS for i in IDS for k in (queue.seen_key(f"{c}:{i}"), queue.stream(queue.partition_of(c)))]
-    )
+        [
+            k for c in CUSTOMERS for i in IDS
+            for k in (queue.enqueued_set(c), queue.stream(queue.partition_of(c)), queue._old_marker(f"{c}:{i}"))
+        ]
+    )  # fmt: skip
     # The reader's XREADGROUP names every partition it holds.
     one_slot([queue.stream(p) for p in range(queue.partitions)])
 
