@@ -29,6 +29,7 @@ from bot.metrics import DEAD_LETTERS, SENDS, labelled
 from bot.queue import StreamQueue, replay_list
 from bot.ratelimit import Rate, RateLimiter
 from bot.redis_pipelining import send_together
+from bot.redis_scripts import LuaScript
 from bot.redis_store import Keys
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,46 @@ for _, member in ipairs(due) do
 end
 return #due
 """
+
+# Whether a message is done: its idempotency key in its destination's sent set or, when asked,
+# its marker in the set of what ``put`` enqueued (both in the outbox queue's slot).
+# KEYS = sent set[, enqueued set]; ARGV = idempotency key[, marker]. Returns 1 or 0.
+_DONE = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if KEYS[2] and redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 1 end
+return 0
+"""
+# Mark a message delivered, forgetting the destination's marks older than the TTL.
+# KEYS = sent set; ARGV = now (whole seconds), TTL seconds, idempotency key.
+_MARK_SENT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DoneCheck:
+    """Whether a message is done, as commands to send in a batch with others: the script over
+    the sets, and whether a version before the sets left its marker keys (they expire within
+    three days of an upgrade)."""
+
+    script: LuaScript
+    keys: list[str]
+    args: list[str]
+    old_markers: list[str]
+
+    @property
+    def commands(self) -> list[tuple[Any, ...]]:
+        return [self.script.command(self.keys, self.args), ("EXISTS", *self.old_markers)]
+
+    async def done(self, replies: Sequence[Any]) -> bool:
+        """From the replies to ``commands``; raises the error of one that failed."""
+        in_sets, old = replies
+        if isinstance(old, Exception):
+            raise old
+        return bool(await self.script.reply(in_sets, self.keys, self.args)) or bool(old)
 
 
 class Sender(Protocol):
@@ -95,6 +136,7 @@ class Outbox:
         self.redis = redis
         self.keys = keys
         self.queue.legacy_sets[keys.of("outbox", "delayed")] = self.delayed_key
+        self._done = LuaScript(redis, _DONE)
 
     @property
     def delayed_key(self) -> str:
@@ -110,36 +152,34 @@ class Outbox:
         envelope = orjson.dumps(_envelope(message, 0))
         return await self.queue.add_once(_enqueued_marker(message), SENT_TTL_SECONDS, routing_key(message), envelope)
 
-    def was_enqueued(self, message: OutboundMessage) -> tuple[tuple[str, ...], ...]:
-        """Commands whose replies are all empty unless ``put`` enqueued ``message``."""
-        return self.queue.was_enqueued(_enqueued_marker(message), routing_key(message))
-
     def sent_set(self, message: OutboundMessage) -> str:
         """The sorted set of the idempotency keys delivered to ``message``'s destination, by
-        time: one small set per customer rather than a key per reply (docs/benchmarks.md#memory)."""
-        return self.keys.of("sent-to", routing_key(message))
+        time: one small set per customer rather than a key per reply (docs/benchmarks.md#memory).
+        In the outbox queue's slot, beside the sets of what ``put`` enqueued."""
+        return self.keys.tagged(self.queue.tag, "sent-to", routing_key(message))
 
-    def was_sent(self, message: OutboundMessage) -> list[tuple[Any, ...]]:
-        """Commands whose replies are all empty unless ``message`` was delivered."""
-        return [("ZSCORE", self.sent_set(message), message.idempotency_key), ("EXISTS", self._old_sent_mark(message))]
+    def done_check(self, message: OutboundMessage, *, enqueued_too: bool = False) -> DoneCheck:
+        """Whether ``message`` was delivered, or (``enqueued_too``) enqueued by ``put``."""
+        keys, args = [self.sent_set(message)], [message.idempotency_key]
+        old = [self.keys.of("sent", message.idempotency_key)]
+        if enqueued_too:
+            keys.append(self.queue.enqueued_set(routing_key(message)))
+            args.append(_enqueued_marker(message))
+            old.append(self.queue.legacy_marker(_enqueued_marker(message)))
+        return DoneCheck(self._done, keys, args, old)
 
-    def mark_sent(self, message: OutboundMessage, now: float) -> list[tuple[Any, ...]]:
-        """Commands that mark ``message`` delivered at ``now`` and forget marks older than
-        ``SENT_TTL_SECONDS`` (a destination silent that long loses its set by expiry)."""
+    def mark_sent(self, message: OutboundMessage, now: float) -> tuple[Any, ...]:
+        """The command that marks ``message`` delivered at ``now`` and forgets its destination's
+        marks older than ``SENT_TTL_SECONDS``. A script sent whole (EVAL), not by its SHA: it is
+        written with an acknowledgement until Redis takes it, and a server that lost its
+        scripts must still take it."""
         sent_set = self.sent_set(message)
-        return [
-            ("ZREMRANGEBYSCORE", sent_set, "-inf", f"({now - SENT_TTL_SECONDS}"),
-            ("ZADD", sent_set, now, message.idempotency_key),
-            ("EXPIRE", sent_set, SENT_TTL_SECONDS),
-        ]
+        return ("EVAL", _MARK_SENT, 1, sent_set, int(now), SENT_TTL_SECONDS, message.idempotency_key)
 
     async def delivered(self, message: OutboundMessage) -> bool:
         """Whether ``message`` was delivered (within ``SENT_TTL_SECONDS``)."""
-        return any(_raised(await send_together(self.redis, self.was_sent(message))))
-
-    def _old_sent_mark(self, message: OutboundMessage) -> str:
-        """The sent mark of a version before the sets; they expire within three days of an upgrade."""
-        return self.keys.of("sent", message.idempotency_key)
+        check = self.done_check(message)
+        return await check.done(await send_together(self.redis, check.commands))
 
     async def schedule(self, message: OutboundMessage, envelope: dict[str, Any], due: float) -> None:
         key = routing_key(message)
@@ -162,17 +202,9 @@ class Outbox:
             message = OutboundMessage(**entry["m"])
             await self.queue.add(routing_key(message), json.dumps({"m": entry["m"], "attempts": 0}))
             await self.redis.zrem(self.sent_set(message), message.idempotency_key)
-            await self.redis.delete(self._old_sent_mark(message))
+            await self.redis.delete(self.keys.of("sent", message.idempotency_key))  # an older version's mark
 
         return await replay_list(self.redis, self.dead_key, requeue)
-
-
-def _raised(replies: list[Any]) -> list[Any]:
-    """``replies`` of ``send_together``, unless one is an error: then that error is raised."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
 
 
 def _enqueued_marker(message: OutboundMessage) -> str:
@@ -231,24 +263,26 @@ class OutboxSender:
         turn or retry, a permanent failure becomes a dead letter. One that ``put`` already
         enqueued is left to the outbox.
         """
-        return await self._attempt(message, 0, also_done_if=self.outbox.was_enqueued(message))
+        return await self._attempt(message, 0, enqueued_too=True)
 
     async def _attempt(
-        self, message: OutboundMessage, attempts: int, also_done_if: Sequence[tuple[Any, ...]] = ()
+        self, message: OutboundMessage, attempts: int, enqueued_too: bool = False
     ) -> list[tuple[Any, ...]]:
         """One try at ``message``, which failed ``attempts`` times before: then it is delivered,
         delayed or dead. Nothing is done when it was delivered before (a crash after sending, or
-        a duplicate hand-over) or a reply to ``also_done_if`` is not empty: never twice. Returns
-        the commands that mark it sent, when it was: written before the caller's entry is
-        acknowledged, they keep a message handled again from going out again."""
+        a duplicate hand-over) or, with ``enqueued_too``, ``put`` enqueued it: never twice.
+        Returns the command that marks it sent, when it was: written before the caller's entry
+        is acknowledged, it keeps a message handled again from going out again."""
         now = self.clock()
         # One round trip for all; a duplicate of a delivered message (rare) thereby spends a slot.
         route, rate = routing_key(message), self.rate_for(message)
-        checks = [*self.outbox.was_sent(message), *also_done_if]
-        *replies, wait = await send_together(self.outbox.redis, [*checks, self.limiter.command(route, rate, now)])
-        _raised(replies)
+        check = self.outbox.done_check(message, enqueued_too=enqueued_too)
+        *replies, wait = await send_together(
+            self.outbox.redis, [*check.commands, self.limiter.command(route, rate, now)]
+        )
+        done = await check.done(replies)
         wait_ms = await self.limiter.wait_from(wait, route, rate, now)
-        if any(replies):
+        if done:
             return []
         sender = self.senders(message)
         if sender is None:
@@ -261,7 +295,7 @@ class OutboxSender:
         labelled(SENDS, message.channel, "ok" if result.ok else "retry" if result.retryable else "failed").inc()
         attempts += 1
         if result.ok:
-            return self.outbox.mark_sent(message, now)
+            return [self.outbox.mark_sent(message, now)]
         if result.retryable and attempts < self.policy.max_attempts:
             delay = self.policy.delay(attempts, result.retry_after)
             log.info("send to %s failed (%s), retry %d in %.0fs", message.channel, result.error, attempts, delay)

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # refuses the entry (its key stays unseen), so that the caller can say "retry later" instead of
 # the stream dropping entries it has promised to keep.
 # KEYS = set_1, stream_1, old marker_1, set_2, stream_2, old marker_2, ...;
-# ARGV = max entries, now, then per entry: window seconds, dedupe key, payload, routing key.
+# ARGV = max entries, now (whole seconds), then per entry: window seconds, dedupe key, payload, routing key.
 # Returns 1 (enqueued), 0 (seen before) or -1 (stream full) per entry. Atomic per batch, one round trip.
 _ADD_ONCE = """
 local now, added = tonumber(ARGV[2]), {}
@@ -182,11 +182,7 @@ class StreamQueue:
         """The sorted set of the dedupe keys ``add_once`` enqueued under ``routing_key``, by time."""
         return self.keys.tagged(self.tag, "enqueued", routing_key)
 
-    def was_enqueued(self, dedupe_key: str, routing_key: str) -> tuple[tuple[str, ...], ...]:
-        """Commands whose replies are all empty unless ``add_once`` enqueued ``dedupe_key``."""
-        return ("ZSCORE", self.enqueued_set(routing_key), dedupe_key), ("EXISTS", self._old_marker(dedupe_key))
-
-    def _old_marker(self, dedupe_key: str) -> str:
+    def legacy_marker(self, dedupe_key: str) -> str:
         """The marker key of a version before the sets; they expire within one window of an upgrade."""
         return self.keys.tagged(self.tag, "seen", dedupe_key)
 
@@ -221,10 +217,13 @@ class StreamQueue:
 
     async def _add_once_batch(self, batch: list[tuple[str, int, str, str]]) -> list[bool | QueueFull]:
         keys: list[str] = []
-        args: list[str | int | float] = [MAX_STREAM_LEN, time.time()]
+        args: list[str | int] = [
+            MAX_STREAM_LEN,
+            int(time.time()),
+        ]  # whole seconds: Redis packs small sets of integers tighter
         for dedupe_key, window_seconds, routing_key, payload in batch:
             stream = self.stream(self.partition_of(routing_key))
-            keys += [self.enqueued_set(routing_key), stream, self._old_marker(dedupe_key)]
+            keys += [self.enqueued_set(routing_key), stream, self.legacy_marker(dedupe_key)]
             args += [window_seconds, dedupe_key, payload, routing_key]
         results = await self._add_once_script(keys=keys, args=args)
         return [QueueFull(f"{keys[3 * i + 1]} holds {MAX_STREAM_LEN} entries") if added < 0 else bool(added)

@@ -73,7 +73,7 @@ redis.call('HSET', session, 'id', current)
 local old = redis.call('ZRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep))
 for _, id in ipairs(old) do redis.call('HDEL', contacts, id) end
 if #old > 0 then redis.call('ZREMRANGEBYSCORE', by_time, '-inf', '(' .. (now - keep)) end
-redis.call('ZADD', counted_msgs, now, (new == 1 and 'n' or 'o') .. message)
+redis.call('ZADD', counted_msgs, math.floor(now), (new == 1 and 'n' or 'o') .. message)  -- whole seconds pack tighter
 for _, k in ipairs({session, contacts, by_time, counted_msgs}) do redis.call('EXPIRE', k, keep) end
 if new == 1 then return with_starts({new, current}) end
 return {new, current}

@@ -219,11 +219,11 @@ def test_add_once_keeps_one_set_per_routing_key_and_honours_old_markers(redis_cl
         assert [await q.add_once(f"in:{i}", 60, "c1", str(i)) for i in range(30)] == [True] * 30
         assert await q.add_once("in:7", 60, "c1", "7") is False
         assert await q.add_once("in:7", 60, "c2", "7") is True  # another customer's own key space
-        await r.set(q._old_marker("in:old"), b"1", ex=60)
+        await r.set(q.legacy_marker("in:old"), b"1", ex=60)
         assert await q.add_once("in:old", 60, "c1", "old") is False
         markers = [k for k in await r.keys("*") if b"enqueued" in k or b"seen" in k]
         assert sorted(markers) == sorted([q.enqueued_set("c1").encode(), q.enqueued_set("c2").encode(),
-                                          q._old_marker("in:old").encode()])  # fmt: skip
+                                          q.legacy_marker("in:old").encode()])  # fmt: skip
         assert await r.zcard(q.enqueued_set("c1")) == 30 and 0 < await r.ttl(q.enqueued_set("c1")) <= 61
         await r.aclose()
 

@@ -14,6 +14,7 @@ from alerts.contacts.store import ContactStore
 from alerts.notify.state import GroupStore
 from alerts.tickets.scheduler import job_store
 from alerts.tickets.store import TicketStore
+from bot.message import OutboundMessage
 from bot.outbox import Outbox
 from bot.queue import StreamQueue
 from bot.redis_store import Keys
@@ -41,7 +42,7 @@ def test_a_queue_enqueue_batch_and_read_share_a_slot(redis: aredis.Redis, prefix
     one_slot(
         [
             k for c in CUSTOMERS for i in IDS
-            for k in (queue.enqueued_set(c), queue.stream(queue.partition_of(c)), queue._old_marker(f"{c}:{i}"))
+            for k in (queue.enqueued_set(c), queue.stream(queue.partition_of(c)), queue.legacy_marker(f"{c}:{i}"))
         ]
     )  # fmt: skip
     # The reader's XREADGROUP names every partition it holds.
@@ -51,6 +52,13 @@ def test_a_queue_enqueue_batch_and_read_share_a_slot(redis: aredis.Redis, prefix
 def test_the_outbox_due_mover_writes_into_its_own_slot(redis: aredis.Redis) -> None:
     outbox = Outbox(redis, Keys(), partitions=32)
     one_slot([outbox.delayed_key, outbox.queue.stream_prefix, *(outbox.queue.stream(p) for p in range(32))])
+
+
+def test_the_outbox_done_check_reads_one_slot(redis: aredis.Redis) -> None:
+    outbox = Outbox(redis, Keys(), partitions=32)
+    for customer in CUSTOMERS:
+        message = OutboundMessage("wecom", "default", {"touser": customer}, "", f"reply:{customer}", customer=customer)
+        one_slot(outbox.done_check(message, enqueued_too=True).keys)
 
 
 def test_a_customers_contact_keys_share_a_slot(redis: aredis.Redis) -> None:
