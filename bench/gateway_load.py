@@ -23,6 +23,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,6 +268,7 @@ def main() -> None:
     if args.ack_only and not args.worker_processes:
         ap.error("--ack-only needs worker processes to stop (with none, the HTTP process does the work)")
     procs: list[subprocess.Popen] = []
+    data_dir = ""
     try:
         fake_port, kefu_port, hello_port = free_port(), free_port(), free_port()
         procs.append(start_fake(fake_port))
@@ -380,6 +382,8 @@ def main() -> None:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+        if data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)  # its models and append-only file: 100 MB or more
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace, fake: str, shop: str | None, shop_pid: int, fi
     finally:
         kefu.terminate()
         kefu.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,7 @@ def main() -> None:
         for p in procs:
             p.wait(timeout=30)
     print("\n".join(load_times(Path(data_dir))))
+    shutil.rmtree(data_dir, ignore_errors=True)
     print(
         f"Redis at the end: {redis_used:.0f} MiB used, keys by kind: "
         + ", ".join(f"{k} {n} ({kind_bytes[k] / 2**20:.1f} MiB)" for k, n in kinds.most_common(12))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -86,6 +87,7 @@ def run(workers: int, args: argparse.Namespace) -> str:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
