@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.evaluate import evaluate, format_report
 from bot.nlu.intent_model import train_intent_model
+from bot.nlu.params import TrainParams
 
 DEFAULT = Path("data/clinc150/data_full.json")  # oos-eval's data/data_full.json, fetched by hand
 

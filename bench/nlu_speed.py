@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import LoadedModel
 from bot.nlu.intent_model import IntentModel, train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu.normalize import normalize
+from bot.nlu.params import TrainParams
 from bot.runtime import thresholds, train_params
 from bot.runtime.settings import load_settings
 

@@ -26,11 +26,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.fewshot import sample
-from bot.nlu.classifier import TextClassifier, TrainParams, model_input
+from bot.nlu.classifier import TextClassifier, model_input
 from bot.nlu.decide import Thresholds
 from bot.nlu.evaluate import EvalReport, evaluate
 from bot.nlu.intent_model import train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base, load_labelled
+from bot.nlu.params import TrainParams
 from bot.nlu.tuning import default_budget, run, search, untuned_fasttext
 from bot.runtime import thresholds, train_params
 from bot.runtime.settings import load_settings

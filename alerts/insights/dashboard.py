@@ -16,19 +16,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from alerts.insights.figures import DAY, TurnRow, hot, service_figures
-from alerts.insights.grouping import Group
 from alerts.insights.knowledge import KnowledgeBases, unanswered_groups
 from alerts.insights.store import read_turns
 from alerts.tickets.model import Ticket
 from alerts.tickets.store import TicketStore
 from bot.redis_store import Keys
+
+if TYPE_CHECKING:
+    from alerts.insights.grouping import Group
 
 ALL = ""  # the scope of the overall token: every shop
 DAYS = 14

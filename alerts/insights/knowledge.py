@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alerts.insights.figures import TurnRow, unanswered_texts
-from alerts.insights.grouping import Group, group_texts
 from bot.nlu.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+
+if TYPE_CHECKING:
+    from alerts.insights.grouping import Group
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ def unanswered_groups(
     the title of its suggested intent. The texts of apps answering from different knowledge bases
     are grouped apart and compared with their own knowledge base's intents only: a suggestion is
     an intent that knowledge base could take the texts in."""
+    from alerts.insights.grouping import group_texts  # numpy, SciPy, scikit-learn: with the first grouping
+
     by_file: dict[Path, list[TurnRow]] = {}
     for r in rows:
         by_file.setdefault(knowledge.path_of(r.channel, r.app), []).append(r)

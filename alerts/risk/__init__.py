@@ -8,9 +8,8 @@ and when the emotion model is retrained), ``RiskScorer`` (``score(text, history)
 from __future__ import annotations
 
 from alerts.risk.assessor import ScorerAssessor, watch_emotion_model
-from alerts.risk.emotion import model_path_for
 from alerts.risk.scorer import RiskScore, RiskScorer, Turn
-from alerts.risk.settings import RiskSettings
+from alerts.risk.settings import RiskSettings, model_path_for
 from bot.features import Contribution, Infra
 
 __all__ = ["RiskScore", "RiskScorer", "Turn", "build"]

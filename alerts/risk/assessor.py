@@ -6,10 +6,9 @@ import asyncio
 import logging
 from pathlib import Path
 
-from alerts.risk.emotion import EmotionModel
 from alerts.risk.scorer import RiskScorer, Turn
 from bot.dialogue import Turn as DialogueTurn
-from bot.nlu.classifier import ModelFileError
+from bot.nlu.params import ModelFileError
 from bot.ports import RiskResult
 from bot.settings.reload import mtime
 
@@ -42,6 +41,8 @@ class ScorerAssessor:
 async def watch_emotion_model(scorer: RiskScorer, model_path: Path, interval: float = 2.0) -> None:
     """Without a restart: the emotion model when ``kefu train --task risk`` writes a new one (word
     lists and thresholds come with the settings, bot/settings/reload.py)."""
+    from alerts.risk.emotion import EmotionModel  # with the scorer's model, as in RiskScorer.from_settings
+
     model_stamp = mtime(model_path)
     while True:
         await asyncio.sleep(interval)

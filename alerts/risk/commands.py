@@ -9,7 +9,7 @@ from typing import Any
 from alerts.risk.dataset import RiskDataError
 from alerts.risk.evaluate import default_model, eval_emotion_from_csv, eval_from_csv, train_from_csv
 from alerts.risk.settings import RiskSettings
-from bot.nlu.classifier import ModelFileError
+from bot.nlu.params import ModelFileError
 
 
 def train_risk(

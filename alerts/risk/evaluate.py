@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from alerts.risk.dataset import LabelledText, RiskDataError, load_risk_csv
-from alerts.risk.emotion import EmotionModel, build_emotion_model, ensure_emotion_model, model_path_for
+from alerts.risk.emotion import EmotionModel, build_emotion_model, ensure_emotion_model
 from alerts.risk.scorer import RiskScorer
-from alerts.risk.settings import EmotionModelSettings, RiskSettings
+from alerts.risk.settings import EmotionModelSettings, RiskSettings, model_path_for
 from bot.nlu.classifier import model_input
 
 __all__ = [

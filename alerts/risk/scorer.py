@@ -26,8 +26,8 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
 from alerts.risk.rules import (
     RuleHit,
     RuleSet,
@@ -38,10 +38,13 @@ from alerts.risk.rules import (
     repeat_hits,
     without_reassurance,
 )
-from alerts.risk.settings import RiskSettings
-from bot.nlu.classifier import ModelFileError
+from alerts.risk.settings import RiskSettings, model_path_for
 from bot.nlu.normalize import normalize
+from bot.nlu.params import ModelFileError
 from bot.nlu.tokenize import tokens
+
+if TYPE_CHECKING:
+    from alerts.risk.emotion import EmotionModel
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,10 @@ class RiskScorer:
 
         With ``build=False`` a missing or stale model is not built and the scorer runs on rules.
         """
+        # Imported here: the emotion model brings fastText and numpy, which a process that scores
+        # no risk (an HTTP process beside worker processes) does without.
+        from alerts.risk.emotion import EmotionModel, ensure_emotion_model
+
         emotion = None
         if settings.emotion.enabled:
             if build:

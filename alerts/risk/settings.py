@@ -138,6 +138,9 @@ class CalmSettings(StrictModel):
     dampening: float = Field(default=0.6, ge=0, le=1)  # factor on the emotion model's contribution
 
 
+DEFAULT_MODEL_NAMES = {"linear": "emotion.npz", "fasttext": "risk_emotion.bin"}
+
+
 class EmotionTrainSettings(StrictModel):
     """How the default emotion model is built; changing any of this rebuilds it on next start."""
 
@@ -165,6 +168,11 @@ class EmotionModelSettings(StrictModel):
     model_path: Path | None = None  # empty: <data_dir>/risk_emotion.bin (a linear model: emotion.npz)
     seed_data: Path | None = None  # empty: the shipped config/risk_seed.csv
     train: EmotionTrainSettings = Field(default_factory=EmotionTrainSettings)
+
+
+def model_path_for(settings: EmotionModelSettings, data_dir: Path) -> Path:
+    """The emotion model's file: as configured, else its kind's default name in ``data_dir``."""
+    return settings.model_path or Path(data_dir) / DEFAULT_MODEL_NAMES[settings.train.model]
 
 
 class EmotionSettings(EmotionModelSettings):

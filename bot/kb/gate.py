@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.nlu.classifier import TrainParams
 from bot.nlu.crossval import cross_validate
 from bot.nlu.decide import Action, Thresholds
 from bot.nlu.intent_model import train_intent_model
 from bot.nlu.knowledge import KnowledgeBase
+from bot.nlu.params import TrainParams
 
 
 @dataclass(frozen=True, slots=True)

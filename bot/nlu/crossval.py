@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.evaluate import EvalReport, evaluate, stratified_folds
 from bot.nlu.intent_model import train_intent_model
 from bot.nlu.knowledge import KnowledgeBase
+from bot.nlu.params import TrainParams
 
 Ranking = list[tuple[str, float]]
 

@@ -11,16 +11,18 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import replies
-from bot.nlu.classifier import ModelFileError, TrainParams
 from bot.nlu.decide import Decision, Thresholds, decide
-from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, prepare, train_intent_model
 from bot.nlu.knowledge import KnowledgeBase, load_knowledge_base
 from bot.nlu.normalize import normalize
+from bot.nlu.params import ModelFileError, TrainParams
 from bot.nlu.scope import examples_digest
-from bot.nlu.tuning import searched_params
 from bot.settings.reload import mtime
+
+if TYPE_CHECKING:
+    from bot.nlu.intent_model import IntentModel
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,7 @@ class LoadedModel:
     def decide(self, normalized_text: str) -> Decision:
         if not normalized_text:
             return decide([], self.model.thresholds)
-        ranked = self.model.rank_prepared(prepare(normalized_text, self.model.synonyms))
-        return decide(ranked, self.model.thresholds)
+        return decide(self.model.rank_normalized(normalized_text), self.model.thresholds)
 
     def answer(self, intent: str | None, order_no: str = "") -> str:
         found = self.kb.intents.get(intent or "") if self.kb else None
@@ -74,6 +75,11 @@ class IntentEngine:
 
     def load(self) -> LoadedModel:
         """Load the model for the knowledge base, training it first when missing or stale."""
+        # Imported here: fastText and numpy come with the first model, so that a process that
+        # never loads one (an HTTP process beside worker processes) does without them.
+        from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
+        from bot.nlu.tuning import searched_params
+
         stamp = (mtime(self.kb_path), mtime(self.model_path))
         kb = load_knowledge_base(self.kb_path)
         try:

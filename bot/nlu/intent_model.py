@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from bot.nlu.classifier import ModelFileError, TextClassifier, TrainParams
+from bot.nlu.classifier import TextClassifier
 from bot.nlu.decide import Decision, Thresholds, decide
 from bot.nlu.knowledge import KnowledgeBase, Synonyms
 from bot.nlu.linear import LinearClassifier, LinearModelError
 from bot.nlu.normalize import Normalized, normalize
+from bot.nlu.params import ModelFileError, TrainParams
 from bot.nlu.pretrained import VectorsUnavailable, vec_file
 from bot.nlu.scope import OUT_OF_SCOPE, examples_digest, load_out_of_scope
 from bot.nlu.tokenize import is_han_free, tokens
@@ -95,7 +96,11 @@ class IntentModel:
         norm = normalize(text)
         if not norm.text:
             return norm, []
-        return norm, self.rank_prepared(prepare(norm.text, self.synonyms), k)
+        return norm, self.rank_normalized(norm.text, k)
+
+    def rank_normalized(self, normalized_text: str, k: int = 5) -> list[tuple[str, float]]:
+        """``rank`` for a text already normalised (the pipeline normalises each message once)."""
+        return self.rank_prepared(prepare(normalized_text, self.synonyms), k)
 
     def rank_prepared(self, prepared_text: str, k: int = 5) -> list[tuple[str, float]]:
         """The top ``k`` intents by both models' probabilities, weighted by ``blend``. A text whose

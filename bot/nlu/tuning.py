@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.nlu.classifier import TextClassifier, TrainParams
+from bot.nlu.classifier import TextClassifier
 from bot.nlu.crossval import Ranking, judge
 from bot.nlu.decide import Thresholds
 from bot.nlu.evaluate import EvalReport, stratified_folds
@@ -41,6 +41,7 @@ from bot.nlu.intent_model import (
 from bot.nlu.knowledge import KnowledgeBase, Synonyms
 from bot.nlu.linear import LinearClassifier
 from bot.nlu.normalize import normalize
+from bot.nlu.params import TrainParams
 from bot.nlu.scope import OUT_OF_SCOPE
 from bot.nlu.tokenize import is_han_free
 

@@ -27,7 +27,6 @@ from adapters import PLATFORMS, platform_of, staff_channels
 from adapters.lookups import build_lookups
 from adapters.robots import create_sender as create_robot_sender
 from alerts.notify.labels import Labeler
-from alerts.risk.emotion import ensure_emotion_model
 from bot.channel import AdapterDeps, ChannelAdapter
 from bot.dialogue import Dialogues, DialogueStore
 from bot.features import Contribution, Infra, Job
@@ -36,9 +35,9 @@ from bot.http import HttpClient
 from bot.lookups import Lookups, NoLookups
 from bot.message import OutboundMessage
 from bot.metrics import MODELS_LOADED
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
+from bot.nlu.params import TrainParams
 from bot.outbox import Outbox, OutboxSender, RetryPolicy, Sender
 from bot.pipeline import Pipeline, PipelineParts
 from bot.ports import NoContacts, NoEscalations, NoRisk, NoTurnLog, StaffChain
@@ -145,6 +144,8 @@ def prepare_models(settings: Settings) -> None:
     for engine in [build_engine(settings), *dict.fromkeys(build_app_engines(settings).values())]:
         engine.load()  # trains and saves when missing or stale
     if settings.risk.enabled and settings.risk.emotion.enabled:
+        from alerts.risk.emotion import ensure_emotion_model  # fastText: only where models are trained
+
         ensure_emotion_model(settings.risk.emotion, settings.data_dir)
 
 

@@ -36,8 +36,8 @@ from alerts.tickets.commands import TicketCommandError, tickets_close, tickets_l
 from alerts.tickets.model import STATE_NAMES
 from bot.logs import LOG_FORMATS
 from bot.message import CHANNELS
-from bot.nlu.classifier import ModelFileError
 from bot.nlu.knowledge import KnowledgeBaseError
+from bot.nlu.params import ModelFileError
 from bot.processes import Layout, share_metrics
 from bot.redis_store import RedisUnavailable
 from bot.runtime import Runtime

@@ -13,11 +13,11 @@ from alerts.risk.commands import eval_risk, train_risk
 from bot.channel import PlatformTask
 from bot.gateway import task_routing_key
 from bot.message import InboundMessage
-from bot.nlu.classifier import ModelFileError
 from bot.nlu.crossval import cross_validate
 from bot.nlu.evaluate import evaluate, format_report
 from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base, load_labelled, load_training_data
+from bot.nlu.params import ModelFileError
 from bot.nlu.tuning import FOLDS, default_budget, search, summary
 from bot.outbox import Outbox
 from bot.queue import StreamQueue

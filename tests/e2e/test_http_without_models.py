@@ -97,3 +97,20 @@ def test_a_server_process_imports_no_clustering_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_http_process_beside_workers_imports_neither_fasttext_nor_numpy(settings: Settings) -> None:
+    """They come with the first model (about 12 MiB a process): a runtime built without models, as
+    an HTTP process beside worker processes builds it, never loads them. Its worker loads both."""
+    code = (
+        "import asyncio, sys; from bot.runtime import Runtime; from bot.runtime.server import run_server;"
+        "from bot.runtime.settings import Settings;"
+        "settings = Settings.model_validate_json(sys.argv[1]);"
+        "runtime = Runtime.start(settings, models=sys.argv[2] == 'models');"
+        "asyncio.run(runtime.close());"
+        "print(sorted(m for m in ('fasttext', 'numpy') if m in sys.modules))"
+    )
+    for models, imported in (("none", "[]"), ("models", "['fasttext', 'numpy']")):
+        out = subprocess.run([sys.executable, "-c", code, settings.model_dump_json(), models], cwd=ROOT,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        assert out.stdout.strip().splitlines()[-1] == imported

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
-from alerts.risk.settings import RiskSettings
-from bot.nlu.classifier import ModelFileError, model_input
+from alerts.risk.emotion import EmotionModel, ensure_emotion_model
+from alerts.risk.settings import RiskSettings, model_path_for
+from bot.nlu.classifier import model_input
 from bot.nlu.linear import LinearClassifier
+from bot.nlu.params import ModelFileError
 from bot.runtime.cli import app
 
 NEGATIVE = [

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.nlu.classifier import TextClassifier, TrainParams
+from bot.nlu.classifier import TextClassifier
+from bot.nlu.params import TrainParams
 
 TEXTS = ["快递到哪了", "包裹在哪", "物流查一下", "退款多久到", "钱还没退", "退款进度", "你好", "在吗"]
 LABELS = ["parcel"] * 3 + ["refund"] * 3 + ["greeting"] * 2

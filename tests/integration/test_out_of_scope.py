@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import OUT_OF_SCOPE, Action, Thresholds, decide
 from bot.nlu.engine import IntentEngine
 from bot.nlu.knowledge import KnowledgeBaseError
+from bot.nlu.params import TrainParams
 from bot.nlu.scope import load_out_of_scope
 from bot.runtime import train_params
 from bot.runtime.settings import Settings

@@ -12,9 +12,9 @@ import redis.asyncio as aredis
 from bot import replies
 from bot.dialogue import DialogueState, DialogueStore
 from bot.message import InboundMessage
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
+from bot.nlu.params import TrainParams
 from bot.pipeline import HANDOFF_AFTER_UNANSWERED, Pipeline, PipelineParts
 from bot.redis_store import Keys
 from bot.runtime import Runtime

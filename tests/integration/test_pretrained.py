@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from bot.nlu import build_vectors, pretrained
-from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Thresholds
 from bot.nlu.intent_model import train_intent_model
+from bot.nlu.params import TrainParams, metadata_path
 from bot.runtime import train_params
 from bot.runtime.settings import load_settings
 

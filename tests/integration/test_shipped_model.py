@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.nlu import pretrained
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.intent_model import IntentModel, prepare, train_intent_model
 from bot.nlu.knowledge import load_knowledge_base, load_labelled
 from bot.nlu.normalize import normalize
+from bot.nlu.params import TrainParams
 from bot.settings import PACKAGE_CONFIG_DIR
 from tests.integration.test_pretrained import FAST, read_vec
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.classifier import TrainParams
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
+from bot.nlu.params import TrainParams
 
 DATA = Path(__file__).parents[1] / "data"
 

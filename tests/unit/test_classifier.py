@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.classifier import (
-    ModelFileError,
-    TextClassifier,
-    TrainParams,
-    metadata_path,
-    model_input,
-)
+from bot.nlu.classifier import TextClassifier, model_input
 from bot.nlu.decide import Action, Thresholds
 from bot.nlu.intent_model import IntentModel, train_intent_model
 from bot.nlu.knowledge import load_knowledge_base
+from bot.nlu.params import ModelFileError, TrainParams, metadata_path
 
 PARCEL = ["我的快递到哪了", "包裹到哪里了", "快递怎么还没到", "物流信息查一下", "快递到哪儿了呀", "我的包裹在哪"]
 REFUND = ["退款什么时候到账", "退款多久到", "钱怎么还没退回来", "退款进度查一下", "退的钱到哪了", "退款还没到账"]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Action, Thresholds
 from bot.nlu.engine import IntentEngine
 from bot.nlu.intent_model import MODEL_VERSION, linear_path
 from bot.nlu.knowledge import KnowledgeBaseError
 from bot.nlu.normalize import normalize
+from bot.nlu.params import TrainParams, metadata_path
 
 PARAMS = TrainParams(bucket=50_000)
 

@@ -10,10 +10,11 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.classifier import ModelFileError, TrainParams, metadata_path, model_input
+from bot.nlu.classifier import model_input
 from bot.nlu.decide import Thresholds
 from bot.nlu.intent_model import IntentModel, linear_path, train_intent_model
 from bot.nlu.linear import INVERSE_REGULARISATION, LinearClassifier, LinearModelError
+from bot.nlu.params import ModelFileError, TrainParams, metadata_path
 
 PARCEL = ["我的快递到哪了", "包裹到哪里了", "快递怎么还没到", "物流信息查一下", "快递到哪儿了呀"]
 REFUND = ["退款什么时候到账", "退款多久到", "钱怎么还没退回来", "退款进度查一下", "退的钱到哪了"]

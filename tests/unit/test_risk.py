@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from alerts.risk.dataset import RiskDataError, load_risk_csv
-from alerts.risk.emotion import EmotionModel, ensure_emotion_model, model_path_for
+from alerts.risk.emotion import EmotionModel, ensure_emotion_model
 from alerts.risk.evaluate import eval_from_csv, evaluate, train_from_csv
 from alerts.risk.rules import compile_rules, punctuation_hits, read_words
 from alerts.risk.scorer import RiskScorer, Turn
-from alerts.risk.settings import RiskSettings
+from alerts.risk.settings import RiskSettings, model_path_for
 from bot.nlu.normalize import normalize
 
 HELDOUT = Path(__file__).parents[1] / "data" / "risk_heldout.csv"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu.classifier import TrainParams, metadata_path
 from bot.nlu.decide import Thresholds
 from bot.nlu.engine import IntentEngine
 from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
 from bot.nlu.knowledge import load_knowledge_base
+from bot.nlu.params import TrainParams, metadata_path
 from bot.nlu.tuning import Choice, candidates, describe, run, search, untuned_fasttext
 from bot.runtime import thresholds, train_params
 from bot.runtime.commands import train_command
