@@ -105,7 +105,7 @@ def _train_fasttext(texts: Sequence[str], labels: Sequence[str], train: EmotionT
                 minn=0,
                 maxn=0,
                 bucket=train.bucket,
-                minCount=1,
+                minCount=train.min_count,
                 thread=1,
                 seed=seed,
                 loss=train.loss,
