@@ -237,8 +237,8 @@ def main() -> None:
     print("\n".join(load_times(Path(data_dir))))
     shutil.rmtree(data_dir, ignore_errors=True)
     print(
-        f"Redis at the end: {redis_used:.0f} MiB used, keys by kind: "
-        + ", ".join(f"{k} {n} ({kind_bytes[k] / 2**20:.1f} MiB)" for k, n in kinds.most_common(12))
+        f"Redis at the end: {redis_used:.0f} MiB used; the kinds of key holding most: "
+        + ", ".join(f"{k} {kinds[k]} ({b / 2**20:.1f} MiB)" for k, b in kind_bytes.most_common(12))
     )
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.nlu.crossval import cross_validate
 from bot.nlu.decide import Action, Thresholds
-from bot.nlu.intent_model import train_intent_model
 from bot.nlu.knowledge import KnowledgeBase
 from bot.nlu.params import TrainParams
 
@@ -34,6 +32,8 @@ class Gate:
     must_answer: Sequence[tuple[str, str]] = ()  # (question, intent) the bot must answer so
 
     def accuracy(self, kb: KnowledgeBase) -> float:
+        from bot.nlu.crossval import cross_validate  # the model modules: only when a change is judged
+
         return cross_validate(kb, self.params, self.thresholds, self.folds).accuracy
 
     def judge(self, new: KnowledgeBase, baseline: float | None) -> GateResult:
@@ -51,6 +51,8 @@ class Gate:
         """Must-answer questions the new version's model does not answer with their intent."""
         if not self.must_answer:
             return []
+        from bot.nlu.intent_model import train_intent_model  # as in ``accuracy``
+
         texts, labels = kb.training_pairs()
         model = train_intent_model(texts, labels, kb=kb, params=self.params, thresholds=self.thresholds)
         failed = []

@@ -15,9 +15,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import TYPE_FORMULA
-
 from bot.nlu.knowledge import KnowledgeBaseError, allow_fields_of, parse_intent
 
 REQUIRED = ("intent", "title", "category", "answer", "example")
@@ -50,6 +47,8 @@ def write_table(rows: Iterable[dict[str, str]], path: Path) -> int:
     """Write ``rows`` as CSV (UTF-8 with a BOM, so that Excel reads it) or XLSX, by suffix."""
     rows = list(rows)
     if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook  # spreadsheets only here: openpyxl brings numpy with it
+
         book = Workbook()
         sheet = book.active
         sheet.title = "knowledge_base"
@@ -111,6 +110,9 @@ def _read_csv(path: Path) -> list[list[str]]:
 def _read_xlsx(path: Path) -> list[list[str]]:
     """The first sheet's values; formulas and merged cells are refused, since what a person sees
     there (a computed value, one cell spread over rows) is not what the file holds."""
+    from openpyxl import load_workbook  # as in ``write_table``
+    from openpyxl.cell.cell import TYPE_FORMULA
+
     try:
         sheet = load_workbook(path, data_only=False).worksheets[0]
     except Exception as e:  # openpyxl raises many kinds for a file that is not a workbook

@@ -1,4 +1,7 @@
-"""What the CLI's train, eval and ask commands do, apart from argument parsing and printing."""
+"""What the CLI's train, eval and ask commands do, apart from argument parsing and printing.
+
+Training and evaluation import the model modules (fastText, numpy) when they run: every kefu
+process imports the CLI, and a server process beside worker processes loads no model."""
 
 from __future__ import annotations
 
@@ -9,16 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alerts.risk.commands import eval_risk, train_risk
 from bot.channel import PlatformTask
 from bot.gateway import task_routing_key
 from bot.message import InboundMessage
-from bot.nlu.crossval import cross_validate
-from bot.nlu.evaluate import evaluate, format_report
-from bot.nlu.intent_model import DEFAULT_BLEND, IntentModel, train_intent_model
 from bot.nlu.knowledge import KnowledgeBaseError, load_knowledge_base, load_labelled, load_training_data
 from bot.nlu.params import ModelFileError
-from bot.nlu.tuning import FOLDS, default_budget, search, summary
 from bot.outbox import Outbox
 from bot.queue import StreamQueue
 from bot.redis_store import Keys, connected
@@ -40,6 +38,10 @@ def train_command(
 ) -> Iterator[str]:  # fmt: skip
     """Train and save; the intent model with settings searched for its data (bot/nlu/tuning.py)
     within ``budget`` seconds (default: by the data's size), or with the fixed ones when ``quick``."""
+    from alerts.risk.commands import train_risk
+    from bot.nlu.intent_model import DEFAULT_BLEND, train_intent_model
+    from bot.nlu.tuning import FOLDS, default_budget, search, summary
+
     _check_task(task)
     if out is not None and (problem := output_problem(out)):  # before minutes of training, not after
         raise ValueError(f"--out: {problem}")
@@ -94,6 +96,12 @@ def _answered_intents(settings: Settings) -> set[str]:
 def eval_command(
     settings: Settings, task: str, data: Path, model_path: Path | None, folds: int
 ) -> tuple[dict[str, Any], str]:
+    from alerts.risk.commands import eval_risk
+    from bot.nlu.crossval import cross_validate
+    from bot.nlu.evaluate import evaluate, format_report
+    from bot.nlu.intent_model import IntentModel
+    from bot.nlu.tuning import summary
+
     _check_task(task)
     if task in ("risk", "emotion"):
         return eval_risk(settings.risk, settings.data_dir, data, model_path, task)

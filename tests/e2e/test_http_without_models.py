@@ -100,10 +100,11 @@ def test_a_server_process_imports_no_clustering_library() -> None:
 
 
 def test_an_http_process_beside_workers_imports_neither_fasttext_nor_numpy(settings: Settings) -> None:
-    """They come with the first model (about 12 MiB a process): a runtime built without models, as
-    an HTTP process beside worker processes builds it, never loads them. Its worker loads both."""
+    """They come with the first model (about 12 MiB a process): the command line every process
+    starts from, and a runtime built without models, as an HTTP process beside worker processes
+    builds it, never load them. A worker's runtime loads both."""
     code = (
-        "import asyncio, sys; from bot.runtime import Runtime; from bot.runtime.server import run_server;"
+        "import asyncio, sys, bot.runtime.cli; from bot.runtime import Runtime;"
         "from bot.runtime.settings import Settings;"
         "settings = Settings.model_validate_json(sys.argv[1]);"
         "runtime = Runtime.start(settings, models=sys.argv[2] == 'models');"
