@@ -217,10 +217,8 @@ class StreamQueue:
 
     async def _add_once_batch(self, batch: list[tuple[str, int, str, str]]) -> list[bool | QueueFull]:
         keys: list[str] = []
-        args: list[str | int] = [
-            MAX_STREAM_LEN,
-            int(time.time()),
-        ]  # whole seconds: Redis packs small sets of integers tighter
+        # The time in whole seconds: Redis packs small sets of integer scores tighter.
+        args: list[str | int] = [MAX_STREAM_LEN, int(time.time())]
         for dedupe_key, window_seconds, routing_key, payload in batch:
             stream = self.stream(self.partition_of(routing_key))
             keys += [self.enqueued_set(routing_key), stream, self.legacy_marker(dedupe_key)]
