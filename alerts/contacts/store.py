@@ -7,7 +7,9 @@ Keys of one person share a hash tag (``kefu:{c:<person>}:...``):
 - ``contact:msgs`` sorted set: the messages counted, by time, over the same window, so that a
   redelivered message counts once; each member is the message id after ``n`` when it started a
   contact, ``o`` when not. One small set per person, not a key per message: a key per message
-  held most of Redis's memory under load (docs/benchmarks.md#memory).
+  held most of Redis's memory under load (docs/benchmarks.md#memory). Such a key left by a
+  version before the set (``contact:msg:<message id>``: ``new`` or ``old``) still counts until it
+  expires, so that a message redelivered across an upgrade is not counted twice.
 
 Recording is one Lua script, so two workers handling one person's messages on two linked
 channels at the same moment still make one contact.
@@ -22,7 +24,7 @@ from typing import Any
 from bot.redis_scripts import LuaScript
 
 _RECORD = """
-local session, contacts, by_time, counted_msgs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local session, contacts, by_time, counted_msgs, old_mark = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, gap, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local channel, intent, excerpt, cid, message = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 -- a new contact is when rules may fire: the reply carries the start times they look at
@@ -32,8 +34,9 @@ local function with_starts(reply)
   return reply
 end
 redis.call('ZREMRANGEBYSCORE', counted_msgs, '-inf', '(' .. (now - keep))
-local started = redis.call('ZSCORE', counted_msgs, 'n' .. message)
-if started or redis.call('ZSCORE', counted_msgs, 'o' .. message) then
+local old = redis.call('GET', old_mark)  -- a version before the set: 'new' or 'old'
+local started = redis.call('ZSCORE', counted_msgs, 'n' .. message) or old == 'new'
+if started or old or redis.call('ZSCORE', counted_msgs, 'o' .. message) then
   -- A redelivery: counted once already. If it started a contact, the rules are checked again,
   -- because the process that counted it may have died before it acted on them.
   local reply = {-1, redis.call('HGET', session, 'id') or ''}
@@ -129,18 +132,19 @@ class ContactStore:
     def _k(self, person: str, what: str) -> str:
         return self._keys.customer(person, what)
 
-    def record_keys(self, person: str) -> list[str]:
-        """The keys ``record``'s script uses: the person's, in one cluster slot."""
+    def record_keys(self, person: str, message_id: str) -> list[str]:
+        """The keys ``record``'s script uses: the person's, in one cluster slot (the last, the
+        message's marker from a version before the set of counted messages, is only read)."""
         return [
             self._k(person, "contact:session"), self._k(person, "contacts"), self._k(person, "contacts:at"),
-            self._k(person, "contact:msgs"),
+            self._k(person, "contact:msgs"), self._k(person, f"contact:msg:{message_id}"),
         ]  # fmt: skip
 
     async def record(
         self, person: str, *, now: float, gap_seconds: float, keep_seconds: float, channel: str,
         intent: str | None, excerpt: str, message_id: str,
     ) -> Recorded:  # fmt: skip
-        keys = self.record_keys(person)
+        keys = self.record_keys(person, message_id)
         contact_id = f"{int(now * 1000)}-{message_id}"[:120]
         args = [
             repr(float(now)),

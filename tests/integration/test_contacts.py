@@ -60,10 +60,26 @@ async def test_a_person_holds_the_same_keys_however_many_messages_were_counted(c
     keys = sorted(await client.keys("many:*"))
     assert len(keys) == 4
     assert await record(T0 + 60, "m7")  # a redelivery within the window is recognised
-    counted = store.record_keys("wecom:c1")[3]
+    counted = store.record_keys("wecom:c1", "m0")[3]
     assert await client.zcard(counted) == 50
     assert not await record(T0 + 2 * HOUR, "m0")  # past the window it is forgotten, and the set trimmed
     assert await client.zcard(counted) == 1 and sorted(await client.keys("many:*")) == keys
+
+
+async def test_a_message_counted_by_a_version_before_the_set_is_not_counted_again(client: aredis.Redis) -> None:
+    """Until they expire, the marker keys a version before the set wrote per message still count."""
+    store = ContactStore(client, Keys("upgrade"))
+    first = await record_message(store, T0, "a")
+    assert first.new_contact and not first.duplicate
+    *_, old_marker = store.record_keys("wecom:c1", "b")
+    await client.set(old_marker, "old", ex=int(HOUR))  # "b" was counted, in the same contact, before the upgrade
+    again = await record_message(store, T0 + MIN, "b")
+    assert again.duplicate and not again.new_contact and again.contact_id == first.contact_id
+    assert await client.zcard(store.record_keys("wecom:c1", "b")[3]) == 1  # only "a" in the set
+    # One that started a contact then: the rules are looked at again, as for any such redelivery.
+    *_, started_marker = store.record_keys("wecom:c1", "c")
+    await client.set(started_marker, "new", ex=int(HOUR))
+    assert (await record_message(store, T0 + 2 * MIN, "c")).starts == (T0,)
 
 
 def test_rules_count_contacts_inside_their_window() -> None:

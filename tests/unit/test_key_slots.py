@@ -64,7 +64,7 @@ def test_the_outbox_done_check_reads_one_slot(redis: aredis.Redis) -> None:
 def test_a_customers_contact_keys_share_a_slot(redis: aredis.Redis) -> None:
     store = ContactStore(redis, Keys())
     for customer in CUSTOMERS:
-        one_slot(store.record_keys(customer))
+        one_slot(store.record_keys(customer, "m1"))
 
 
 def test_alert_groups_share_a_slot(redis: aredis.Redis) -> None:
