@@ -10,8 +10,9 @@ each other on average. Each group's ``suggested_intent`` is the knowledge-base i
 resembles most, when the resemblance reaches ``SUGGEST_SIMILARITY``.
 The thresholds were tuned on bench/data/insight_grouping.csv; bench/data/insight_grouping_blind.csv
 measures them on questions they were not tuned on (bench/insight_grouping.py, docs/insights.md).
-SciPy and scikit-learn are imported by the first grouping, not with this module: every kefu
-process imports it, and most never group (docs/benchmarks.md#memory).
+This module (with numpy, SciPy and scikit-learn) is imported by the first grouping
+(alerts/insights/knowledge.py), not with the server: most processes never group
+(docs/benchmarks.md#memory).
 """
 
 from __future__ import annotations
@@ -21,16 +22,15 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize as l2_normalize
 
 from bot.nlu.normalize import normalize
 from bot.nlu.pretrained import SHIPPED
 from bot.nlu.tokenize import tokens
-
-if TYPE_CHECKING:
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
 DISTANCE = 0.72  # average distance (1 - similarity) under which texts and groups are joined
 VECTOR_WEIGHT = 0.5  # the sentence vectors' share of the similarity, TF-IDF's is the rest
@@ -69,8 +69,6 @@ def content(text: str) -> str:
 
 
 def _vectorizer() -> TfidfVectorizer:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
 
 
@@ -128,7 +126,7 @@ def _sentence_vectors(cleaned: Sequence[str], vectorizer: TfidfVectorizer) -> np
         if known:
             weights = np.array([idf.get(t, rare) for t in known])
             out[row] = weights @ vectors[[index[t] for t in known]]
-    return _l2_normalize(out)
+    return l2_normalize(out)
 
 
 def _similarity(tfidf: object, sentence: np.ndarray) -> np.ndarray:
@@ -137,15 +135,7 @@ def _similarity(tfidf: object, sentence: np.ndarray) -> np.ndarray:
     return (1 - VECTOR_WEIGHT) * words + VECTOR_WEIGHT * np.clip(sentence @ sentence.T, 0.0, 1.0)
 
 
-def _l2_normalize(rows: np.ndarray) -> np.ndarray:
-    from sklearn.preprocessing import normalize
-
-    return normalize(rows)
-
-
 def _clusters(similarity: np.ndarray, distance: float) -> np.ndarray:
-    from scipy.cluster.hierarchy import fcluster, linkage
-
     n = similarity.shape[0]
     if n == 1:
         return np.array([1])
@@ -162,10 +152,10 @@ def _suggester(
     centroids = np.vstack(
         [np.asarray(vectorizer.transform([content(e) or e for e in intents[n]]).mean(axis=0)) for n in names]
     )
-    centroids = _l2_normalize(centroids)
+    centroids = l2_normalize(centroids)
 
     def suggest(centroid: np.ndarray) -> str | None:
-        scores = centroids @ _l2_normalize(centroid).ravel()
+        scores = centroids @ l2_normalize(centroid).ravel()
         best = int(np.argmax(scores))
         return names[best] if scores[best] >= least else None
 
