@@ -344,6 +344,8 @@ def main() -> None:
         embedded = redis.Redis(unix_socket_path=f"{data_dir}/redis/redis.sock")
         stats = embedded.info("commandstats")
         memory = embedded.info("memory")["used_memory"] / 2**20
+        # A client's write read by the server at once: a round trip, or part of one (one batch).
+        reads = embedded.info("stats")["total_reads_processed"] / n
         log = Path(data_dir, "redis", "redis.log").read_text(errors="replace")
         rewrites = log.count("Background AOF rewrite finished")
         per_message = sorted(((k.removeprefix("cmdstat_"), v["calls"] / n) for k, v in stats.items()),
@@ -373,6 +375,8 @@ def main() -> None:
             f"{len(done) / (last - first):.0f} msg/s sustained, p50 {pct(e2e, 0.5):.0f} ms, p99 {pct(e2e, 0.99):.0f} ms",
             f"worker processes' CPU: {worker_cpu / n * 1e6:.0f} us/callback" if args.worker_processes else "",
             f"Redis at the end: {memory:.0f} MiB used; append-only file rewrites during the run: {rewrites}",
+            f"Redis reads per callback (round trips of every process, shared by messages handled together): "
+            f"{reads:.2f}",
             "Redis commands per callback (Lua's included): "
             + ", ".join(f"{name} {calls:.1f}" for name, calls in per_message if calls >= 0.05),
         ]

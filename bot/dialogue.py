@@ -5,8 +5,8 @@ One JSON value per customer (one GET and one SET per message) under the customer
 
 from __future__ import annotations
 
-import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -15,8 +15,6 @@ import redis.asyncio as aredis
 
 from bot.redis_pipelining import send_together
 from bot.redis_store import Keys
-
-log = logging.getLogger(__name__)
 
 MAX_TURNS = 6  # enough for conversation-level risk and repeated-question checks
 
@@ -81,8 +79,9 @@ class Dialogues(Protocol):
 
     async def load(self, customer_key: str) -> DialogueState: ...
 
-    async def save(self, customer_key: str, state: DialogueState, also: tuple[Any, ...] | None = None) -> None:
-        """``also``: a command sent in the same round trip (the turn's insight record)."""
+    async def save(self, customer_key: str, state: DialogueState, also: Sequence[tuple[Any, ...]] = ()) -> list[Any]:
+        """``also``: commands sent after the save in its round trip (the turn's insight record,
+        the reply's delivery check); returns their replies, an exception for one that failed."""
         ...
 
     async def release(self, customer_key: str) -> bool: ...
@@ -98,22 +97,22 @@ class DialogueStore:
         raw = await self._redis.get(self._keys.customer(customer_key, "dialogue"))
         return DialogueState.from_json(raw) if raw else DialogueState()
 
-    async def save(self, customer_key: str, state: DialogueState, also: tuple[Any, ...] | None = None) -> None:
-        """Save the state; ``also`` is a command sent with it in the same round trip (the turn's
-        insight record), whose own failure is logged, not raised: the conversation goes on."""
+    async def save(self, customer_key: str, state: DialogueState, also: Sequence[tuple[Any, ...]] = ()) -> list[Any]:
+        """Save the state, raising when that fails; ``also`` are commands sent after it in the
+        same round trip, whose replies are returned (an exception for one that failed: the
+        conversation goes on, and each command's owner decides what that means)."""
         ttl = self._ttl
         if state.handoff_until:
             # Keep the "a human has it" mark for as long as it lasts, even past the memory TTL.
             ttl = max(ttl, int(state.handoff_until - state.turns[-1].at) + 60 if state.turns else ttl)
         key = self._keys.customer(customer_key, "dialogue")
-        if also is None:
+        if not also:
             await self._redis.set(key, state.to_json(), ex=ttl)
-            return
-        saved, extra = await send_together(self._redis, [("SET", key, state.to_json(), "EX", ttl), also])
+            return []
+        saved, *replies = await send_together(self._redis, [("SET", key, state.to_json(), "EX", ttl), *also])
         if isinstance(saved, BaseException):
             raise saved
-        if isinstance(extra, BaseException):
-            log.warning("%s with the dialogue save failed: %s", also[0], extra)
+        return replies
 
     async def release(self, customer_key: str) -> bool:
         """Staff hand the conversation back to the bot."""

@@ -225,6 +225,29 @@ def _dead_entry(raw: bytes) -> dict[str, Any]:
     return entry
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedAttempt:
+    """One try at a message, up to its Redis check: send ``commands`` (with others, if you like),
+    then ``send`` with their replies. The message is then delivered, delayed or dead; nothing
+    is done when it was delivered before (a crash after sending, or a duplicate hand-over) or,
+    for a new message, already enqueued by ``put``: never twice. ``send`` returns the command
+    that marks it sent, when it was: written before the caller's entry is acknowledged, it
+    keeps a message handled again from going out again."""
+
+    sender: OutboxSender
+    message: OutboundMessage
+    attempts: int  # how many times sending it failed before
+    now: float
+    check: DoneCheck
+    route: str
+    rate: Rate
+    commands: list[tuple[Any, ...]]
+
+    async def send(self, replies: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Raises the error of a check command that failed: the message was not sent."""
+        return await self.sender.finish(self, replies)
+
+
 class OutboxSender:
     """The outbox consumer's handler: one entry, one attempt, then done, delayed or dead."""
 
@@ -265,22 +288,33 @@ class OutboxSender:
         """
         return await self._attempt(message, 0, enqueued_too=True)
 
+    def prepare(self, message: OutboundMessage) -> PreparedAttempt:
+        """``send_now`` in two halves, for a caller that sends the check's commands with its own
+        (the worker, with the turn's save: one round trip fewer a message); then ``send``."""
+        return self._prepare(message, 0, enqueued_too=True)
+
     async def _attempt(
         self, message: OutboundMessage, attempts: int, enqueued_too: bool = False
     ) -> list[tuple[Any, ...]]:
-        """One try at ``message``, which failed ``attempts`` times before: then it is delivered,
-        delayed or dead. Nothing is done when it was delivered before (a crash after sending, or
-        a duplicate hand-over) or, with ``enqueued_too``, ``put`` enqueued it: never twice.
-        Returns the command that marks it sent, when it was: written before the caller's entry
-        is acknowledged, it keeps a message handled again from going out again."""
-        now = self.clock()
+        """One try at ``message``, which failed ``attempts`` times before (``PreparedAttempt``)."""
+        prepared = self._prepare(message, attempts, enqueued_too)
+        return await self.finish(prepared, await send_together(self.outbox.redis, prepared.commands))
+
+    def _prepare(self, message: OutboundMessage, attempts: int, enqueued_too: bool) -> PreparedAttempt:
         # One round trip for all; a duplicate of a delivered message (rare) thereby spends a slot.
+        now = self.clock()
         route, rate = routing_key(message), self.rate_for(message)
         check = self.outbox.done_check(message, enqueued_too=enqueued_too)
-        *replies, wait = await send_together(
-            self.outbox.redis, [*check.commands, self.limiter.command(route, rate, now)]
-        )
-        done = await check.done(replies)
+        commands = [*check.commands, self.limiter.command(route, rate, now)]
+        return PreparedAttempt(self, message, attempts, now, check, route, rate, commands)
+
+    async def finish(self, prepared: PreparedAttempt, replies: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rest of ``prepared``'s try, from the replies to its commands."""
+        message, attempts, now, route, rate = (
+            prepared.message, prepared.attempts, prepared.now, prepared.route, prepared.rate
+        )  # fmt: skip
+        *checked, wait = replies
+        done = await prepared.check.done(checked)
         wait_ms = await self.limiter.wait_from(wait, route, rate, now)
         if done:
             return []

@@ -8,8 +8,9 @@ Platform-free: it sees ``InboundMessage`` and returns ``Reply``; the caller deli
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from bot import replies
 from bot.dialogue import Dialogues, DialogueState, Turn, pick_suggestion
@@ -77,12 +78,24 @@ class PipelineParts:
     turns: TurnLog = field(default_factory=NoTurnLog)  # every turn kept for insight
 
 
+class AlongWithSave(Protocol):
+    """Commands that go out with a turn's save, in its round trip, chosen from the reply: the
+    worker's check whether the reply may go out (bot/worker.py), one round trip fewer a message."""
+
+    def commands(self, reply: Reply) -> Sequence[tuple[Any, ...]]: ...
+
+    def take(self, replies: Sequence[Any]) -> None:
+        """Their replies (an exception for one that failed), once the save went through."""
+        ...
+
+
 class Pipeline:
     def __init__(self, parts: PipelineParts) -> None:
         self.p = parts
         self.orders = OrderTalk(parts.lookups, parts.lookup_timeout_seconds, parts.clock)
 
-    async def handle(self, msg: InboundMessage) -> Reply:
+    async def handle(self, msg: InboundMessage, along: AlongWithSave | None = None) -> Reply:
+        """The reply to ``msg``, its turn saved; ``along`` is asked for commands to send with the save."""
         if msg.channel in self.p.staff_channels and msg.text.startswith("/"):
             answer = await self.p.staff.handle(msg)
             if answer is not None:
@@ -107,7 +120,7 @@ class Pipeline:
                 await self._escalate(msg, "risk", "人工接待中客户情绪升级", risk, state, None)
             quiet = Reply(None, risk=risk.score, action="quiet", reasons=list(risk.reasons))
             record = TurnRecord(msg, "quiet", None, None, 0.0, now, risk_alert=risk.alert)
-            return await self._remember(msg, state, quiet, record)
+            return await self._remember(msg, state, quiet, record, along)
 
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
             await self.p.contacts.record(msg, None, now)
@@ -150,7 +163,7 @@ class Pipeline:
             msg, reply.action, decision.intent, category, decision.confidence, now, picked, why,
             risk.alert and not handoff_reason,
         )  # fmt: skip
-        return await self._remember(msg, state, reply, record)
+        return await self._remember(msg, state, reply, record, along)
 
     def engine_for(self, msg: InboundMessage) -> IntentEngine:
         """The engine of the message's app: its own knowledge base's, else the default one."""
@@ -159,14 +172,24 @@ class Pipeline:
             return self.p.engine
         return by_app.get(f"{msg.channel}/{msg.app}") or by_app.get(msg.app) or self.p.engine
 
-    async def _remember(self, msg: InboundMessage, state: DialogueState, reply: Reply, record: TurnRecord) -> Reply:
+    async def _remember(
+        self, msg: InboundMessage, state: DialogueState, reply: Reply, record: TurnRecord, along: AlongWithSave | None
+    ) -> Reply:
         """Save the turn with the reply it got, as the last step: the contact log and the
         escalations before it are safe to repeat (each is de-duplicated), so a failure anywhere
         before this save lets the message be handled again from the state it found. The turn's
-        insight record goes out with the save, in its round trip."""
+        insight record, and what ``along`` asks, go out with the save, in its round trip."""
         state.last_message = _handled_id(msg)
         state.last_reply = as_dict(reply)
-        await self.p.dialogue.save(msg.customer_key, state, self.p.turns.command(record))
+        turn = self.p.turns.command(record)
+        kept = [] if turn is None else [turn]
+        replies = await self.p.dialogue.save(
+            msg.customer_key, state, [*kept, *(along.commands(reply) if along is not None else ())]
+        )
+        if kept and isinstance(replies[0], BaseException):
+            log.warning("%s with the dialogue save failed: %s", kept[0][0], replies[0])  # insight only
+        if along is not None:
+            along.take(replies[len(kept) :])
         return reply
 
     async def record_only(self, msg: InboundMessage) -> None:

@@ -13,6 +13,7 @@ from bot.gateway import Gateway
 from bot.logs import handling
 from bot.message import InboundMessage, OutboundMessage
 from bot.metrics import DECISIONS, REPLY_SECONDS, count_message, labelled
+from bot.outbox import PreparedAttempt
 from bot.pipeline import Pipeline, Reply
 from bot.web_chat import WEB
 
@@ -32,6 +33,27 @@ def reply_for(message: InboundMessage, text: str, handoff: bool) -> OutboundMess
     )
 
 
+class _DeliveryCheck:
+    """The reply's delivery check (sent before? a rate slot?), sent with the turn's save."""
+
+    __slots__ = ("message", "prepare", "attempt", "replies")
+
+    def __init__(self, message: InboundMessage, prepare: Callable[[OutboundMessage], PreparedAttempt]) -> None:
+        self.message = message
+        self.prepare = prepare
+        self.attempt: PreparedAttempt | None = None
+        self.replies: Sequence[Any] = ()
+
+    def commands(self, reply: Reply) -> Sequence[tuple[Any, ...]]:
+        if not reply.text:
+            return ()
+        self.attempt = self.prepare(reply_for(self.message, reply.text, reply.handoff))
+        return self.attempt.commands
+
+    def take(self, replies: Sequence[Any]) -> None:
+        self.replies = replies
+
+
 class InboxHandler:
     def __init__(
         self,
@@ -40,9 +62,12 @@ class InboxHandler:
         clock: Callable[[], float],
         max_answer_age_seconds: int,
         answer_web: Callable[[str, Reply], Awaitable[None]] | None = None,
+        prepare: Callable[[OutboundMessage], PreparedAttempt] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.deliver = deliver  # OutboxSender.send_now: at once, or through the outbox
+        # OutboxSender.prepare: send_now's check goes out with the turn's save, one round trip.
+        self.prepare = prepare
         # A web message was queued by an HTTP process holding no model: it waits for the whole
         # reply (bot/web_chat.py), which no platform sender could carry.
         self.answer_web = answer_web
@@ -64,13 +89,19 @@ class InboxHandler:
             count_message(message.channel, "too_old", None, None)
             return None
         started = time.perf_counter()
-        reply = await self.pipeline.handle(message)
+        answer_web = self.answer_web if message.channel == WEB else None
+        check = _DeliveryCheck(message, self.prepare) if self.prepare is not None and answer_web is None else None
+        reply = await self.pipeline.handle(message, check)
         count_message(message.channel, reply.action, reply.intent, time.perf_counter() - started)
         labelled(DECISIONS, reply.action).inc()
-        if message.channel == WEB and self.answer_web is not None:
-            await self.answer_web(message.message_id, reply)
+        if answer_web is not None:
+            await answer_web(message.message_id, reply)
         elif reply.text:
-            done = await self.deliver(reply_for(message, reply.text, reply.handoff))
+            done: Sequence[tuple[Any, ...]] | None
+            if check is not None and check.attempt is not None:
+                done = await check.attempt.send(check.replies)
+            else:  # answered without a save (the same message handled again): checked alone
+                done = await self.deliver(reply_for(message, reply.text, reply.handoff))
             REPLY_SECONDS.observe(max(0.0, self.clock() - message.sent_at))
             return done
         return None

@@ -72,6 +72,7 @@ def background_jobs(runtime: Runtime, *, work: bool, identity: str | None = None
         runtime.clock,
         runtime.settings.server.max_answer_age_seconds,
         answer_web=runtime.web_replies.publish,
+        prepare=outbox_sender.prepare,
     )
     return [
         LeasedConsumer(runtime.gateway.inbox, inbox_handler, identity=identity).run(),

@@ -275,8 +275,9 @@ def test_a_message_too_old_to_answer_still_counts_as_a_contact(settings: Setting
     assert len(contacts) == 1  # but the old message is on record as a contact
 
 
+@pytest.mark.parametrize("check_with_save", [True, False], ids=["check-with-the-save", "check-alone"])
 def test_a_reply_sent_at_once_is_not_sent_again_when_its_message_is_handled_again(
-    settings: Settings, fake: FakePlatform
+    settings: Settings, fake: FakePlatform, check_with_save: bool
 ) -> None:
     import asyncio
 
@@ -288,7 +289,10 @@ def test_a_reply_sent_at_once_is_not_sent_again_when_its_message_is_handled_agai
     async def scenario() -> int:
         runtime = Runtime.start(with_channels(settings, fake))
         try:
-            handler = InboxHandler(runtime.pipeline, runtime.outbox_sender().send_now, runtime.clock, 600)
+            sender = runtime.outbox_sender()
+            # As the worker runs it (the reply's check goes with the turn's save), and without.
+            prepare = sender.prepare if check_with_save else None
+            handler = InboxHandler(runtime.pipeline, sender.send_now, runtime.clock, 600, prepare=prepare)
             query, body = wecom_callback("我的快递到哪了", "7101")
             callback = WebhookRequest("POST", query, {}, body, time.time())
             [message] = (await runtime.adapter("wecom", "default").handle(callback)).messages

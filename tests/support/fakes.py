@@ -4,7 +4,7 @@ runs the real pipeline and the worker's inbox handler on them, without Redis or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +25,10 @@ class MemoryDialogues:
         raw = self.states.get(customer_key)
         return DialogueState.from_json(raw) if raw else DialogueState()
 
-    async def save(self, customer_key: str, state: DialogueState, also: tuple[Any, ...] | None = None) -> None:
+    async def save(self, customer_key: str, state: DialogueState, also: Sequence[tuple[Any, ...]] = ()) -> list[Any]:
         self.states[customer_key] = state.to_json()
-        if also is not None:
-            self.sent_along.append(also)
+        self.sent_along.extend(also)
+        return [None] * len(also)
 
     async def release(self, customer_key: str) -> bool:
         state = await self.load(customer_key)
