@@ -53,11 +53,16 @@ class Layout:
         return self.http_processes == 1 and self.worker_processes == 0
 
 
-def share_metrics(data_dir: Path) -> None:
-    """Switch prometheus_client to multiprocess mode for this process and its children; must
-    run before prometheus_client is first imported. Each ``kefu serve`` counts in a directory of
-    its own (two may share a data_dir); those of serves that are gone are removed."""
+def share_metrics(data_dir: Path) -> bool:
+    """Switch prometheus_client to multiprocess mode for this process and its children. Each
+    ``kefu serve`` counts in a directory of its own (two may share a data_dir); those of serves
+    that are gone are removed. prometheus_client chooses how to count when it is first imported,
+    which the command line has done by now: True means this process must start again
+    (``start_again``) to count in the files too; False, that it was started again for it."""
     root = Path(data_dir).resolve() / "metrics"
+    directory = root / str(os.getpid())
+    if os.environ.get(METRICS_ENV) == str(directory) and directory.is_dir():
+        return False
     root.mkdir(parents=True, exist_ok=True)
     for entry in root.iterdir():
         if entry.name.isdigit() and alive(int(entry.name)):
@@ -66,9 +71,17 @@ def share_metrics(data_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-    directory = root / str(os.getpid())
     directory.mkdir()
     os.environ[METRICS_ENV] = str(directory)
+    return True
+
+
+def start_again() -> None:
+    """Replace this process by a fresh run of its own command line: the same pid, environment
+    and open descriptors, every module imported anew."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def alive(pid: int) -> bool:

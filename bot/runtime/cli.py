@@ -38,7 +38,7 @@ from bot.logs import LOG_FORMATS
 from bot.message import CHANNELS
 from bot.nlu.knowledge import KnowledgeBaseError
 from bot.nlu.params import ModelFileError
-from bot.processes import Layout, share_metrics
+from bot.processes import Layout, share_metrics, start_again
 from bot.redis_store import RedisUnavailable
 from bot.runtime import Runtime
 from bot.runtime.checks import check_settings, startup_problems, unsigned_channels
@@ -186,8 +186,8 @@ def serve(
     """Webhook server with its HTTP and worker processes (server.http_processes, .worker_processes)."""
     settings = startable_settings(config)
     layout = Layout(settings.server.http_processes, settings.server.worker_processes)
-    if parent_pid is None and not layout.single_process:
-        share_metrics(settings.data_dir)  # before anything imports prometheus_client
+    if parent_pid is None and not layout.single_process and share_metrics(settings.data_dir):
+        start_again()  # this process's own counts (its share of the callbacks) in the shared files too
     run_server(
         settings, host or settings.server.host, port or settings.server.port,
         with_http=True, config_path=resolve_config_path(config), parent_pid=parent_pid, ready_fd=ready_fd,

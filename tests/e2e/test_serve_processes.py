@@ -126,14 +126,20 @@ def test_serve_with_http_and_worker_processes(tmp_path: Path, data_dir: Path) ->
             # Under its predecessor's name: it took the leases over at once, not once they ran out.
             assert set(_lease_owners(data_dir, "inbox").values()) == owners
 
+            # Forged callbacks on new connections, which the kernel spreads over both HTTP
+            # processes: /metrics counts every one, the first process's share too.
+            forged = dict(query, msg_signature="0" * 40)
+            for _ in range(8):
+                assert httpx.post(f"{base}/webhooks/wecom", params=forged, content=body).status_code == 403
             # /metrics adds up every process: the answers were counted by the worker processes.
             metrics = httpx.get(f"{base}/metrics").text
             assert 'kefu_decisions_total{action="answer"} 2.0' in metrics
-            # Only the workers hold models; the HTTP processes pass /api/chat on to them. (The
-            # first process's own metrics are not in the shared files: it built them before
-            # share_metrics; its readiness says where its models are instead.)
+            assert 'kefu_callbacks_total{outcome="refused_403",platform="wecom"} 8.0' in metrics
+            assert 'kefu_callbacks_total{outcome="accepted",platform="wecom"} 2.0' in metrics
+            # Only the workers hold models; the HTTP processes pass /api/chat on to them.
             assert f'kefu_models_loaded{{pid="{replacement[0]}"}} 1.0' in metrics
             assert f'kefu_models_loaded{{pid="{http_pid}"}} 0.0' in metrics
+            assert f'kefu_models_loaded{{pid="{serve.pid}"}} 0.0' in metrics
             for n in range(6):  # new connections: the kernel spreads them over both HTTP processes
                 assert httpx.get(f"{base}/readyz", timeout=5).json()["models_in"] == "worker processes"
                 chat = httpx.post(f"{base}/api/chat", json={"user": f"web{n}", "text": "怎么退货"}, timeout=15)
@@ -172,10 +178,12 @@ def test_each_serve_counts_in_its_own_metrics_directory(tmp_path: Path, monkeypa
         (root / str(other.pid) / "counter_1.db").write_bytes(b"x")
         (root / "999999999").mkdir()  # a serve that is gone
         (root / "counter_2.db").write_bytes(b"x")  # the files of a version that shared one directory
-        share_metrics(tmp_path)
+        assert share_metrics(tmp_path)  # prometheus_client is imported: start again to count there
         assert os.environ[METRICS_ENV] == str((root / str(os.getpid())).resolve())
+        assert not share_metrics(tmp_path)  # started again: nothing to do
         assert sorted(p.name for p in root.iterdir()) == sorted([str(other.pid), str(os.getpid())])
         assert (root / str(other.pid) / "counter_1.db").exists()
+        assert (root / str(os.getpid())).is_dir()
     finally:
         other.kill()
         other.wait()
