@@ -73,12 +73,13 @@ def main() -> None:
     ap.add_argument("--commands", type=int, default=40_000, help="GETs per client, wave size and round")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="kefu-bench-")))
-    url = server.start()
-    try:
-        figures = uvloop.run(measure(url, args.commands, args.rounds))
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as data_dir:
+        server = EmbeddedRedis(Path(data_dir))
+        url = server.start()
+        try:
+            figures = uvloop.run(measure(url, args.commands, args.rounds))
+        finally:
+            server.stop()
     print(f"CPU per command, median of {args.rounds} alternated rounds (us):")
     print(f"{'concurrent callers':>20}" + "".join(f"{w:>10}" for w in WAVES))
     for name in ("kefu batches", "redis-py Pipeline"):
