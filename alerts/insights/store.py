@@ -9,12 +9,16 @@ from alerts.insights.recorder import stream_key
 from bot.redis_store import Keys
 
 PAGE = 5000
+# Entry ids are Redis's clock, a turn's time the worker's: read from this much before ``since``.
+CLOCK_MARGIN_SECONDS = 3600
 
 
 async def read_turns(redis: Any, keys: Keys, since: float = 0.0) -> list[TurnRow]:
     """Every kept turn from ``since`` on, oldest first. The stream holds the retention's turns
-    at most; it is read in pages so that no single reply is large."""
-    key, start = stream_key(keys), "-"
+    at most; it is read from the entries of ``since`` on (their ids are times), in pages so that
+    no single reply is large."""
+    key = stream_key(keys)
+    start = f"{int((since - CLOCK_MARGIN_SECONDS) * 1000)}-0" if since > CLOCK_MARGIN_SECONDS else "-"
     rows: list[TurnRow] = []
     while True:
         page = await redis.xrange(key, min=start, max="+", count=PAGE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -286,8 +287,17 @@ def test_a_reply_sent_at_once_is_not_sent_again_when_its_message_is_handled_agai
     from bot.runtime import Runtime
     from bot.worker import InboxHandler
 
+    batches: list[list[str]] = []
+
     async def scenario() -> int:
         runtime = Runtime.start(with_channels(settings, fake))
+        send = runtime.redis._send_batch  # type: ignore[attr-defined]
+
+        async def watched(batch: list[Any]) -> list[Any]:
+            batches.append([str(args[0]) for args, _ in batch])
+            return await send(batch)
+
+        runtime.redis._batches._call_batch = watched  # type: ignore[attr-defined]
         try:
             sender = runtime.outbox_sender()
             # As the worker runs it (the reply's check goes with the turn's save), and without.
@@ -307,5 +317,8 @@ def test_a_reply_sent_at_once_is_not_sent_again_when_its_message_is_handled_agai
             await runtime.close()
 
     assert asyncio.run(scenario()) == 0  # sent at once: the outbox never held it
+    # The turn's save, then (in the worker's wiring) the reply's sent check in the same round trip.
+    saves = [batch for batch in batches if batch[:2] == ["SET", "XADD"]]  # the state, the insight record
+    assert len(saves) == 1 and ("EXISTS" in saves[0]) is check_with_save
     [sent] = fake.calls(SEND)
     assert sent.json()["touser"] == "zhangsan" and "快递" in sent.json()["text"]["content"]

@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 from alerts.insights.grouping import group_texts
 from alerts.insights.recorder import stream_key
 from alerts.insights.settings import InsightsSettings
+from alerts.insights.store import read_turns
 from alerts.insights.weekly import WeeklyReport, trigger
 from alerts.notify import Notifier
 from alerts.notify.notifier import recent_key
@@ -190,6 +191,23 @@ async def test_old_turns_are_trimmed_as_new_ones_arrive(runtime: Runtime) -> Non
     )  # fmt: skip
     await runtime.pipeline.handle(message)
     assert await runtime.redis.xlen(key) < 101  # whole nodes go at once (MINID ~): cheap for Redis
+
+
+async def test_turns_before_the_period_are_not_read(runtime: Runtime) -> None:
+    key = stream_key(runtime.keys)
+    message = InboundMessage(
+        channel="web", app="default", conversation_id="u3", sender_id="u3", text="怎么退货",
+        message_id=uuid.uuid4().hex, sent_at=time.time(),
+    )  # fmt: skip
+    await runtime.pipeline.handle(message)
+    [(_, recorded)] = await runtime.redis.xrange(key)
+    # The same turn, also under an id of a day ago: the read starts at the period's ids (less
+    # a margin for clocks), so that entry is never reached.
+    await runtime.redis.delete(key)
+    await runtime.redis.xadd(key, recorded, id=f"{int((time.time() - 86400) * 1000)}-0")
+    await runtime.redis.xadd(key, recorded)
+    assert len(await read_turns(runtime.redis, runtime.keys, since=time.time() - 600)) == 1
+    assert len(await read_turns(runtime.redis, runtime.keys)) == 2
 
 
 async def test_weekly_report_goes_out_once_a_week(runtime: Runtime, insight_settings: Settings) -> None:
