@@ -25,7 +25,10 @@ def test_a_script_runs_before_and_after_the_server_flushes_its_scripts(redis_cle
         await r.aclose()
         return [first, second, third]
 
-    assert asyncio.run(scenario()) == [2, 5, 9]
+    first, second, third = asyncio.run(scenario())
+    # Each ran once; the two at once may reach Redis in either order (a pooled client sends
+    # them on two connections).
+    assert first == 2 and sorted([second, third]) in ([5, 9], [6, 9])
 
 
 def test_a_script_sent_with_other_commands_runs_on_its_own_when_the_server_forgot_it(redis_clean: str) -> None:
