@@ -65,7 +65,9 @@ def share_metrics(data_dir: Path) -> bool:
         return False
     root.mkdir(parents=True, exist_ok=True)
     for entry in root.iterdir():
-        if entry.name.isdigit() and alive(int(entry.name)):
+        # One named after this process is an earlier one's that had its pid (a container's
+        # kefu is pid 1 at every start): its counts are not ours.
+        if entry.name.isdigit() and entry != directory and alive(int(entry.name)):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)

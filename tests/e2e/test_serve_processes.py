@@ -178,12 +178,15 @@ def test_each_serve_counts_in_its_own_metrics_directory(tmp_path: Path, monkeypa
         (root / str(other.pid) / "counter_1.db").write_bytes(b"x")
         (root / "999999999").mkdir()  # a serve that is gone
         (root / "counter_2.db").write_bytes(b"x")  # the files of a version that shared one directory
+        # An earlier serve's under this pid (a container's kefu is pid 1 at every start).
+        (root / str(os.getpid())).mkdir()
+        (root / str(os.getpid()) / "counter_1.db").write_bytes(b"x")
         assert share_metrics(tmp_path)  # prometheus_client is imported: start again to count there
         assert os.environ[METRICS_ENV] == str((root / str(os.getpid())).resolve())
         assert not share_metrics(tmp_path)  # started again: nothing to do
         assert sorted(p.name for p in root.iterdir()) == sorted([str(other.pid), str(os.getpid())])
         assert (root / str(other.pid) / "counter_1.db").exists()
-        assert (root / str(os.getpid())).is_dir()
+        assert (root / str(os.getpid())).is_dir() and not any((root / str(os.getpid())).iterdir())
     finally:
         other.kill()
         other.wait()
