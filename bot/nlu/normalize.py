@@ -128,13 +128,14 @@ _ROAD = _NAME + r"(?:大道|路|街|道|巷|弄|胡同)(?:[一二三四五六七
 _ESTATE = _NAME + r"(?:小区|花园|公寓|家园|新村|社区|大厦|苑|村)\s*\d+\s*(?:栋|幢|座|号楼|单元|组|号)"
 _BUILDING = r"[\u4e00-\u9fff]{1,8}?(?:小区|花园|公寓|大厦|广场|中心|苑|家园|新村|大楼|城)(?=[0-9A-Za-z])"
 _ADDRESS_RE = re.compile(rf"(?:{_ROAD}|{_ESTATE})(?:[0-9A-Za-z#-]|[栋幢座楼单元层室号户组]|{_BUILDING})*")
-_ADDRESS_NUMBER_RE = re.compile("[号弄栋幢座组单]")
+# Every detail ends in a number and its word ("18号", "5 栋"): "运单号" and "订单号" do not.
+_ADDRESS_NUMBER_RE = re.compile(r"\d\s*[号弄栋幢座组单]")
 ADDRESS_MASK = "***"
 
 
 def mask_address(text: str) -> str:
     """``广东省深圳市南山区科技园路18号3栋502`` -> ``广东省深圳市南山区***``."""
-    if not _ADDRESS_NUMBER_RE.search(text):  # every detail has a number word: most texts stop here
+    if not _ADDRESS_NUMBER_RE.search(text):  # most texts, order answers included, stop here
         return text
     return _ADDRESS_RE.sub(ADDRESS_MASK, text)
 
