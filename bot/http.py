@@ -44,6 +44,12 @@ class HttpResponse:
         return self.content.decode("utf-8", errors="replace")
 
 
+# Connections to one host at a time, and in all. Lookups and replies share the client: a shop that
+# stalls while lookups pile up may take its hundred, and the platform still has its own.
+MAX_CONNECTIONS_PER_HOST = 100
+MAX_CONNECTIONS = 400
+
+
 class HttpClient:
     """One connection pool for the process; the session is opened in the loop that first uses it."""
 
@@ -53,7 +59,10 @@ class HttpClient:
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(limit=100))
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=MAX_CONNECTIONS_PER_HOST),
+            )
         return self._session
 
     async def request(
