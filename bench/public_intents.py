@@ -116,8 +116,8 @@ BUILDERS = {"crosswoz": crosswoz, "xsid": xsid}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set", choices=sorted(BUILDERS))
-    ap.add_argument("first", type=Path, help="the training source file (CrossWOZ val.json, xSID zh.valid.conll)")
-    ap.add_argument("second", type=Path, help="the held-out source file (test.json, zh.test.conll)")
+    ap.add_argument("first", type=Path, help="CrossWOZ: val.json (trained on); xSID: zh.valid.conll (pooled)")
+    ap.add_argument("second", type=Path, help="CrossWOZ: test.json (held out); xSID: zh.test.conll (pooled)")
     ap.add_argument("out", type=Path)
     args = ap.parse_args()
     train, held = BUILDERS[args.set](args.first, args.second)
