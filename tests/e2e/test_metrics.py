@@ -52,7 +52,7 @@ async def test_messages_intents_and_latencies_are_counted(runtime: Runtime) -> N
     before = await scrape(runtime)
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://kefu.test") as client:
-        for text in ("我的快递到哪了", "能不能在杯子上刻名字"):
+        for text in ("我的快递到哪了", "杯子上面能不能刻字"):
             assert (await client.post("/api/chat", json={"user": "m1", "text": text})).status_code == 200
     delivered: list[OutboundMessage] = []
 
