@@ -40,6 +40,7 @@ class DialogueState:
     # Orders offered as a numbered list (ids and item names, never phones or addresses).
     order_choices: list[str] = field(default_factory=list)
     order_choice_words: list[str] = field(default_factory=list)
+    last_product: str = ""  # the product words of the last stock question that found one ("AJ1 42码")
     unanswered: int = 0  # consecutive turns the bot could not answer
     handoff_until: float = 0.0  # a human has the conversation until then: the bot stays quiet
     # The message whose turn was saved last, and the reply it got. A message handled again after

@@ -64,6 +64,15 @@ _STOCK_WORDS_RE = re.compile(
     r"有没有货|还有货吗|有货吗|有货没|还有吗|有没有|什么时候|补货|到货|缺货|请问|现在|这款|还|吗|呢|的|了|[?？,，。!！~～]"
 )
 _SIZE_RE = re.compile(r"(\d{2}(?:\.5)?)\s*(?:码|号)")
+_NEWEST_RE = re.compile(r"最新|最近|刚(?:买|下)")
+_QUESTION_RE = re.compile(r"[吗呢?？]|怎么|什么|多久|几时|哪")
+_LATIN_WORD_RE = re.compile(r"[a-z0-9]+")
+_BARE_SIZE_RE = re.compile(r"\d{2}(?:\.5)?")
+_LEADING_THAT_RE = re.compile(r"^(?:那么|那个|那)")
+# What a message that only gives an order number may say around it ("订单号是 DD…", "就是这个").
+_AROUND_A_NUMBER_RE = re.compile(
+    r"[a-z0-9\s]+|订单号码?|订单编号|运单号|单号|订单|号码|编号|就是|是|这个|我的|的|好的|嗯+|哦|[^\w]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +128,9 @@ class OrderTalk:
     def resume(self, state: DialogueState, text: str, normalized: str) -> tuple[str, str] | None:
         """``(intent, order_id)`` when this message answers the bot's own question: a number after
         it asked for one (a bare number is the answer, not a new question), or a pick from the
-        offered orders by number or by item words. Clears the question either way."""
+        offered orders by number, by recency ("最新那个") or by item words, in a reply that asks
+        nothing itself; ``order_id`` is "" when the words fit several of them. Clears the question
+        either way."""
         intent, choices, words = state.awaiting_order, state.order_choices, state.order_choice_words
         state.awaiting_order, state.order_choices, state.order_choice_words = "", [], []
         if not intent:
@@ -127,11 +138,28 @@ class OrderTalk:
         numbers = order_numbers(text)
         if numbers:
             return intent, numbers[-1]
-        if choices:
-            picked = pick_suggestion(normalized, choices, {}) or _by_words(normalized, choices, words)
+        if choices and not _QUESTION_RE.search(normalized):  # "AJ1 42码有货吗" is a new question
+            picked = pick_suggestion(normalized, choices, {}) or (choices[0] if _NEWEST_RE.search(normalized) else None)
             if picked:
                 return intent, picked
+            scores = _shared_pieces(normalized, words)
+            best = max(scores, default=0)
+            if best:  # several fitting the words ("熊猫"): "" offers those again, narrowed
+                fitting = [c for c, score in zip(choices, scores, strict=True) if score == best]
+                return intent, fitting[0] if len(fitting) == 1 else ""
         return None
+
+    @staticmethod
+    def asks_more_than_a_number(normalized: str) -> bool:
+        """Whether a message with an order number also asks something ("DD2024… 到哪了"), rather
+        than only giving the number ("订单号是 DD2024…")."""
+        return bool(_AROUND_A_NUMBER_RE.sub("", normalized))
+
+    @staticmethod
+    def names_only_a_size(state: DialogueState, text: str) -> bool:
+        """Whether the message only names a size ("那43码呢") while a product is being talked about."""
+        words = _product_query(text).split()
+        return bool(state.last_product and words) and all(_SIZE_RE.fullmatch(w) for w in words)
 
     async def answer(
         self, intent: Intent, faq: str, customer: str, text: str, order_id: str, state: DialogueState
@@ -143,8 +171,8 @@ class OrderTalk:
         try:
             async with asyncio.timeout(self.timeout):
                 if kind == "stock":
-                    return await self._stock(text, templates, fill)
-                return await self._order(kind, intent.name, customer, order_id, state, templates, fill)
+                    return await self._stock(text, state, templates, fill)
+                return await self._order(kind, intent.name, customer, text, order_id, state, templates, fill)
         except TimeoutError:
             LOOKUPS.labels(kind, "timeout").inc()
             log.warning("lookup for intent %s: no answer within %.1f s", intent.name, self.timeout)
@@ -155,18 +183,19 @@ class OrderTalk:
         return templates["unavailable"].format_map(fill)
 
     async def _order(
-        self, kind: str, intent: str, customer: str, order_id: str, state: DialogueState,
+        self, kind: str, intent: str, customer: str, text: str, order_id: str, state: DialogueState,
         templates: dict[str, str], fill: _Fields,
     ) -> str:  # fmt: skip
         if order_id:
-            try:
-                order = await self.lookups.order(order_id, customer)
-            except (NotFound, NotYours):  # the same words: say nothing about whose it is
+            found = await self._own_order(order_id, customer)
+            if found is None:
                 state.awaiting_order = intent
                 return templates["not_found"].format_map(fill)
+            order = found
         else:
             recent = await self.lookups.recent_orders(customer, 10)
-            relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])][:MAX_CHOICES]
+            relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])]
+            relevant = _named(text, relevant)[:MAX_CHOICES]
             if not relevant:
                 state.awaiting_order = intent
                 return templates["ask"].format_map(fill)
@@ -179,6 +208,17 @@ class OrderTalk:
             order = relevant[0]
         state.order_no = order.order_id
         return mask_for_log(await self._describe(kind, order, templates, fill))
+
+    async def _own_order(self, number: str, customer: str) -> Order | None:
+        """The customer's order by its number, or by its parcel's waybill ("SF1234567890123 到哪了").
+        A waybill is looked for among the customer's own recent orders only, so that it never shows
+        another customer's parcel. None when the number is neither."""
+        try:
+            return await self.lookups.order(number, customer)
+        except (NotFound, NotYours):  # the same words: say nothing about whose it is
+            pass
+        recent = await self.lookups.recent_orders(customer, 10)
+        return next((o for o in recent if o.shipment and o.shipment.waybill.upper() == number), None)
 
     async def _describe(self, kind: str, order: Order, templates: dict[str, str], fill: _Fields) -> str:
         a = self.answers
@@ -219,11 +259,12 @@ class OrderTalk:
         )  # fmt: skip
         return templates["shipped"].format_map(fill)
 
-    async def _stock(self, text: str, templates: dict[str, str], fill: _Fields) -> str:
-        query = _product_query(text)
+    async def _stock(self, text: str, state: DialogueState, templates: dict[str, str], fill: _Fields) -> str:
+        query = _with_last_product(_product_query(text), state.last_product)
         products = await self.lookups.products(query) if query else []
         if not products:
             return templates["no_product"].format_map(fill)
+        state.last_product = query
         product = _best(products, query)
         fill.update(product=product.name, stock=product.stock)
         if product.stock > 0:
@@ -234,23 +275,41 @@ class OrderTalk:
         return templates["no_restock_date"].format_map(fill)
 
 
-def _by_words(normalized: str, choices: list[str], words: list[str]) -> str | None:
-    """The offered order whose items the reply names ("熊猫那双", "要AJ的"): the one sharing the
-    most two-character pieces with it, if exactly one does."""
-    text = normalized.replace(" ", "")
-    pieces = {text[i : i + 2] for i in range(len(text) - 1)}
-    scores = [sum(p in w.lower().replace(" ", "") for p in pieces) for w in words]
+def _named(text: str, orders: list[Order]) -> list[Order]:
+    """The orders whose items the question names most ("我的dunk发货了吗"), or all of them when it
+    names none."""
+    scores = _shared_pieces(text, [_items(o) for o in orders])
     best = max(scores, default=0)
-    if best == 0 or scores.count(best) > 1:
-        return None
-    return choices[scores.index(best)]
+    return [o for o, score in zip(orders, scores, strict=True) if score == best] if best else orders
+
+
+def _shared_pieces(text: str, names: list[str]) -> list[int]:
+    """For each name, how many of the text's two-character pieces it or its Latin words' initials
+    contain, case and spaces aside ("熊猫那双", "要AJ的" for "Air Jordan 1 …")."""
+    compact = text.lower().replace(" ", "")
+    pieces = {compact[i : i + 2] for i in range(len(compact) - 1)}
+    scores = []
+    for name in names:
+        lower = name.lower()
+        haystack = lower.replace(" ", "") + " " + "".join(w[0] for w in _LATIN_WORD_RE.findall(lower))
+        scores.append(sum(p in haystack for p in pieces))
+    return scores
 
 
 def _product_query(text: str) -> str:
-    """ "AJ1 42码有货吗" -> "AJ1 42码": the words that name the product and its size."""
-    rest = _SIZE_RE.sub(lambda m: f" {m.group(1)}码 ", text)
-    rest = _STOCK_WORDS_RE.sub(" ", rest)
-    return " ".join(rest.split())
+    """ "AJ1 42码有货吗" -> "AJ1 42码": the words that name the product and its size; "44的呢" -> "44码"."""
+    rest = _SIZE_RE.sub(lambda m: f" {m.group(1)}码 ", _LEADING_THAT_RE.sub("", text.strip()))
+    rest = " ".join(_STOCK_WORDS_RE.sub(" ", rest).split())
+    return f"{rest}码" if _BARE_SIZE_RE.fullmatch(rest) else rest  # "44的呢": a size alone
+
+
+def _with_last_product(query: str, last: str) -> str:
+    """A follow-up that names no product ("那43码呢", "什么时候补货") is about the product asked
+    before: its words, with the size the follow-up gives, else the size asked before."""
+    if not last or any(not _SIZE_RE.fullmatch(w) for w in query.split()):
+        return query
+    sizes = query.split() or [w for w in last.split() if _SIZE_RE.fullmatch(w)]
+    return " ".join([w for w in last.split() if not _SIZE_RE.fullmatch(w)] + sizes)
 
 
 def _best(products: list[Product], query: str) -> Product:

@@ -126,8 +126,7 @@ class Pipeline:
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         offered = state.suggestions
-        resumed = self.orders.resume(state, msg.text, norm.text) if self.orders.enabled else None
-        decision = Decision(Action.ANSWER, resumed[0], 1.0) if resumed else self._understand(model, norm.text, state)
+        decision, resumed_order = self._read(model, msg.text, norm.text, state)
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
@@ -139,7 +138,7 @@ class Pipeline:
         why, handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
         reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
         if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
-            order_id = resumed[1] if resumed else next(iter(order_numbers(msg.text)[-1:]), "")
+            order_id = resumed_order or next(iter(order_numbers(msg.text)[-1:]), "")
             faq = model.answer(decision.intent, state.order_no)
             text = await self.orders.answer(intent, faq, msg.customer_key, msg.text, order_id, state)
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
@@ -195,6 +194,25 @@ class Pipeline:
     async def record_only(self, msg: InboundMessage) -> None:
         """Count a message as a contact without answering it (it came too late to answer)."""
         await self.p.contacts.record(msg, None, self.p.clock())
+
+    def _read(self, model: LoadedModel, text: str, normalized: str, state: DialogueState) -> tuple[Decision, str]:
+        """This turn's decision, and the order it names in answer to the bot's own question ("" when
+        it answers none). A number that comes with a lookup question of its own ("DD2024… 到哪了"
+        while the bot waits for a refund's order number) is that question's, not the one asked; a
+        size alone after a stock answer asks about the same product."""
+        resumed = self.orders.resume(state, text, normalized) if self.orders.enabled else None
+        if resumed is None:
+            last = model.kb.intents.get(state.last_intent or "") if model.kb else None
+            if last is not None and last.lookup == "stock" and self.orders.names_only_a_size(state, text):
+                return Decision(Action.ANSWER, last.name, 1.0), ""  # "那43码呢" after "AJ1 42码有货吗"
+            return self._understand(model, normalized, state), ""
+        waited_for, order_id = resumed
+        if order_numbers(text) and self.orders.asks_more_than_a_number(normalized):
+            own = self._understand(model, normalized, state)
+            intent = model.kb.intents.get(own.intent or "") if model.kb else None
+            if own.action is Action.ANSWER and intent is not None and intent.lookup and own.intent != waited_for:
+                return own, order_id
+        return Decision(Action.ANSWER, waited_for, 1.0), order_id
 
     @staticmethod
     def _understand(model: LoadedModel, text: str, state: DialogueState) -> Decision:

@@ -64,6 +64,24 @@ def test_several_orders_are_offered_then_picked_by_number(bot: tuple[httpx.Clien
     assert "西湖区*** 菜鸟驿站" in by_words and "文三路" not in by_words, by_words  # the address, masked
 
 
+def test_offered_orders_picked_by_initials_narrowed_by_words_then_by_recency(
+    bot: tuple[httpx.Client, Scripted],
+) -> None:
+    client, _ = bot
+    say(client, "c1", "我的快递到哪了")
+    by_initials = say(client, "c1", "AJ那双")  # Air Jordan
+    assert "SF1234567890123" in by_initials, by_initials
+    say(client, "c1", "我的快递到哪了")
+    narrowed = say(client, "c1", "熊猫")  # two of the three offered are pandas: those two again
+    lines = [line for line in narrowed.splitlines() if line[:1].isdigit()]
+    assert len(lines) == 2 and all("熊猫" in line for line in lines), narrowed
+    newest = say(client, "c1", "最新那个")
+    assert "DD202406090004" in newest and "6月9日 21:40" in newest, newest
+    say(client, "c1", "我的快递到哪了")
+    stock = say(client, "c1", "AJ1 44码有货吗")  # names an offered order's item, but asks anew
+    assert "44码" in stock and "有货" in stock, stock
+
+
 def test_asked_then_a_bare_number_is_the_answer(bot: tuple[httpx.Client, Scripted]) -> None:
     client, _ = bot
     asked = say(client, "nobody", "我的快递到哪了")  # no recent orders: ask for the number
@@ -104,10 +122,44 @@ def test_a_stalled_shop_holds_only_its_own_customers_turn(bot: tuple[httpx.Clien
     ), metrics
 
 
-def test_stock_by_alias_and_size_then_acknowledgement(bot: tuple[httpx.Client, Scripted]) -> None:
+def test_a_number_with_a_question_of_its_own_answers_that_question(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    offered = say(client, "c1", "我的退款什么时候到账")  # the bot waits for a refund's order
+    assert "1. " in offered and "2. " in offered, offered
+    reply = say(client, "c1", "订单号：DD-2024-0608-0003 到哪了")
+    assert "SF1234567890123" in reply and "上海浦东中转场" in reply and "退款" not in reply, reply
+
+
+def test_a_waybill_finds_only_the_customers_own_parcel(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, scripted = bot
+    own = say(client, "c1", "SF1234567890123 到哪了")
+    assert "DD202406080003" in own and "上海浦东中转场" in own, own
+    scripted.calls.clear()
+    theirs = say(client, "c2", "SF1234567890123 到哪了")  # c1's waybill, asked by c2
+    assert "没有查到" in theirs and "上海" not in theirs and "DD202406080003" not in theirs, theirs
+    assert not any(path.startswith("/shipments/") for path in scripted.calls), scripted.calls
+
+
+def test_item_words_in_the_question_narrow_the_orders(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    offered = say(client, "c1", "我的dunk发货了吗")
+    lines = [line for line in offered.splitlines() if line[:1].isdigit()]
+    assert len(lines) >= 2 and all("Dunk" in line for line in lines), offered  # no Air Jordan, no socks alone
+    one = say(client, "c9", "我的Air Jordan到哪了")  # c9 has no orders: asked for the number
+    assert "订单号" in one, one
+    reply = say(client, "c1", "我的Air Jordan到哪了")  # of c1's parcels, one is an Air Jordan
+    assert "SF1234567890123" in reply and "上海浦东中转场" in reply, reply
+
+
+def test_stock_by_alias_and_size_then_follow_ups_and_acknowledgement(bot: tuple[httpx.Client, Scripted]) -> None:
     client, _ = bot
     assert "有货" in say(client, "c4", "AJ1 42码有货吗")
-    assert "7月15日" in say(client, "c4", "AJ1 43码有货吗")
+    size = say(client, "c4", "那43码呢")  # the product asked before, in another size
+    assert "43码" in size and "7月15日" in size, size
+    when = say(client, "c4", "什么时候补货")  # the product and size asked before
+    assert "43码" in when and "7月15日" in when, when
+    bare = say(client, "c4", "44的呢")  # a size without 码
+    assert "44码" in bare and "有货" in bare, bare
     assert "好的亲" in say(client, "c4", "好的")
 
 
