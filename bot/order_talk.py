@@ -84,13 +84,14 @@ class LookupAnswers:
     refund_zh: dict[str, str]
     refund_eta: dict[str, str]
     ship_within_hours: float
+    trace_stale_hours: float
 
     @classmethod
     def load(cls, path: Path = SHIPPED_ANSWERS) -> LookupAnswers:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return cls(
             dict(data["templates"]), dict(data["status_zh"]), dict(data["refund_zh"]), dict(data["refund_eta"]),
-            float(data.get("ship_within_hours", 48)),
+            float(data.get("ship_within_hours", 48)), float(data.get("trace_stale_hours", 72)),
         )  # fmt: skip
 
 
@@ -253,10 +254,14 @@ class OrderTalk:
         if not tracking.traces:
             return templates["shipped_no_trace"].format_map(fill)
         latest = tracking.traces[0]
+        next_step = _NEXT.get(tracking.state, "next_other")
+        stale = datetime.fromtimestamp(self.clock(), latest.time.tzinfo) - latest.time
+        if tracking.state is not TrackState.SIGNED and stale > timedelta(hours=a.trace_stale_hours):
+            next_step = "next_stalled"  # no scan for days: the courier must be asked, not waited for
+            fill["stale_days"] = stale.days
         fill.update(
-            trace=latest.context, trace_time=_when(latest.time),
-            next_step=templates[_NEXT.get(tracking.state, "next_other")],
-        )  # fmt: skip
+            trace=latest.context, trace_time=_when(latest.time), next_step=templates[next_step].format_map(fill)
+        )
         return templates["shipped"].format_map(fill)
 
     async def _stock(self, text: str, state: DialogueState, templates: dict[str, str], fill: _Fields) -> str:

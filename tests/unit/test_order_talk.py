@@ -1,11 +1,16 @@
-"""The order talk's readings of a message: a number given alone or with a question, a size alone,
-and a follow-up's product."""
+"""The order talk's readings of a message (a number given alone or with a question, a size alone,
+a follow-up's product) and what it says of a parcel as time passes."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from bot.dialogue import DialogueState
+from bot.lookups import Item, Order, Product, Shipment, Trace, Tracking, TrackState
+from bot.nlu.knowledge import Intent
 from bot.nlu.normalize import normalize
 from bot.order_talk import OrderTalk, _product_query, _with_last_product
 
@@ -43,3 +48,38 @@ def test_only_a_size_while_a_product_is_talked_about() -> None:
     assert OrderTalk.names_only_a_size(talking, "那43码呢")
     assert not OrderTalk.names_only_a_size(talking, "Dunk 41码呢")
     assert not OrderTalk.names_only_a_size(DialogueState(), "那43码呢")
+
+
+class OneParcel:
+    """The shop's systems with one shipped order whose latest scan is ``SCANNED`` (the port
+    ``bot.lookups.Lookups``, in memory)."""
+
+    ORDER = Order(
+        "DD1", "shipped", datetime(2026, 3, 1, 9, tzinfo=UTC), Decimal("99.00"), (Item("帆布鞋 40码", "S40", 1),),
+        Shipment("中通快递", "zhongtong", "75312345678901"),
+    )  # fmt: skip
+    SCANNED = datetime(2026, 3, 2, 8, tzinfo=UTC)
+
+    async def order(self, order_id: str, customer: str | None) -> Order:
+        return self.ORDER
+
+    async def recent_orders(self, customer: str, limit: int = 5) -> list[Order]:
+        return [self.ORDER]
+
+    async def track(self, waybill: str, company_code: str | None = None, phone_tail: str | None = None) -> Tracking:
+        return Tracking(
+            "zhongtong", waybill, TrackState.IN_TRANSIT, (Trace(self.SCANNED, "【杭州市】快件已发往 北京转运中心"),)
+        )
+
+    async def products(self, query: str) -> list[Product]:
+        return []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("hours_after_scan", "says"), [(10, "运输途中"), (5 * 24 + 3, "物流已经 5 天没有更新")])
+async def test_a_parcel_without_a_scan_for_days_has_stalled(hours_after_scan: int, says: str) -> None:
+    now = (OneParcel.SCANNED + timedelta(hours=hours_after_scan)).timestamp()
+    talk = OrderTalk(OneParcel(), 5.0, lambda: now)
+    intent = Intent("where_is_parcel", "logistics", "FAQ", ("快递到哪了",), "查物流", lookup="parcel")
+    reply = await talk.answer(intent, "FAQ", "web:c1", "我的快递到哪了", "", DialogueState())
+    assert "北京转运中心" in reply and says in reply, reply
