@@ -3,12 +3,17 @@
 It checks every request's signature (401 when it is wrong), answers 403 for another customer's
 order, and holds a few customers' orders in every status, shipments with traces and products
 with aliases and sizes. Everything is in memory; nothing it holds is real.
+
+The data is written as of ``DEMO_TODAY`` (12 June 2024). Served, every date moves forward by the
+days from then to today in Beijing, so that the parcels, promised shipping times and restock
+dates look current: a parcel scanned "yesterday" is in transit, not stalled for years.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import uvicorn
@@ -22,6 +27,9 @@ from adapters.shop.signing import verify
 DEMO_APP_KEY = "kefu-demo"
 DEMO_SECRET = "demo-secret-only-for-127.0.0.1"
 DEMO_CUSTOMER = "web:c1"
+DEMO_TODAY = date(2024, 6, 12)
+_BEIJING = timezone(timedelta(hours=8))
+_DATED = {"created_at", "shipped_at", "updated_at", "time", "restock_date"}
 
 
 def _order(
@@ -116,7 +124,7 @@ SHIPMENTS: dict[str, dict[str, Any]] = {
         "waybill": "JT0001234567890",
         "state": "out_for_delivery",
         "traces": [
-            {"time": "2024-06-09T09:00:00+08:00", "context": "【北京市】快件派送中，派件员电话 13800138000"},
+            {"time": "2024-06-10T09:00:00+08:00", "context": "【北京市】快件派送中，派件员电话 13800138000"},
             {"time": "2024-06-07T16:00:00+08:00", "context": "【广州市】极兔速递 已揽收"},
         ],
     },
@@ -156,6 +164,26 @@ def _owner(order_id: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def days_since_demo_today(now: float) -> int:
+    """How far the demo's dates move when served at ``now`` (Unix time)."""
+    return (datetime.fromtimestamp(now, _BEIJING).date() - DEMO_TODAY).days
+
+
+def as_of(value: Any, days: int) -> Any:
+    """An answer body with every date in it moved forward by ``days``."""
+    if isinstance(value, dict):
+        return {k: _moved(v, days) if k in _DATED and isinstance(v, str) else as_of(v, days) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_of(v, days) for v in value]
+    return value
+
+
+def _moved(iso: str, days: int) -> str:
+    if len(iso) == len("2024-06-12"):
+        return (date.fromisoformat(iso) + timedelta(days=days)).isoformat()
+    return (datetime.fromisoformat(iso) + timedelta(days=days)).isoformat()
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -174,6 +202,9 @@ def create_demo_app(
         )
         return None if problem is None else _error(401, problem)
 
+    def current(body: dict[str, Any]) -> JSONResponse:
+        return JSONResponse(as_of(body, days_since_demo_today(clock())))
+
     async def order(request: Request) -> JSONResponse:
         if refused := await signed(request):
             return refused
@@ -183,7 +214,7 @@ def create_demo_app(
         customer = request.query_params.get("customer")
         if customer is not None and customer != found[0]:
             return _error(403, "not this customer's order")
-        return JSONResponse(found[1])
+        return current(found[1])
 
     async def orders(request: Request) -> JSONResponse:
         if refused := await signed(request):
@@ -192,18 +223,18 @@ def create_demo_app(
         limit = request.query_params.get("limit", "5")
         if not customer or not limit.isdigit() or not 1 <= int(limit) <= 50:
             return _error(400, "customer and a limit of 1-50 are required")
-        return JSONResponse({"orders": ORDERS.get(customer, [])[: int(limit)]})
+        return current({"orders": ORDERS.get(customer, [])[: int(limit)]})
 
     async def products(request: Request) -> JSONResponse:
         if refused := await signed(request):
             return refused
-        return JSONResponse({"products": find_products(request.query_params.get("q", ""))})
+        return current({"products": find_products(request.query_params.get("q", ""))})
 
     async def shipment(request: Request) -> JSONResponse:
         if refused := await signed(request):
             return refused
         found = SHIPMENTS.get(request.path_params["waybill"])
-        return JSONResponse(found) if found else _error(404, "no such waybill")
+        return current(found) if found else _error(404, "no such waybill")
 
     return Starlette(routes=[
         Route("/orders/{order_id}", order),

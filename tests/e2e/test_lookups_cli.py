@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from adapters.shop.demo import create_demo_app, demo_config
 from bot.runtime.cli import app
-from tests.support.lookup_servers import KD_CUSTOMER, KD_KEY, FakeKuaidi100, serving
+from tests.support.lookup_servers import KD_CUSTOMER, KD_KEY, FakeKuaidi100, served_date, serving
 from tests.support.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_lookup_order_as_text_and_json(runner: CliRunner, tmp_path: Path, redis_
     assert result.exit_code == 0, result.output
     order = json.loads(result.output)
     assert order["status"] == "refunding" and order["refund"] == {
-        "status": "approved", "amount": "699.00", "updated_at": "2024-06-09T16:45:00+08:00"
+        "status": "approved", "amount": "699.00", "updated_at": served_date("2024-06-09T16:45:00+08:00").isoformat()
     }  # fmt: skip
     assert order["items"] == [{"name": "Nike Dunk Low 熊猫 40码", "sku": "DUNK-PANDA-40", "quantity": 1}]
 

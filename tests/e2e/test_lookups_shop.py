@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -27,7 +26,7 @@ from bot.http import HttpClient
 from bot.lookups import NoLookups, NotFound, NotYours, TrackState, Unavailable
 from bot.redis_store import Keys
 from tests.support.clock import Clock
-from tests.support.lookup_servers import APP_KEY, SECRET, Scripted, scripted_demo_shop, serving
+from tests.support.lookup_servers import APP_KEY, SECRET, Scripted, scripted_demo_shop, served_date, serving
 
 T = TypeVar("T")
 SHIPPED = "DD202406080003"  # web:c1's shipped order in the demo shop
@@ -121,7 +120,7 @@ def test_recent_orders_products_and_shipment(redis_clean: str, shop: tuple[str, 
         "pending_payment", "paid", "shipped", "delivered", "completed", "cancelled", "refunding", "refunded"
     }  # fmt: skip
     sizes = outcome(redis_clean, base, lambda c: c.products("aj1 43码"))
-    assert [(p.sku, p.stock, p.restock_date) for p in sizes] == [("AJ1-CHI-43", 0, date(2024, 7, 15))]
+    assert [(p.sku, p.stock, p.restock_date) for p in sizes] == [("AJ1-CHI-43", 0, served_date("2024-07-15").date())]
     assert len(outcome(redis_clean, base, lambda c: c.products("乔丹1"))) == 3
     tracking = outcome(redis_clean, base, lambda c: c.track("SF1234567890123"))
     assert tracking.state is TrackState.IN_TRANSIT and tracking.state.zh == "在途"

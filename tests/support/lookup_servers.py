@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections import Counter, deque
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,12 +21,23 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.shop.demo import create_demo_app
+from adapters.shop.demo import as_of, create_demo_app, days_since_demo_today
 from tests.support.serving import free_port, on_a_thread
 
 SECRET = "test-secret"
 APP_KEY = "test-key"
 MB = 1024 * 1024
+
+
+def served_date(iso: str) -> datetime:
+    """A date of the demo's data as the demo shop serves it today (moved to look current)."""
+    return datetime.fromisoformat(as_of({"time": iso}, days_since_demo_today(time.time()))["time"])
+
+
+def shown_day(iso: str) -> str:
+    """That date as the bot's answers write it: ``6月9日``."""
+    served = served_date(iso)
+    return f"{served.month}月{served.day}日"
 
 
 @contextlib.contextmanager
