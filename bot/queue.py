@@ -67,6 +67,16 @@ for i = 1, #KEYS / 3 do
 end
 return added
 """
+# A consumer announces itself and reads who else has within the lease, by the Redis server's
+# clock: processes on machines whose clocks disagree by seconds still agree on who is alive.
+# KEYS = the members set; ARGV = identity, lease ms. Returns the members.
+_ANNOUNCE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[2]))
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
 # Drop a partition's finished entries: those before the oldest one still pending (read, not yet
 # acknowledged) or, with none pending, before the last one delivered (which itself stays).
 # Unread and in-flight entries always stay. Exact, not '~': run every few seconds, its cost is
@@ -328,6 +338,7 @@ class LeasedConsumer:
         # we had in hand, so that is cancelled at once rather than given time to finish.
         self._lost: set[int] = set()
         self._members_key = queue.keys.of("members", queue.name)
+        self._announce = LuaScript(queue.redis, _ANNOUNCE)
 
     def _lease(self, partition: int) -> Lease:
         return Lease(self.q.redis, self.q.keys.of("lease", self.q.name, str(partition)), self.identity, self.lease_ms)
@@ -373,10 +384,8 @@ class LeasedConsumer:
     async def _fair_share(self) -> int:
         """How many partitions this process should hold (each process announces itself on every
         round; silent for a lease period means gone)."""
-        redis, now_ms = self.q.redis, int(time.time() * 1000)
-        await redis.zadd(self._members_key, {self.identity: now_ms})
-        await redis.zremrangebyscore(self._members_key, 0, now_ms - self.lease_ms)
-        members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(self._members_key, 0, -1)]
+        alive = await self._announce([self._members_key], [self.identity, self.lease_ms])
+        members = [m.decode() if isinstance(m, bytes) else m for m in alive]
         return fair_share(self.q.partitions, members, self.identity)
 
     async def _rebalance(self) -> bool:

@@ -307,6 +307,31 @@ def test_fair_shares_add_up_to_the_partitions_exactly(partitions: int) -> None:
     assert fair_share(partitions, ["a"], "b") == partitions // 2  # one not yet announced counts too
 
 
+def test_consumers_whose_clocks_disagree_still_see_each_other(
+    redis_clean: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who is alive is judged by the Redis server's clock, not by each machine's."""
+
+    async def scenario() -> None:
+        r = aredis.Redis.from_url(redis_clean)
+        q = StreamQueue(r, KEYS, "clocks", partitions=8)
+
+        async def handler(payload: bytes) -> None:
+            pass
+
+        slow = LeasedConsumer(q, handler, identity="slow", lease_ms=5_000)
+        fast = LeasedConsumer(q, handler, identity="fast", lease_ms=5_000)
+        real = time.time
+        monkeypatch.setattr(queue.time, "time", lambda: real() - 60)  # this machine is a minute behind
+        assert await slow._fair_share() == 8
+        monkeypatch.setattr(queue.time, "time", lambda: real() + 60)  # that one a minute ahead
+        assert await fast._fair_share() == 4  # "slow" is alive: announced just now
+        assert await slow._fair_share() == 4
+        await r.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_a_joining_consumer_takes_its_share_as_soon_as_it_is_released(redis_clean: str) -> None:
     async def scenario() -> None:
         r = aredis.Redis.from_url(redis_clean)
