@@ -65,7 +65,7 @@ _STOCK_WORDS_RE = re.compile(
 )
 _SIZE_RE = re.compile(r"(\d{2}(?:\.5)?)\s*(?:码|号)")
 _NEWEST_RE = re.compile(r"最新|最近|刚(?:买|下)")
-_QUESTION_RE = re.compile(r"[吗呢?？]|怎么|什么|多久|几时|哪")
+_QUESTION_RE = re.compile(r"[吗?？]|怎么|什么|多久|几时|哪")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+")
 _BARE_SIZE_RE = re.compile(r"\d{2}(?:\.5)?")
 _LEADING_THAT_RE = re.compile(r"^(?:那么|那个|那)")

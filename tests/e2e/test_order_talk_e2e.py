@@ -72,7 +72,7 @@ def test_offered_orders_picked_by_initials_narrowed_by_words_then_by_recency(
     by_initials = say(client, "c1", "AJ那双")  # Air Jordan
     assert "SF1234567890123" in by_initials, by_initials
     say(client, "c1", "我的快递到哪了")
-    narrowed = say(client, "c1", "熊猫")  # two of the three offered are pandas: those two again
+    narrowed = say(client, "c1", "熊猫那双呢")  # two of the three offered are pandas: those two again
     lines = [line for line in narrowed.splitlines() if line[:1].isdigit()]
     assert len(lines) == 2 and all("熊猫" in line for line in lines), narrowed
     newest = say(client, "c1", "最新那个")
