@@ -71,6 +71,7 @@ return added
 # clock: processes on machines whose clocks disagree by seconds still agree on who is alive.
 # KEYS = the members set; ARGV = identity, lease ms. Returns the members.
 _ANNOUNCE = """
+redis.replicate_commands()  -- writes after TIME: the default from Redis 5, needed before it
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now, ARGV[1])
