@@ -144,7 +144,10 @@ class Pipeline:
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
             reply.text = replies.with_opening(opening, text)
 
-        state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, risk.message_score))
+        # Chit-chat ("今天天气怎么样") keeps only what its rules found: it is no discontent with the
+        # shop, and must not add up to "近几轮对话持续不满" with the next turn.
+        kept_risk = risk.rule_score if decision.action is Action.OUT_OF_SCOPE else risk.message_score
+        state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, kept_risk))
         state.last_intent = decision.intent or state.last_intent
         state.suggestions = list(decision.suggestions) if decision.action is Action.CLARIFY else []
         if handoff_reason:

@@ -22,6 +22,9 @@ class RiskResult:
     handoff: bool = False  # over the hand-over threshold
     negative: bool = False  # the customer is upset: acknowledge the feeling first
     message_score: float = 0.0  # this message alone, kept in the turn history
+    # This message by its rules alone (threats, insults, punctuation...), without the emotion
+    # model: what a chit-chat turn keeps, since a review-trained model misreads chit-chat.
+    rule_score: float = 0.0
 
 
 class RiskAssessor(Protocol):

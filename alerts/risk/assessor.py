@@ -32,6 +32,7 @@ class ScorerAssessor:
             handoff=r.handoff,
             negative=r.alert or r.message_score >= NEGATIVE_MESSAGE_SCORE,
             message_score=r.message_score,
+            rule_score=r.rule_score,
         )
 
     def soothing_opening(self, seed: str) -> str:

@@ -69,6 +69,7 @@ class RiskScore:
     reasons: list[str]  # Simplified Chinese, strongest first
     hits: tuple[RuleHit, ...] = field(default=())
     emotion: float | None = None  # P(negative emotion) from the model; None without a model
+    rule_score: float = 0.0  # the current message by its rules alone, the emotion model left out
     alert: bool = False  # score >= alert_threshold
     handoff: bool = False  # score >= handoff_threshold
 
@@ -148,6 +149,7 @@ class RiskScorer:
             reasons=reasons,
             hits=tuple(hits),
             emotion=emotion,
+            rule_score=round(noisy_or(h.weight for h in hits if h.rule != "emotion"), 4),
             alert=total >= settings.alert_threshold,
             handoff=total >= settings.handoff_threshold,
         )

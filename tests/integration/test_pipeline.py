@@ -84,6 +84,15 @@ async def test_an_order_number_then_ok_is_neither_anger_nor_praise(runtime) -> N
     assert (ok.action, ok.intent) == ("answer", "acknowledgement") and ok.risk < 0.2 and ok.reasons == []
 
 
+async def test_chit_chat_does_not_add_up_to_lasting_discontent(runtime) -> None:  # type: ignore[no-untyped-def]
+    chat = await runtime.pipeline.handle(msg("今天天气怎么样", "chat"))
+    assert chat.action == "out_of_scope"
+    after = await runtime.pipeline.handle(msg("你是机器人吗", "chat"))
+    assert "近几轮对话持续不满" not in after.reasons, after
+    state = await runtime.pipeline.p.dialogue.load("web:chat")
+    assert state.turns[0].message_risk == 0.0  # no rule found anything in it
+
+
 async def test_greeting_alone(runtime) -> None:  # type: ignore[no-untyped-def]
     reply = await runtime.pipeline.handle(msg("你好"))
     assert reply.intent == "greeting" and reply.action == "answer" and reply.text

@@ -230,3 +230,10 @@ def test_train_and_eval_from_csv(tmp_path: Path, emotion: EmotionModel, data_dir
     assert {"n", "accuracy", "precision", "recall", "f1"} <= metrics.keys() and metrics["n"] == 79
     # The default model in data_dir was left alone.
     assert EmotionModel.load(model_path_for(RiskSettings().emotion, data_dir)).metadata["kind"] == "default"
+
+
+def test_the_rule_score_leaves_the_emotion_model_out(scorer: RiskScorer) -> None:
+    calm = scorer.score("今天天气怎么样")
+    assert calm.message_score > 0 and calm.rule_score == 0  # the review-trained model alone saw anger
+    angry = scorer.score("今天天气怎么样？？？气死我了")
+    assert 0 < angry.rule_score <= angry.message_score  # anger words and punctuation stay
