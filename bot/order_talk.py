@@ -63,11 +63,12 @@ _NEXT = {
 _STOCK_WORDS_RE = re.compile(
     r"有没有货|还有货吗|有货吗|有货没|还有吗|有没有|什么时候|补货|到货|缺货|请问|现在|这款|还|吗|呢|的|了|[?？,，。!！~～]"
 )
-_SIZE_RE = re.compile(r"(\d{2}(?:\.5)?)\s*(?:码|号)")
+_SIZE_NUMBER = r"\d{2}(?:\.5)?"
+_SIZE_RE = re.compile(rf"({_SIZE_NUMBER})\s*(?:码|号)")
 _NEWEST_RE = re.compile(r"最新|最近|刚(?:买|下)")
 _QUESTION_RE = re.compile(r"[吗?？]|怎么|什么|多久|几时|哪")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+")
-_BARE_SIZE_RE = re.compile(r"\d{2}(?:\.5)?")
+_BARE_SIZE_RE = re.compile(_SIZE_NUMBER)
 _LEADING_THAT_RE = re.compile(r"^(?:那么|那个|那)")
 # What a message that only gives an order number may say around it ("订单号是 DD…", "就是这个").
 _AROUND_A_NUMBER_RE = re.compile(
@@ -160,7 +161,7 @@ class OrderTalk:
     def names_only_a_size(state: DialogueState, text: str) -> bool:
         """Whether the message only names a size ("那43码呢") while a product is being talked about."""
         words = _product_query(text).split()
-        return bool(state.last_product and words) and all(_SIZE_RE.fullmatch(w) for w in words)
+        return bool(state.last_product and words) and _only_sizes(words)
 
     async def answer(
         self, intent: Intent, faq: str, customer: str, text: str, order_id: str, state: DialogueState
@@ -311,10 +312,15 @@ def _product_query(text: str) -> str:
 def _with_last_product(query: str, last: str) -> str:
     """A follow-up that names no product ("那43码呢", "什么时候补货") is about the product asked
     before: its words, with the size the follow-up gives, else the size asked before."""
-    if not last or any(not _SIZE_RE.fullmatch(w) for w in query.split()):
+    if not last or not _only_sizes(query.split()):
         return query
-    sizes = query.split() or [w for w in last.split() if _SIZE_RE.fullmatch(w)]
-    return " ".join([w for w in last.split() if not _SIZE_RE.fullmatch(w)] + sizes)
+    sizes = query.split() or [w for w in last.split() if _only_sizes([w])]
+    return " ".join([w for w in last.split() if not _only_sizes([w])] + sizes)
+
+
+def _only_sizes(words: list[str]) -> bool:
+    """Whether every word is a size as ``_product_query`` writes it ("43码"); True for none."""
+    return all(_SIZE_RE.fullmatch(w) for w in words)
 
 
 def _best(products: list[Product], query: str) -> Product:
