@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SHIPPED_ANSWERS = PACKAGE_CONFIG_DIR / "lookup_answers.yaml"
 MAX_CHOICES = 3
+MAX_RETRY_SEARCHES = 2  # product searches with fewer words when the whole query finds nothing
 # Which of a customer's recent orders a question can be about.
 _RELEVANT = {
     "parcel": {"paid", "shipped", "delivered"},
@@ -61,14 +62,17 @@ _NEXT = {
 }
 # What is left of "AJ1 42码有货吗" once the question words go: the product's alias and size.
 _STOCK_WORDS_RE = re.compile(
-    r"有没有货|还有货吗|有货吗|有货没|还有吗|有没有|什么时候|补货|到货|缺货|请问|现在|这款|还|吗|呢|的|了|[?？,，。!！~～]"
+    r"有没有货|还有货吗|有货吗|有货没|有现货|现货|库存|还有吗|还有没有|还有|有没有|没有|没货|什么时候|补货|到货|缺货|请问|你好|您好"
+    r"|能买到|能买|可以买|想买|要买|帮我|[查看]一?下|现在|这款|还|吗|呢|的|了|啊|呀|[?？,，。!！~～]"
 )
-_SIZE_NUMBER = r"\d{2}(?:\.5)?"
-_SIZE_RE = re.compile(rf"({_SIZE_NUMBER})\s*(?:码|号)")
+_SIZE_NUMBER = r"\d{2}(?:\.5)?|(?<![a-z])(?:[2-5]?x{1,3}[ls]|[sml])"  # shoes 42, 42.5; clothes S to XXXL, 2XL
+_SIZE_RE = re.compile(rf"({_SIZE_NUMBER})\s*(?:码|号)", re.IGNORECASE)
 _NEWEST_RE = re.compile(r"最新|最近|刚(?:买|下)")
 _QUESTION_RE = re.compile(r"[吗?？]|怎么|什么|多久|几时|哪")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+")
-_BARE_SIZE_RE = re.compile(_SIZE_NUMBER)
+_HAS_LATIN_RE = re.compile(r"[A-Za-z]")
+_SCRIPT_RUN_RE = re.compile(r"[A-Za-z0-9.\-]+|[^A-Za-z0-9.\-]+")  # "买AJ1" -> "买", "AJ1"
+_BARE_SIZE_RE = re.compile(_SIZE_NUMBER, re.IGNORECASE)
 _LEADING_THAT_RE = re.compile(r"^(?:那么|那个|那)")
 # What a message that only gives an order number may say around it ("订单号是 DD…", "就是这个").
 _AROUND_A_NUMBER_RE = re.compile(
@@ -266,8 +270,7 @@ class OrderTalk:
         return templates["shipped"].format_map(fill)
 
     async def _stock(self, text: str, state: DialogueState, templates: dict[str, str], fill: _Fields) -> str:
-        query = _with_last_product(_product_query(text), state.last_product)
-        products = await self.lookups.products(query) if query else []
+        query, products = await self._products(_with_last_product(_product_query(text), state.last_product))
         if not products:
             return templates["no_product"].format_map(fill)
         state.last_product = query
@@ -279,6 +282,20 @@ class OrderTalk:
             fill["restock_date"] = f"{product.restock_date.month}月{product.restock_date.day}日"
             return templates["restock"].format_map(fill)
         return templates["no_restock_date"].format_map(fill)
+
+    async def _products(self, query: str) -> tuple[str, list[Product]]:
+        """The products that fit every word of the query; when none do, those that fit one of its
+        names with the size, model names first ("我想给儿子买AJ1 42码": "AJ1 42码"), at most
+        ``MAX_RETRY_SEARCHES`` searches more. Returns the query that found them."""
+        products = await self.lookups.products(query) if query else []
+        sizes = [w for w in query.split() if _only_sizes([w])]
+        runs = [r for w in query.split() if not _only_sizes([w]) for r in _SCRIPT_RUN_RE.findall(w)]
+        names = sorted((r for r in runs if not r.isdigit()), key=lambda r: not _HAS_LATIN_RE.search(r))
+        for name in names[:MAX_RETRY_SEARCHES] if not products and len(names) > 1 else []:
+            narrower = " ".join([name, *sizes])
+            if products := await self.lookups.products(narrower):
+                return narrower, products
+        return query, products
 
 
 def _named(text: str, orders: list[Order]) -> list[Order]:
@@ -305,7 +322,8 @@ def _shared_pieces(text: str, names: list[str]) -> list[int]:
 def _product_query(text: str) -> str:
     """ "AJ1 42码有货吗" -> "AJ1 42码": the words that name the product and its size; "44的呢" -> "44码"."""
     rest = _SIZE_RE.sub(lambda m: f" {m.group(1)}码 ", _LEADING_THAT_RE.sub("", text.strip()))
-    rest = " ".join(_STOCK_WORDS_RE.sub(" ", rest).split())
+    words = [w.removesuffix("有") for w in _STOCK_WORDS_RE.sub(" ", rest).split()]  # "AJ1有42码吗"
+    rest = " ".join(w for w in words if w)
     return f"{rest}码" if _BARE_SIZE_RE.fullmatch(rest) else rest  # "44的呢": a size alone
 
 

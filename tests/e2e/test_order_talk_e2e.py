@@ -161,6 +161,8 @@ def test_stock_by_alias_and_size_then_follow_ups_and_acknowledgement(bot: tuple[
     bare = say(client, "c4", "44的呢")  # a size without 码
     assert "44码" in bare and "有货" in bare, bare
     assert "好的亲" in say(client, "c4", "好的")
+    spoken = say(client, "c5", "乔丹1还有42码吗")  # the alias, with 还有 between it and the size
+    assert "42码" in spoken and "有货" in spoken, spoken
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,21 @@ def test_a_follow_up_names_the_product_asked_before(text: str, last: str, query:
     assert _with_last_product(_product_query(text), last) == query
 
 
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        ("AJ1 42码有货吗", "AJ1 42码"),
+        ("AJ1还有42码吗", "AJ1 42码"),  # 还有 and 有 between the product and its size
+        ("请问AJ1还有没有42码的", "AJ1 42码"),
+        ("你好，AJ1 42.5码现在能买到吗", "AJ1 42.5码"),
+        ("卫衣XL码还有库存吗", "卫衣 XL码"),  # clothes' sizes
+        ("那M码呢", "M码"),
+    ],
+)
+def test_the_words_that_name_a_product_and_its_size(text: str, query: str) -> None:
+    assert _product_query(text) == query
+
+
 def test_only_a_size_while_a_product_is_talked_about() -> None:
     talking = DialogueState(last_product="AJ1 42码")
     assert OrderTalk.names_only_a_size(talking, "那43码呢")
@@ -83,3 +98,34 @@ async def test_a_parcel_without_a_scan_for_days_has_stalled(hours_after_scan: in
     intent = Intent("where_is_parcel", "logistics", "FAQ", ("快递到哪了",), "查物流", lookup="parcel")
     reply = await talk.answer(intent, "FAQ", "web:c1", "我的快递到哪了", "", DialogueState())
     assert "北京转运中心" in reply and says in reply, reply
+
+
+class Catalogue(OneParcel):
+    """A shop whose search wants every word of the query in a product's name, as the shop API's
+    reference does; the queries it was asked are kept."""
+
+    NAMES = ("Air Jordan 1 AJ1 42码", "Air Jordan 1 AJ1 43码")
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    async def products(self, query: str) -> list[Product]:
+        self.queries.append(query)
+        words = query.lower().split()
+        return [Product(n, n, 2) for n in self.NAMES if all(w in n.lower() for w in words)]
+
+
+@pytest.mark.anyio
+async def test_a_search_that_finds_nothing_is_narrowed_to_the_model_name_and_size() -> None:
+    shop = Catalogue()
+    talk = OrderTalk(shop, 5.0, lambda: 0.0)
+    intent = Intent("stock_restock", "product", "FAQ", ("有货吗",), "库存", lookup="stock")
+    state = DialogueState()
+    reply = await talk.answer(intent, "FAQ", "web:c1", "我想给儿子买AJ1 43码", "", state)
+    assert "43码" in reply and "有货" in reply, reply
+    assert shop.queries == ["我想给儿子买AJ1 43码", "AJ1 43码"]
+    assert state.last_product == "AJ1 43码"  # the follow-ups build on the query that found it
+    shop.queries.clear()
+    none = await talk.answer(intent, "FAQ", "web:c2", "Nike 帆布鞋 那个款 40码", "", DialogueState())
+    assert none == "FAQ"  # nothing found: the knowledge base's answer
+    assert shop.queries == ["Nike 帆布鞋 那个款 40码", "Nike 40码", "帆布鞋 40码"]  # at most two narrower
