@@ -40,6 +40,9 @@ class DialogueState:
     # Orders offered as a numbered list (ids and item names, never phones or addresses).
     order_choices: list[str] = field(default_factory=list)
     order_choice_words: list[str] = field(default_factory=list)
+    # After a pick from those orders, the intent they were offered for: the next message may
+    # pick another of them ("那第一个呢") without the bot asking again.
+    choices_intent: str = ""
     last_product: str = ""  # the product words of the last stock question that found one ("AJ1 42码")
     unanswered: int = 0  # consecutive turns the bot could not answer
     handoff_until: float = 0.0  # a human has the conversation until then: the bot stays quiet
@@ -127,7 +130,7 @@ class DialogueStore:
 
 
 _ORDINALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
-_PICK_RE = re.compile(r"^(?:第)?([一二两三四五1-5])(?:个|条|项|号)?(?:吧|呀|啊|的)?$")
+_PICK_RE = re.compile(r"^(?:那个?)?(?:第)?([一二两三四五1-5])(?:个|条|项|号|单|笔)?(?:吧|呀|啊|的|呢)?$")
 
 
 def pick_suggestion(normalized_text: str, suggestions: list[str], titles: dict[str, str]) -> str | None:

@@ -68,6 +68,7 @@ _STOCK_WORDS_RE = re.compile(
 _SIZE_NUMBER = r"\d{2}(?:\.5)?|(?<![a-z])(?:[2-5]?x{1,3}[ls]|[sml])"  # shoes 42, 42.5; clothes S to XXXL, 2XL
 _SIZE_RE = re.compile(rf"({_SIZE_NUMBER})\s*(?:码|号)", re.IGNORECASE)
 _NEWEST_RE = re.compile(r"最新|最近|刚(?:买|下)")
+_OTHER_RE = re.compile(r"另(?:外)?(?:一|那)")  # "另一个呢", "另外那单"
 _QUESTION_RE = re.compile(r"[吗?？]|怎么|什么|多久|几时|哪")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+")
 _HAS_LATIN_RE = re.compile(r"[A-Za-z]")
@@ -134,26 +135,32 @@ class OrderTalk:
     def resume(self, state: DialogueState, text: str, normalized: str) -> tuple[str, str] | None:
         """``(intent, order_id)`` when this message answers the bot's own question: a number after
         it asked for one (a bare number is the answer, not a new question), or a pick from the
-        offered orders by number, by recency ("最新那个") or by item words, in a reply that asks
-        nothing itself; ``order_id`` is "" when the words fit several of them. Clears the question
-        either way."""
-        intent, choices, words = state.awaiting_order, state.order_choices, state.order_choice_words
-        state.awaiting_order, state.order_choices, state.order_choice_words = "", [], []
-        if not intent:
+        offered orders by number, by recency ("最新那个"), by item words or, right after a pick, as
+        "the other one" ("另一个呢"), in a reply that asks nothing itself; ``order_id`` is "" when the
+        words fit several of them. Clears the question either way; a pick keeps the offered orders
+        for the next message, which may pick another ("那第一个呢")."""
+        waiting, intent = state.awaiting_order, state.awaiting_order or state.choices_intent
+        choices, words = state.order_choices, state.order_choice_words
+        state.awaiting_order, state.choices_intent, state.order_choices, state.order_choice_words = "", "", [], []
+        if waiting and (numbers := order_numbers(text)):
+            return waiting, numbers[-1]
+        if not intent or not choices or _QUESTION_RE.search(normalized):  # "AJ1 42码有货吗": a new question
             return None
-        numbers = order_numbers(text)
-        if numbers:
-            return intent, numbers[-1]
-        if choices and not _QUESTION_RE.search(normalized):  # "AJ1 42码有货吗" is a new question
-            picked = pick_suggestion(normalized, choices, {}) or (choices[0] if _NEWEST_RE.search(normalized) else None)
-            if picked:
-                return intent, picked
+        picked = pick_suggestion(normalized, choices, {}) or (choices[0] if _NEWEST_RE.search(normalized) else None)
+        others = [c for c in choices if c != state.order_no]
+        if picked is None and _OTHER_RE.search(normalized) and len(others) == 1:
+            picked = others[0]
+        if picked is None:
             scores = _shared_pieces(normalized, words)
             best = max(scores, default=0)
-            if best:  # several fitting the words ("熊猫"): "" offers those again, narrowed
-                fitting = [c for c, score in zip(choices, scores, strict=True) if score == best]
-                return intent, fitting[0] if len(fitting) == 1 else ""
-        return None
+            if not best:
+                return None
+            fitting = [c for c, score in zip(choices, scores, strict=True) if score == best]
+            if len(fitting) > 1:  # several fitting the words ("熊猫"): "" offers those again, narrowed
+                return intent, ""
+            picked = fitting[0]
+        state.choices_intent, state.order_choices, state.order_choice_words = intent, choices, words
+        return intent, picked
 
     @staticmethod
     def asks_more_than_a_number(normalized: str) -> bool:

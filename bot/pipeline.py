@@ -126,7 +126,7 @@ class Pipeline:
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         offered = state.suggestions
-        decision, resumed_order = self._read(model, msg.text, norm.text, state)
+        decision, resumed_order, follows_up = self._read(model, msg.text, norm.text, state)
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
@@ -144,9 +144,11 @@ class Pipeline:
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
             reply.text = replies.with_opening(opening, text)
 
-        # Chit-chat ("今天天气怎么样") keeps only what its rules found: it is no discontent with the
-        # shop, and must not add up to "近几轮对话持续不满" with the next turn.
-        kept_risk = risk.rule_score if decision.action is Action.OUT_OF_SCOPE else risk.message_score
+        # Chit-chat ("今天天气怎么样") and replies to the bot's own question ("2", "那第一个呢") keep
+        # only what their rules found: the emotion model, trained on reviews, reads such short
+        # turns as mildly unhappy, and they must not add up to "近几轮对话持续不满".
+        neutral = follows_up or decision.action is Action.OUT_OF_SCOPE
+        kept_risk = risk.rule_score if neutral else risk.message_score
         state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, kept_risk))
         state.last_intent = decision.intent or state.last_intent
         state.suggestions = list(decision.suggestions) if decision.action is Action.CLARIFY else []
@@ -198,24 +200,25 @@ class Pipeline:
         """Count a message as a contact without answering it (it came too late to answer)."""
         await self.p.contacts.record(msg, None, self.p.clock())
 
-    def _read(self, model: LoadedModel, text: str, normalized: str, state: DialogueState) -> tuple[Decision, str]:
-        """This turn's decision, and the order it names in answer to the bot's own question ("" when
-        it answers none). A number that comes with a lookup question of its own ("DD2024… 到哪了"
-        while the bot waits for a refund's order number) is that question's, not the one asked; a
-        size alone after a stock answer asks about the same product."""
+    def _read(self, model: LoadedModel, text: str, normalized: str, state: DialogueState) -> tuple[Decision, str, bool]:
+        """This turn's decision, the order it names in answer to the bot's own question ("" when
+        it answers none), and whether it only follows up on the bot's question or answer. A number
+        that comes with a lookup question of its own ("DD2024… 到哪了" while the bot waits for a
+        refund's order number) is that question's, not the one asked; a size alone after a stock
+        answer asks about the same product."""
         resumed = self.orders.resume(state, text, normalized) if self.orders.enabled else None
         if resumed is None:
             last = model.kb.intents.get(state.last_intent or "") if model.kb else None
             if last is not None and last.lookup == "stock" and self.orders.names_only_a_size(state, text):
-                return Decision(Action.ANSWER, last.name, 1.0), ""  # "那43码呢" after "AJ1 42码有货吗"
-            return self._understand(model, normalized, state), ""
+                return Decision(Action.ANSWER, last.name, 1.0), "", True  # "那43码呢" after "AJ1 42码有货吗"
+            return self._understand(model, normalized, state), "", False
         waited_for, order_id = resumed
         if order_numbers(text) and self.orders.asks_more_than_a_number(normalized):
             own = self._understand(model, normalized, state)
             intent = model.kb.intents.get(own.intent or "") if model.kb else None
             if own.action is Action.ANSWER and intent is not None and intent.lookup and own.intent != waited_for:
-                return own, order_id
-        return Decision(Action.ANSWER, waited_for, 1.0), order_id
+                return own, order_id, False
+        return Decision(Action.ANSWER, waited_for, 1.0), order_id, True
 
     @staticmethod
     def _understand(model: LoadedModel, text: str, state: DialogueState) -> Decision:

@@ -64,6 +64,26 @@ def test_several_orders_are_offered_then_picked_by_number(bot: tuple[httpx.Clien
     assert "西湖区*** 菜鸟驿站" in by_words and "文三路" not in by_words, by_words  # the address, masked
 
 
+def test_after_a_pick_the_customer_goes_through_the_other_offered_orders(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    say(client, "c1", "我的快递到哪了")  # 1. Dunk, paid; 2. Air Jordan, shipped; 3. Dunk and socks, delivered
+    assert "SF1234567890123" in say(client, "c1", "2")
+    first = say(client, "c1", "那第一个呢")  # not asked again: the first of the orders offered
+    assert "DD202406090004" in first and "付款" in first, first
+    third = client.post("/api/chat", json={"user": "c1", "text": "第三个呢"}).json()
+    assert "75312345678901" in third["reply"], third
+    # Replies to the bot's own question are no discontent, however the emotion model reads "呢"
+    assert "近几轮对话持续不满" not in third["reasons"], third
+    assert "近几轮对话持续不满" not in client.post("/api/chat", json={"user": "c1", "text": "好的"}).json()["reasons"]
+    say(client, "c1", "我的dunk到哪了")  # two Dunk orders offered
+    say(client, "c1", "1")
+    other = say(client, "c1", "另一个呢")  # of two, the one not picked
+    assert "75312345678901" in other, other
+    say(client, "c1", "谢谢")  # the offer ends with a message that picks nothing
+    late = say(client, "c1", "2")
+    assert "DD2024" not in late, late
+
+
 def test_offered_orders_picked_by_initials_narrowed_by_words_then_by_recency(
     bot: tuple[httpx.Client, Scripted],
 ) -> None:
