@@ -49,6 +49,10 @@ _RELEVANT = {
     "order": {"pending_payment", "paid", "shipped", "delivered", "refunding"},
     "refund": {"refunding", "refunded"},
 }
+_RELEVANT["shipping"] = _RELEVANT["order"]
+# When a question names no item, the orders it is most likely about, if the customer has any:
+# "还没发货" and "催一下" are about the paid orders still waiting to ship.
+_LIKELIEST = {"shipping": {"paid"}}
 _NEXT = {
     TrackState.IN_TRANSIT: "next_in_transit",
     TrackState.PICKED_UP: "next_in_transit",
@@ -208,7 +212,9 @@ class OrderTalk:
         else:
             recent = await self.lookups.recent_orders(customer, 10)
             relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])]
-            relevant = _named(text, relevant)[:MAX_CHOICES]
+            named = _named(text, relevant)
+            likeliest = [o for o in relevant if o.status in _LIKELIEST.get(kind, ())]
+            relevant = (likeliest if len(named) == len(relevant) and likeliest else named)[:MAX_CHOICES]
             if not relevant:
                 state.awaiting_order = intent
                 return templates["ask"].format_map(fill)

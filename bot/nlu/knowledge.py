@@ -26,7 +26,7 @@ CATEGORIES = (
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-LOOKUP_KINDS = ("order", "parcel", "refund", "stock")
+LOOKUP_KINDS = ("order", "shipping", "parcel", "refund", "stock")
 
 
 class KnowledgeBaseError(Exception):

@@ -208,6 +208,16 @@ def test_refund_and_a_late_unshipped_order(bot: tuple[httpx.Client, Scripted]) -
     assert f"{paid} 21:40" in unshipped and f"{promised} 21:40" in unshipped and "超过了承诺" in unshipped, unshipped
 
 
+def test_a_push_to_ship_is_about_the_paid_order_still_waiting(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    # c1 has orders awaiting payment, paid, shipped and delivered: only the paid one can be pushed
+    reply = say(client, "c1", "帮我催一下发货")
+    assert "DD202406090004" in reply and "超过了承诺" in reply and "1. " not in reply, reply
+    named = say(client, "c1", "运动袜那单催一下发货")  # an item named: the orders with socks, not the paid one
+    lines = [line for line in named.splitlines() if line[:1].isdigit()]
+    assert len(lines) == 2 and all("运动袜" in line for line in lines), named
+
+
 def test_wecom_app_message_gets_the_trace(settings: Settings, shop_server: tuple[str, Scripted]) -> None:
     """A signed WeCom callback: the customer is ``wecom:<user>`` and the reply goes to the platform."""
     from tests.support.callbacks import SEND, wecom_callback, with_channels

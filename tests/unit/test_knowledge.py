@@ -221,7 +221,7 @@ def test_lookup_kind_and_answer_overrides(tmp_path: Path) -> None:
     intent = load_knowledge_base(write(tmp_path, "kb.yaml", with_lookup)).intents["where_is_parcel"]
     assert intent.lookup == "parcel" and dict(intent.lookup_answers) == {"next_signed": "请联系售后"}
     wrong = SMALL_KB.replace("    answer: 快递正在路上\n", "    answer: 快递正在路上\n    lookup: weather\n")
-    with pytest.raises(KnowledgeBaseError, match=r"where_is_parcel.*'lookup' must be one of order, parcel"):
+    with pytest.raises(KnowledgeBaseError, match=r"where_is_parcel.*'lookup' must be one of order, shipping, parcel"):
         load_knowledge_base(write(tmp_path, "kb2.yaml", wrong))
 
 
