@@ -50,8 +50,12 @@ _RELEVANT = {
     "refund": {"refunding", "refunded"},
 }
 _RELEVANT["shipping"] = _RELEVANT["order"]
-# When a question names no item, the orders it is most likely about, if the customer has any:
-# "还没发货" and "催一下" are about the paid orders still waiting to ship.
+# When a question names no item, the orders it is most likely about, if the customer has any: by
+# its words ("签收了但没收到": the delivered ones), else by its kind ("催一下发货": the paid ones).
+_STATUS_HINTS = (
+    (re.compile(r"(?<![没未])签收"), {"delivered"}),
+    (re.compile(r"没发|未发|催.{0,3}发"), {"paid"}),  # not "催一下快递": that parcel has left
+)
 _LIKELIEST = {"shipping": {"paid"}}
 _NEXT = {
     TrackState.IN_TRANSIT: "next_in_transit",
@@ -213,8 +217,7 @@ class OrderTalk:
             recent = await self.lookups.recent_orders(customer, 10)
             relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])]
             named = _named(text, relevant)
-            likeliest = [o for o in relevant if o.status in _LIKELIEST.get(kind, ())]
-            relevant = (likeliest if len(named) == len(relevant) and likeliest else named)[:MAX_CHOICES]
+            relevant = (_likeliest(kind, text, relevant) if len(named) == len(relevant) else named)[:MAX_CHOICES]
             if not relevant:
                 state.awaiting_order = intent
                 return templates["ask"].format_map(fill)
@@ -309,6 +312,13 @@ class OrderTalk:
             if products := await self.lookups.products(narrower):
                 return narrower, products
         return query, products
+
+
+def _likeliest(kind: str, text: str, orders: list[Order]) -> list[Order]:
+    """The orders a question that names no item is most likely about (``_STATUS_HINTS``,
+    ``_LIKELIEST``), or all of them when none is."""
+    statuses = next((s for pattern, s in _STATUS_HINTS if pattern.search(text)), _LIKELIEST.get(kind, set()))
+    return [o for o in orders if o.status in statuses] or orders
 
 
 def _named(text: str, orders: list[Order]) -> list[Order]:

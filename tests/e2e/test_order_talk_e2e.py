@@ -213,6 +213,8 @@ def test_a_push_to_ship_is_about_the_paid_order_still_waiting(bot: tuple[httpx.C
     # c1 has orders awaiting payment, paid, shipped and delivered: only the paid one can be pushed
     reply = say(client, "c1", "帮我催一下发货")
     assert "DD202406090004" in reply and "超过了承诺" in reply and "1. " not in reply, reply
+    signed = say(client, "c1", "快递显示签收了但是我没收到")  # the delivered order, not a list
+    assert "75312345678901" in signed and "1. " not in signed, signed
     named = say(client, "c1", "运动袜那单催一下发货")  # an item named: the orders with socks, not the paid one
     lines = [line for line in named.splitlines() if line[:1].isdigit()]
     assert len(lines) == 2 and all("运动袜" in line for line in lines), named
