@@ -50,6 +50,7 @@ _RELEVANT = {
     "refund": {"refunding", "refunded"},
 }
 _RELEVANT["shipping"] = _RELEVANT["order"]
+_REFUND_STATUSES = _RELEVANT["refund"]  # an order in these is described by its refund, whatever was asked
 # When a question names no item, the orders it is most likely about, if the customer has any: by
 # its words ("签收了但没收到": the delivered ones), else by its kind ("催一下发货": the paid ones).
 _STATUS_HINTS = (
@@ -245,7 +246,7 @@ class OrderTalk:
     async def _describe(self, kind: str, order: Order, templates: dict[str, str], fill: _Fields) -> str:
         a = self.answers
         fill.update(order_id=order.order_id, items=_items(order), status=a.status_zh.get(order.status, order.status))
-        if kind == "refund":
+        if kind == "refund" or (order.refund is not None and order.status in _REFUND_STATUSES):
             if order.refund is None:
                 return templates["no_refund"].format_map(fill)
             r = order.refund

@@ -18,6 +18,7 @@ from bot.lookups import Lookups, NoLookups
 from bot.message import InboundMessage, as_dict
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
+from bot.nlu.knowledge import ORDER_LOOKUPS
 from bot.nlu.normalize import normalize, order_numbers
 from bot.order_talk import OrderTalk
 from bot.ports import (
@@ -126,7 +127,7 @@ class Pipeline:
             await self.p.contacts.record(msg, None, now)
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         offered = state.suggestions
-        decision, resumed_order, follows_up = self._read(model, msg.text, norm.text, state)
+        decision, resumed_order, only_details = self._read(model, msg.text, norm.text, state)
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
@@ -144,10 +145,10 @@ class Pipeline:
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
             reply.text = replies.with_opening(opening, text)
 
-        # Chit-chat ("今天天气怎么样") and replies to the bot's own question ("2", "那第一个呢") keep
+        # Chit-chat ("今天天气怎么样") and messages that only give details ("2", "那第一个呢") keep
         # only what their rules found: the emotion model, trained on reviews, reads such short
         # turns as mildly unhappy, and they must not add up to "近几轮对话持续不满".
-        neutral = follows_up or decision.action is Action.OUT_OF_SCOPE
+        neutral = only_details or decision.action is Action.OUT_OF_SCOPE
         kept_risk = risk.rule_score if neutral else risk.message_score
         state.add_turn(Turn(norm.text, decision.intent, answered, risk.score, now, kept_risk))
         state.last_intent = decision.intent or state.last_intent
@@ -201,16 +202,23 @@ class Pipeline:
         await self.p.contacts.record(msg, None, self.p.clock())
 
     def _read(self, model: LoadedModel, text: str, normalized: str, state: DialogueState) -> tuple[Decision, str, bool]:
-        """This turn's decision, the order it names in answer to the bot's own question ("" when
-        it answers none), and whether it only follows up on the bot's question or answer. A number
-        that comes with a lookup question of its own ("DD2024… 到哪了" while the bot waits for a
-        refund's order number) is that question's, not the one asked; a size alone after a stock
-        answer asks about the same product."""
+        """This turn's decision, the order it gives for a lookup ("" when none), and whether it only
+        gives what a lookup needs (a number, a pick from the offered orders, a size), with nothing
+        in it to read a mood from. A number that comes with a lookup question of its own
+        ("DD2024… 到哪了" while the bot waits for a refund's order number) is that question's, not
+        the one asked; a number alone that nobody asked for looks that order up; a size alone
+        after a stock answer asks about the same product."""
         resumed = self.orders.resume(state, text, normalized) if self.orders.enabled else None
         if resumed is None:
             last = model.kb.intents.get(state.last_intent or "") if model.kb else None
             if last is not None and last.lookup == "stock" and self.orders.names_only_a_size(state, text):
                 return Decision(Action.ANSWER, last.name, 1.0), "", True  # "那43码呢" after "AJ1 42码有货吗"
+            numbers = order_numbers(text) if self.orders.enabled else []
+            about = (
+                _order_topic(model, state) if numbers and not self.orders.asks_more_than_a_number(normalized) else None
+            )
+            if about is not None:  # an order number alone, not asked for: look that order up
+                return Decision(Action.ANSWER, about, 1.0), numbers[-1], True
             return self._understand(model, normalized, state), "", False
         waited_for, order_id = resumed
         if order_numbers(text) and self.orders.asks_more_than_a_number(normalized):
@@ -284,6 +292,16 @@ class Pipeline:
         intent: str | None, category: str | None = None,
     ) -> None:  # fmt: skip
         await self.p.escalations.escalate(Escalation(msg, kind, reason, risk, list(state.turns), intent, category))
+
+
+def _order_topic(model: LoadedModel, state: DialogueState) -> str | None:
+    """The intent an order number sent alone asks about: the order lookup of the conversation's
+    latest turns ("退款到哪了" earlier, then "DD2024…"), else the knowledge base's first
+    ``lookup: order`` intent."""
+    intents = model.kb.intents if model.kb else {}
+    talked = (intents.get(turn.intent or "") for turn in reversed(state.turns))
+    recent = next((i.name for i in talked if i is not None and i.lookup in ORDER_LOOKUPS), None)
+    return recent or next((i.name for i in intents.values() if i.lookup == "order"), None)
 
 
 def _handled_id(msg: InboundMessage) -> str:

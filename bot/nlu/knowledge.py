@@ -27,6 +27,7 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 LOOKUP_KINDS = ("order", "shipping", "parcel", "refund", "stock")
+ORDER_LOOKUPS = frozenset(LOOKUP_KINDS) - {"stock"}  # the kinds answered from one of the customer's orders
 
 
 class KnowledgeBaseError(Exception):

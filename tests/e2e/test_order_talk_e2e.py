@@ -220,6 +220,23 @@ def test_a_push_to_ship_is_about_the_paid_order_still_waiting(bot: tuple[httpx.C
     assert len(lines) == 2 and all("运动袜" in line for line in lines), named
 
 
+def test_an_order_number_sent_alone_is_looked_up(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    # Nobody asked for it: the order's status, here its parcel
+    assert "上海浦东中转场" in say(client, "c1", "DD202406080003")
+    assert "上海浦东中转场" in say(client, "c1", "SF1234567890123")  # its waybill alone
+    refunding = say(client, "c1", "订单号 DD202405200007")  # an order in refund is described by its refund
+    assert "已同意" in refunding and "699.00" in refunding, refunding
+    # Sent after a refund question and an acknowledgement: still about the refund
+    say(client, "c1", "退款到哪了")
+    say(client, "c1", "好的")
+    refunded = say(client, "c1", "DD202405150008")
+    assert "已完成" in refunded and "59.00" in refunded, refunded
+    # Another customer's order number reveals nothing
+    other = say(client, "c7", "DD202406080003")
+    assert "没有查到" in other and "Air Jordan" not in other and "SF1234567890123" not in other, other
+
+
 def test_wecom_app_message_gets_the_trace(settings: Settings, shop_server: tuple[str, Scripted]) -> None:
     """A signed WeCom callback: the customer is ``wecom:<user>`` and the reply goes to the platform."""
     from tests.support.callbacks import SEND, wecom_callback, with_channels
