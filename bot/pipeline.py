@@ -239,13 +239,10 @@ class Pipeline:
             if picked is not None:
                 return Decision(Action.ANSWER, picked, 1.0)
         decision = model.decide(text)
-        if (
-            decision.action in (Action.ANSWER, Action.OUT_OF_SCOPE)
-            or not state.turns
-            or len(text) > FOLLOW_UP_MAX_CHARS
-        ):
+        if decision.action is Action.ANSWER or not state.turns or len(text) > FOLLOW_UP_MAX_CHARS:
             return decision
-        # A short follow-up ("那退款呢", "多久到账") is read together with the previous question.
+        # A short follow-up ("那退款呢", "多久到账", "为什么这么慢" after a parcel's answer, which alone
+        # reads as chit-chat) is read together with the previous question.
         with_context = model.decide(f"{state.turns[-1].text} {text}")
         return with_context if with_context.confidence > decision.confidence else decision
 

@@ -220,6 +220,15 @@ def test_a_push_to_ship_is_about_the_paid_order_still_waiting(bot: tuple[httpx.C
     assert len(lines) == 2 and all("运动袜" in line for line in lines), named
 
 
+def test_a_short_complaint_after_an_answer_is_read_with_the_question(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    assert "JT0001234567890" in say(client, "c2", "我的快递到哪了")
+    slow = client.post("/api/chat", json={"user": "c2", "text": "为什么这么慢"}).json()  # alone: chit-chat
+    assert slow["action"] == "answer" and "JT0001234567890" in slow["reply"], slow
+    weather = client.post("/api/chat", json={"user": "c2", "text": "今天天气怎么样"}).json()
+    assert weather["action"] == "out_of_scope", weather  # chit-chat stays chit-chat
+
+
 def test_an_order_number_sent_alone_is_looked_up(bot: tuple[httpx.Client, Scripted]) -> None:
     client, _ = bot
     # Nobody asked for it: the order's status, here its parcel
