@@ -125,6 +125,9 @@ class Pipeline:
 
         if not norm.text and not risk.alert:  # empty, emoji-only or punctuation-only
             await self.p.contacts.record(msg, None, now)
+            if risk.negative or risk.rule_score > 0:  # "😡", "？？！！" alone: anger, impatience
+                text = replies.with_opening(self.p.risk.soothing_opening(msg.customer_key), replies.EMPTY_UPSET)
+                return Reply(text, risk=risk.score, action="empty", reasons=list(risk.reasons))
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         offered = state.suggestions
         decision, resumed_order, only_details = self._read(model, msg.text, norm.text, state)

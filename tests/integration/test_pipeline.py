@@ -202,10 +202,24 @@ async def test_an_answer_resets_the_unanswered_count(runtime) -> None:  # type: 
         assert reply.handoff is False, text
 
 
-@pytest.mark.parametrize("text", ["", "   ", "😀😀", "？？！！", "🙏"])
+@pytest.mark.parametrize("text", ["", "   ", "😀😀", "？", "[微笑]"])
 async def test_empty_or_emoji_only_gets_a_polite_prompt(runtime, text: str) -> None:  # type: ignore[no-untyped-def]
     reply = await runtime.pipeline.handle(msg(text, "e"))
     assert reply.text == replies.EMPTY and reply.action == "empty" and not reply.handoff
+
+
+@pytest.mark.parametrize(("text", "intent"), [("👍", "acknowledgement"), ("[强]", "acknowledgement"), ("🙏", "thanks")])
+async def test_a_thumbs_up_closes_the_turn(runtime, text: str, intent: str) -> None:  # type: ignore[no-untyped-def]
+    await runtime.pipeline.handle(msg("怎么退货", "th"))
+    reply = await runtime.pipeline.handle(msg(text, "th"))
+    assert reply.action == "answer" and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize(("text", "reason"), [("😡", "愤怒表情"), ("[发怒]", "愤怒表情"), ("？？！！", "连续")])
+async def test_an_angry_face_alone_is_soothed(runtime, text: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    reply = await runtime.pipeline.handle(msg(text, f"angry{text}"))
+    assert reply.action == "empty" and reply.text and reply.text.endswith(replies.EMPTY_UPSET), reply
+    assert any(reason in r for r in reply.reasons), reply
 
 
 @pytest.mark.parametrize("msg_type", ["image", "voice", "video"])

@@ -31,9 +31,25 @@ def test_traditional_characters_become_simplified() -> None:
 def test_punctuation_and_emoji_are_removed() -> None:
     assert normalize("我的快递呢？？😀😀！").text == "我的快递呢"
     assert normalize("what?! no... ok").text == "what no ok"
-    assert normalize("👍👍🙏").text == ""
+    assert normalize("[微笑][愉快]😀").text == ""  # smiles, WeChat's own as it sends them too
     assert normalize("！！!...，。").text == ""
     assert normalize("   ").text == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("👍", "好的"),
+        ("👌🏻", "好的"),
+        ("[OK]", "好的"),
+        ("[强]", "好的"),
+        ("[抱拳]", "谢谢"),
+        ("谢谢🙏", "谢谢 谢谢"),
+        ("👎", "不好"),
+    ],
+)
+def test_emoji_that_stand_for_words_are_read_as_them(text: str, read: str) -> None:
+    assert normalize(text).text == read
 
 
 def test_order_number_is_masked_and_recorded() -> None:
