@@ -80,6 +80,7 @@ _NEWEST_RE = re.compile(r"最新|最近|刚(?:买|下)")
 _OTHER_RE = re.compile(r"另(?:外)?(?:一|那)")  # "另一个呢", "另外那单"
 _QUESTION_RE = re.compile(r"[吗?？]|怎么|什么|多久|几时|哪")
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]+")
+_NON_LATIN_RUN_RE = re.compile(r"[^a-z0-9\s]+")
 _HAS_LATIN_RE = re.compile(r"[A-Za-z]")
 _SCRIPT_RUN_RE = re.compile(r"[A-Za-z0-9.\-]+|[^A-Za-z0-9.\-]+")  # "买AJ1" -> "买", "AJ1"
 _BARE_SIZE_RE = re.compile(_SIZE_NUMBER, re.IGNORECASE)
@@ -331,15 +332,22 @@ def _named(text: str, orders: list[Order]) -> list[Order]:
 
 
 def _shared_pieces(text: str, names: list[str]) -> list[int]:
-    """For each name, how many of the text's two-character pieces it or its Latin words' initials
-    contain, case and spaces aside ("熊猫那双", "要AJ的" for "Air Jordan 1 …")."""
-    compact = text.lower().replace(" ", "")
-    pieces = {compact[i : i + 2] for i in range(len(compact) - 1)}
+    """For each name, how many of the text's pieces it holds: two-character pieces of its Chinese
+    ("熊猫那双"), and its Latin words whole, as a word's start or as the initials of the name's
+    words ("dunk", "jor", "要AJ的" for "Air Jordan 1 …"). Latin is never cut into pieces: "order"
+    would be found in "Jordan"."""
+    lower = text.lower()
+    pieces = {run[i : i + 2] for run in _NON_LATIN_RUN_RE.findall(lower) for i in range(len(run) - 1)}
+    latin = set(_LATIN_WORD_RE.findall(lower))
     scores = []
     for name in names:
-        lower = name.lower()
-        haystack = lower.replace(" ", "") + " " + "".join(w[0] for w in _LATIN_WORD_RE.findall(lower))
-        scores.append(sum(p in haystack for p in pieces))
+        name_lower = name.lower()
+        words = _LATIN_WORD_RE.findall(name_lower)
+        initials = "".join(w[0] for w in words)
+        scores.append(
+            sum(p in name_lower for p in pieces)
+            + sum(any(w.startswith(x) for w in words) or (len(x) > 1 and x in initials) for x in latin)
+        )
     return scores
 
 

@@ -12,7 +12,7 @@ from bot.dialogue import DialogueState
 from bot.lookups import Item, Order, Product, Shipment, Trace, Tracking, TrackState
 from bot.nlu.knowledge import Intent
 from bot.nlu.normalize import normalize
-from bot.order_talk import OrderTalk, _product_query, _with_last_product
+from bot.order_talk import OrderTalk, _product_query, _shared_pieces, _with_last_product
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,22 @@ def test_a_follow_up_names_the_product_asked_before(text: str, last: str, query:
 )
 def test_the_words_that_name_a_product_and_its_size(text: str, query: str) -> None:
     assert _product_query(text) == query
+
+
+@pytest.mark.parametrize(
+    ("text", "fits"),
+    [
+        ("where is my order", [False, False]),  # "or" is in "Jordan", "re" in "Retro": Latin is read whole
+        ("我的dunk发货了吗", [True, False]),
+        ("AJ那双", [False, True]),  # initials of the name's words
+        ("jor那个", [False, True]),  # the start of a word
+        ("熊猫那双呢", [True, False]),
+        ("42码那双", [False, True]),
+    ],
+)
+def test_which_offered_orders_the_words_fit(text: str, fits: list[bool]) -> None:
+    names = ["Nike Dunk Low 熊猫 40码", "Air Jordan 1 Retro High OG 芝加哥 42码"]
+    assert [score > 0 for score in _shared_pieces(text.lower(), names)] == fits
 
 
 def test_only_a_size_while_a_product_is_talked_about() -> None:
