@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -87,7 +87,7 @@ _BARE_SIZE_RE = re.compile(_SIZE_NUMBER, re.IGNORECASE)
 _LEADING_THAT_RE = re.compile(r"^(?:那么|那个|那)")
 # What a message that only gives an order number may say around it ("订单号是 DD…", "就是这个").
 _AROUND_A_NUMBER_RE = re.compile(
-    r"[a-z0-9\s]+|订单号码?|订单编号|运单号|单号|订单|号码|编号|就是|是|这个|我的|的|好的|嗯+|哦|[^\w]"
+    r"[a-z0-9\s]+|订单号码?|订单编号|运单号|单号|订单|号码|编号|就是|是|这个|我的|的|好的|嗯+|哦|呢|吧|啊|呀|[^\w]"
 )
 
 
@@ -185,9 +185,10 @@ class OrderTalk:
         return bool(state.last_product and words) and _only_sizes(words)
 
     async def answer(
-        self, intent: Intent, faq: str, customer: str, text: str, order_id: str, state: DialogueState
+        self, intent: Intent, faq: str, customer: str, text: str, order_ids: Sequence[str], state: DialogueState
     ) -> str:
-        """The answer for a ``lookup:`` intent, from the customer's own data, within the timeout."""
+        """The answer for a ``lookup:`` intent, from the customer's own data, within the timeout;
+        ``order_ids`` are the orders the message names (none: the customer's recent ones)."""
         kind = intent.lookup or ""
         templates = {**self.answers.templates, **dict(intent.lookup_answers)}
         fill = _Fields(faq=faq)
@@ -195,7 +196,7 @@ class OrderTalk:
             async with asyncio.timeout(self.timeout):
                 if kind == "stock":
                     return await self._stock(text, state, templates, fill)
-                return await self._order(kind, intent.name, customer, text, order_id, state, templates, fill)
+                return await self._order(kind, intent.name, customer, text, order_ids, state, templates, fill)
         except TimeoutError:
             LOOKUPS.labels(kind, "timeout").inc()
             log.warning("lookup for intent %s: no answer within %.1f s", intent.name, self.timeout)
@@ -206,30 +207,38 @@ class OrderTalk:
         return templates["unavailable"].format_map(fill)
 
     async def _order(
-        self, kind: str, intent: str, customer: str, text: str, order_id: str, state: DialogueState,
+        self, kind: str, intent: str, customer: str, text: str, order_ids: Sequence[str], state: DialogueState,
         templates: dict[str, str], fill: _Fields,
     ) -> str:  # fmt: skip
-        if order_id:
-            found = await self._own_order(order_id, customer)
-            if found is None:
+        if order_ids:  # each named order, in turn ("DD… DD… 这两个订单怎么样了")
+            numbers = list(dict.fromkeys(order_ids))[:MAX_CHOICES]
+            found = [await self._own_order(number, customer) for number in numbers]
+            orders = list({o.order_id: o for o in found if o is not None}.values())  # an order and its waybill: once
+            if not orders:
                 state.awaiting_order = intent
                 return templates["not_found"].format_map(fill)
-            order = found
-        else:
-            recent = await self.lookups.recent_orders(customer, 10)
-            relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])]
-            named = _named(text, relevant)
-            relevant = (_likeliest(kind, text, relevant) if len(named) == len(relevant) else named)[:MAX_CHOICES]
-            if not relevant:
-                state.awaiting_order = intent
-                return templates["ask"].format_map(fill)
-            if len(relevant) > 1:
-                state.awaiting_order = intent
-                state.order_choices = [o.order_id for o in relevant]
-                state.order_choice_words = [_items(o) for o in relevant]
-                fill["choices"] = "\n".join(_choice_line(n, o) for n, o in enumerate(relevant, 1))
-                return templates["choose"].format_map(fill)
-            order = relevant[0]
+            state.order_no = orders[-1].order_id
+            answers = [await self._describe(kind, o, templates, _Fields(fill)) for o in orders]
+            missing = [
+                f"{n}：" + templates["not_found"].format_map(fill)
+                for n, o in zip(numbers, found, strict=True)
+                if o is None
+            ]
+            return mask_for_log("\n\n".join(answers + missing))
+        recent = await self.lookups.recent_orders(customer, 10)
+        relevant = [o for o in recent if o.status in _RELEVANT.get(kind, _RELEVANT["order"])]
+        named = _named(text, relevant)
+        relevant = (_likeliest(kind, text, relevant) if len(named) == len(relevant) else named)[:MAX_CHOICES]
+        if not relevant:
+            state.awaiting_order = intent
+            return templates["ask"].format_map(fill)
+        if len(relevant) > 1:
+            state.awaiting_order = intent
+            state.order_choices = [o.order_id for o in relevant]
+            state.order_choice_words = [_items(o) for o in relevant]
+            fill["choices"] = "\n".join(_choice_line(n, o) for n, o in enumerate(relevant, 1))
+            return templates["choose"].format_map(fill)
+        order = relevant[0]
         state.order_no = order.order_id
         return mask_for_log(await self._describe(kind, order, templates, fill))
 

@@ -142,9 +142,9 @@ class Pipeline:
         why, handoff_reason = self._handoff_reason(risk, intent is not None and intent.handoff, state.unanswered)
         reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
         if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
-            order_id = resumed_order or next(iter(order_numbers(msg.text)[-1:]), "")
+            order_ids = [resumed_order] if resumed_order else order_numbers(msg.text)
             faq = model.answer(decision.intent, state.order_no)
-            text = await self.orders.answer(intent, faq, msg.customer_key, msg.text, order_id, state)
+            text = await self.orders.answer(intent, faq, msg.customer_key, msg.text, order_ids, state)
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
             reply.text = replies.with_opening(opening, text)
 
@@ -209,8 +209,9 @@ class Pipeline:
         gives what a lookup needs (a number, a pick from the offered orders, a size), with nothing
         in it to read a mood from. A number that comes with a lookup question of its own
         ("DD2024… 到哪了" while the bot waits for a refund's order number) is that question's, not
-        the one asked; a number alone that nobody asked for looks that order up; a size alone
-        after a stock answer asks about the same product."""
+        the one asked; a number alone that nobody asked for, or with a question the model cannot
+        tell ("DD2024… 怎么样了"), looks that order up; a size alone after a stock answer asks about
+        the same product."""
         resumed = self.orders.resume(state, text, normalized) if self.orders.enabled else None
         if resumed is None:
             last = model.kb.intents.get(state.last_intent or "") if model.kb else None
@@ -221,8 +222,13 @@ class Pipeline:
                 _order_topic(model, state) if numbers and not self.orders.asks_more_than_a_number(normalized) else None
             )
             if about is not None:  # an order number alone, not asked for: look that order up
-                return Decision(Action.ANSWER, about, 1.0), numbers[-1], True
-            return self._understand(model, normalized, state), "", False
+                return Decision(Action.ANSWER, about, 1.0), "", True
+            decision = self._understand(model, normalized, state)
+            if numbers and decision.action is not Action.ANSWER:  # "DD2024… 怎么样了": about that order
+                about = _order_topic(model, state, decision.suggestions)
+                if about is not None:
+                    return Decision(Action.ANSWER, about, decision.confidence), "", False
+            return decision, "", False
         waited_for, order_id = resumed
         if order_numbers(text) and self.orders.asks_more_than_a_number(normalized):
             own = self._understand(model, normalized, state)
@@ -294,13 +300,15 @@ class Pipeline:
         await self.p.escalations.escalate(Escalation(msg, kind, reason, risk, list(state.turns), intent, category))
 
 
-def _order_topic(model: LoadedModel, state: DialogueState) -> str | None:
-    """The intent an order number sent alone asks about: the order lookup of the conversation's
-    latest turns ("退款到哪了" earlier, then "DD2024…"), else the knowledge base's first
-    ``lookup: order`` intent."""
+def _order_topic(model: LoadedModel, state: DialogueState, candidates: Sequence[str] = ()) -> str | None:
+    """The intent a message that gives an order number but no clear question asks about: the
+    first of ``candidates`` (the model's suggestions) that looks an order up, else the order
+    lookup of the conversation's latest turns ("退款到哪了" earlier, then "DD2024…"), else the
+    knowledge base's first ``lookup: order`` intent."""
     intents = model.kb.intents if model.kb else {}
+    asked = (intents.get(name) for name in candidates)
     talked = (intents.get(turn.intent or "") for turn in reversed(state.turns))
-    recent = next((i.name for i in talked if i is not None and i.lookup in ORDER_LOOKUPS), None)
+    recent = next((i.name for i in (*asked, *talked) if i is not None and i.lookup in ORDER_LOOKUPS), None)
     return recent or next((i.name for i in intents.values() if i.lookup == "order"), None)
 
 

@@ -246,6 +246,19 @@ def test_an_order_number_sent_alone_is_looked_up(bot: tuple[httpx.Client, Script
     assert "没有查到" in other and "Air Jordan" not in other and "SF1234567890123" not in other, other
 
 
+def test_order_numbers_with_a_vague_question_each_get_their_answer(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    vague = say(client, "c1", "DD202406080003 怎么样了")  # alone, the model cannot tell the question
+    assert "上海浦东中转场" in vague, vague
+    both = say(client, "c1", "DD202406080003 DD202406090004 这两个订单怎么样了")
+    assert "SF1234567890123" in both and "DD202406090004" in both and "付款" in both, both
+    once = say(client, "c1", "DD202406080003 SF1234567890123")  # an order and its own waybill
+    assert once.count("上海浦东中转场") == 1 and "没有查到" not in once, once
+    mixed = say(client, "c1", "DD202406080003 和 DD202406070009 到哪了")  # the second is c2's
+    assert "上海浦东中转场" in mixed and "DD202406070009：" in mixed and "没有查到" in mixed, mixed
+    assert "JT0001234567890" not in mixed and "极兔" not in mixed, mixed
+
+
 def test_wecom_app_message_gets_the_trace(settings: Settings, shop_server: tuple[str, Scripted]) -> None:
     """A signed WeCom callback: the customer is ``wecom:<user>`` and the reply goes to the platform."""
     from tests.support.callbacks import SEND, wecom_callback, with_channels

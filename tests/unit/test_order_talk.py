@@ -112,7 +112,7 @@ async def test_a_parcel_without_a_scan_for_days_has_stalled(hours_after_scan: in
     now = (OneParcel.SCANNED + timedelta(hours=hours_after_scan)).timestamp()
     talk = OrderTalk(OneParcel(), 5.0, lambda: now)
     intent = Intent("where_is_parcel", "logistics", "FAQ", ("快递到哪了",), "查物流", lookup="parcel")
-    reply = await talk.answer(intent, "FAQ", "web:c1", "我的快递到哪了", "", DialogueState())
+    reply = await talk.answer(intent, "FAQ", "web:c1", "我的快递到哪了", [], DialogueState())
     assert "北京转运中心" in reply and says in reply, reply
 
 
@@ -137,11 +137,11 @@ async def test_a_search_that_finds_nothing_is_narrowed_to_the_model_name_and_siz
     talk = OrderTalk(shop, 5.0, lambda: 0.0)
     intent = Intent("stock_restock", "product", "FAQ", ("有货吗",), "库存", lookup="stock")
     state = DialogueState()
-    reply = await talk.answer(intent, "FAQ", "web:c1", "我想给儿子买AJ1 43码", "", state)
+    reply = await talk.answer(intent, "FAQ", "web:c1", "我想给儿子买AJ1 43码", [], state)
     assert "43码" in reply and "有货" in reply, reply
     assert shop.queries == ["我想给儿子买AJ1 43码", "AJ1 43码"]
     assert state.last_product == "AJ1 43码"  # the follow-ups build on the query that found it
     shop.queries.clear()
-    none = await talk.answer(intent, "FAQ", "web:c2", "Nike 帆布鞋 那个款 40码", "", DialogueState())
+    none = await talk.answer(intent, "FAQ", "web:c2", "Nike 帆布鞋 那个款 40码", [], DialogueState())
     assert none == "FAQ"  # nothing found: the knowledge base's answer
     assert shop.queries == ["Nike 帆布鞋 那个款 40码", "Nike 40码", "帆布鞋 40码"]  # at most two narrower
