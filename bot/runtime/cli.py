@@ -261,7 +261,7 @@ def eval_(
 @app.command()
 def ask(
     text: str = typer.Argument(..., help="the customer's message"),
-    user: str = typer.Option("cli-user", help="customer id (keeps conversation state between calls)"),
+    user: str = typer.Option("cli-user", help="customer id, web:<ID> as on /api/chat (keeps the conversation)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     config: Path | None = ConfigOpt,
 ) -> None:

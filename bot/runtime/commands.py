@@ -23,6 +23,7 @@ from bot.redis_store import Keys, connected
 from bot.runtime import TASK_PARTITIONS, Runtime, thresholds, train_params
 from bot.runtime.checks import output_problem
 from bot.runtime.settings import Settings
+from bot.web_chat import WEB
 
 _TASKS = ("intent", "risk", "emotion")
 
@@ -125,13 +126,15 @@ def eval_command(
 
 
 async def ask_command(settings: Settings, text: str, user: str) -> dict[str, Any]:
+    """One message of ``web:<user>``, the built-in web channel's customer, as ``/api/chat`` has it:
+    the same conversation and, with a shop configured, the same orders."""
     try:
         runtime = Runtime.start(settings)
     except (KnowledgeBaseError, ModelFileError) as e:
         raise ValueError(str(e)) from None
     try:
         msg = InboundMessage(
-            channel="cli", app="default", conversation_id=user, sender_id=user, text=text,
+            channel=WEB, app="default", conversation_id=user, sender_id=user, text=text,
             message_id=f"cli-{time.time_ns()}", sent_at=time.time(),
         )  # fmt: skip
         reply = await runtime.pipeline.handle(msg)

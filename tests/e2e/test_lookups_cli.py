@@ -57,6 +57,16 @@ def test_lookup_order_as_text_and_json(runner: CliRunner, tmp_path: Path, redis_
     assert order["items"] == [{"name": "Nike Dunk Low 熊猫 40码", "sku": "DUNK-PANDA-40", "quantity": 1}]
 
 
+def test_ask_is_the_web_customer_with_their_orders(
+    runner: CliRunner, tmp_path: Path, redis_clean: str, demo_base: str
+) -> None:
+    """``kefu ask --user c2`` is ``web:c2`` towards the shop, as ``/api/chat`` is: the demo's c2 has one order."""
+    cfg = config_file(tmp_path, redis_clean, demo_config(demo_base))
+    result = runner.invoke(app, ["ask", "我的快递到哪了", "--user", "c2", "--json", "--config", cfg])
+    assert result.exit_code == 0, result.output
+    assert "JT0001234567890" in json.loads(result.stdout)["reply"], result.output
+
+
 def test_lookup_order_errors(runner: CliRunner, tmp_path: Path, redis_clean: str, demo_base: str) -> None:
     cfg = config_file(tmp_path, redis_clean, demo_config(demo_base))
     result = runner.invoke(app, ["lookup", "order", "DD202406070009", "--customer", "web:c1", "-c", cfg])
