@@ -66,7 +66,13 @@ class InboundMessage:
     @property
     def customer_key(self) -> str:
         """A stable id for the person across our stores: channel-scoped unless a union id links it."""
-        return f"u:{self.union_id}" if self.union_id else f"{self.channel}:{self.sender_id}"
+        return f"u:{self.union_id}" if self.union_id else self.shop_customer
+
+    @property
+    def shop_customer(self) -> str:
+        """The customer as the shop's systems know them: ``<channel>:<the platform's user id>``
+        (``feishu:ou_abc``), never the union id that links channels in our own stores."""
+        return f"{self.channel}:{self.sender_id}"
 
     def to_json(self) -> str:
         return _to_json(self)

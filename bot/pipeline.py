@@ -144,7 +144,7 @@ class Pipeline:
         if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
             order_ids = [resumed_order] if resumed_order else order_numbers(msg.text)
             faq = model.answer(decision.intent, state.order_no)
-            text = await self.orders.answer(intent, faq, msg.customer_key, msg.text, order_ids, state)
+            text = await self.orders.answer(intent, faq, msg.shop_customer, msg.text, order_ids, state)
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
             reply.text = replies.with_opening(opening, text)
 

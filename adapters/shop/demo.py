@@ -95,6 +95,7 @@ ORDERS: dict[str, list[dict[str, Any]]] = {
     "web:c2": [_order("DD202406070009", "shipped", "2024-06-07T09:00:00+08:00", "1299.00", [AJ1], JT)],
     "wecom:zhangsan": [_order("DD202406070011", "shipped", "2024-06-07T08:00:00+08:00", "699.00", [DUNK], JT)],
     "wecom_kf:wmDemo": [_order("DD202406060010", "paid", "2024-06-06T20:00:00+08:00", "699.00", [DUNK])],
+    "feishu:ou_demo": [_order("DD202406070012", "shipped", "2024-06-07T10:00:00+08:00", "59.00", [SOCKS], ZTO)],
 }
 
 SHIPMENTS: dict[str, dict[str, Any]] = {

@@ -4,6 +4,7 @@ scripted misbehaviours, over ``/api/chat``."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -257,6 +258,26 @@ def test_order_numbers_with_a_vague_question_each_get_their_answer(bot: tuple[ht
     mixed = say(client, "c1", "DD202406080003 和 DD202406070009 到哪了")  # the second is c2's
     assert "上海浦东中转场" in mixed and "DD202406070009：" in mixed and "没有查到" in mixed, mixed
     assert "JT0001234567890" not in mixed and "极兔" not in mixed, mixed
+
+
+def test_a_feishu_customer_is_their_open_id_towards_the_shop(
+    settings: Settings, shop_server: tuple[str, Scripted]
+) -> None:
+    """Feishu sends a union id beside the open id; the shop knows ``feishu:<open_id>``, as the
+    contract says, whatever links the customer across channels in kefu's own stores."""
+    from tests.support.callbacks import FS_APP, FS_SECRET, feishu_callback, with_channels
+    from tests.support.fake_platform import FakePlatform
+
+    base_shop, scripted = shop_server
+    scripted.script.clear()
+    with FakePlatform() as fake:
+        fake.state["feishu"]["apps"][FS_APP] = FS_SECRET
+        with served(with_shop(with_channels(settings, fake), base_shop)) as (base, _):
+            headers, body = feishu_callback("我的快递到哪了", "om_order_1", open_id="ou_demo")
+            assert httpx.post(f"{base}/webhooks/feishu", headers=headers, content=body).status_code == 200
+            [sent] = fake.wait_for("/open-apis/im/v1/messages/om_order_1/reply", 1)
+    content = json.loads(sent.json()["content"])["text"]
+    assert "DD202406070012" in content and "75312345678901" in content, content
 
 
 def test_wecom_app_message_gets_the_trace(settings: Settings, shop_server: tuple[str, Scripted]) -> None:
