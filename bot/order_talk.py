@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SHIPPED_ANSWERS = PACKAGE_CONFIG_DIR / "lookup_answers.yaml"
 MAX_CHOICES = 3
+MAX_LISTED = 5  # products listed for a question that names no size
 MAX_RETRY_SEARCHES = 2  # product searches with fewer words when the whole query finds nothing
 # Which of a customer's recent orders a question can be about.
 _RELEVANT = {
@@ -301,14 +302,13 @@ class OrderTalk:
         if not products:
             return templates["no_product"].format_map(fill)
         state.last_product = query
-        product = _best(products, query)
-        fill.update(product=product.name, stock=product.stock)
-        if product.stock > 0:
-            return templates["in_stock"].format_map(fill)
-        if product.restock_date:
-            fill["restock_date"] = f"{product.restock_date.month}月{product.restock_date.day}日"
-            return templates["restock"].format_map(fill)
-        return templates["no_restock_date"].format_map(fill)
+        if len(products) > 1 and not any(_SIZE_RE.fullmatch(w) for w in query.split()):
+            # No size named ("AJ1什么时候补货"): each product the shop has, not the first it lists
+            answers = [_stock_answer(p, fill) for p in products[:MAX_LISTED]]
+            fill["stock_lines"] = "\n".join(templates["stock_line_" + name].format_map(f) for name, f in answers)
+            return templates["stock_list"].format_map(fill)
+        template, fields = _stock_answer(_best(products, query), fill)
+        return templates[template].format_map(fields)
 
     async def _products(self, query: str) -> tuple[str, list[Product]]:
         """The products that fit every word of the query; when none do, those that fit one of its
@@ -380,6 +380,18 @@ def _with_last_product(query: str, last: str) -> str:
 def _only_sizes(words: list[str]) -> bool:
     """Whether every word is a size as ``_product_query`` writes it ("43码"); True for none."""
     return all(_SIZE_RE.fullmatch(w) for w in words)
+
+
+def _stock_answer(product: Product, fill: _Fields) -> tuple[str, _Fields]:
+    """Which template tells this product's stock (``in_stock``, ``restock``, ``no_restock_date``)
+    and ``fill`` with its fields, in a copy."""
+    fields = _Fields(fill, product=product.name, stock=product.stock)
+    if product.stock > 0:
+        return "in_stock", fields
+    if product.restock_date:
+        fields["restock_date"] = f"{product.restock_date.month}月{product.restock_date.day}日"
+        return "restock", fields
+    return "no_restock_date", fields
 
 
 def _best(products: list[Product], query: str) -> Product:

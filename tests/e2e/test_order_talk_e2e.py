@@ -184,6 +184,12 @@ def test_stock_by_alias_and_size_then_follow_ups_and_acknowledgement(bot: tuple[
     assert "好的亲" in say(client, "c4", "好的")
     spoken = say(client, "c5", "乔丹1还有42码吗")  # the alias, with 还有 between it and the size
     assert "42码" in spoken and "有货" in spoken, spoken
+    every = say(client, "c6", "AJ1什么时候补货")  # no size: each size the shop has
+    lines = [line for line in every.splitlines() if "Air Jordan" in line]
+    assert [line.split("：")[0][-3:] for line in lines] == ["42码", "43码", "44码"], every
+    assert shown_day("2024-07-15") in lines[1] and "库存 5 件" in lines[2], every
+    one = say(client, "c6", "那43码呢")  # then one of them
+    assert "43码" in one and "44码" not in one, one
 
 
 @pytest.mark.parametrize(
