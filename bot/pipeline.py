@@ -209,26 +209,10 @@ class Pipeline:
         gives what a lookup needs (a number, a pick from the offered orders, a size), with nothing
         in it to read a mood from. A number that comes with a lookup question of its own
         ("DD2024… 到哪了" while the bot waits for a refund's order number) is that question's, not
-        the one asked; a number alone that nobody asked for, or with a question the model cannot
-        tell ("DD2024… 怎么样了"), looks that order up; a size alone after a stock answer asks about
-        the same product."""
+        the one asked."""
         resumed = self.orders.resume(state, text, normalized) if self.orders.enabled else None
         if resumed is None:
-            last = model.kb.intents.get(state.last_intent or "") if model.kb else None
-            if last is not None and last.lookup == "stock" and self.orders.names_only_a_size(state, text):
-                return Decision(Action.ANSWER, last.name, 1.0), "", True  # "那43码呢" after "AJ1 42码有货吗"
-            numbers = order_numbers(text) if self.orders.enabled else []
-            about = (
-                _order_topic(model, state) if numbers and not self.orders.asks_more_than_a_number(normalized) else None
-            )
-            if about is not None:  # an order number alone, not asked for: look that order up
-                return Decision(Action.ANSWER, about, 1.0), "", True
-            decision = self._understand(model, normalized, state)
-            if numbers and decision.action is not Action.ANSWER:  # "DD2024… 怎么样了": about that order
-                about = _order_topic(model, state, decision.suggestions)
-                if about is not None:
-                    return Decision(Action.ANSWER, about, decision.confidence), "", False
-            return decision, "", False
+            return self._read_anew(model, text, normalized, state)
         waited_for, order_id = resumed
         if order_numbers(text) and self.orders.asks_more_than_a_number(normalized):
             own = self._understand(model, normalized, state)
@@ -236,6 +220,27 @@ class Pipeline:
             if own.action is Action.ANSWER and intent is not None and intent.lookup and own.intent != waited_for:
                 return own, order_id, False
         return Decision(Action.ANSWER, waited_for, 1.0), order_id, True
+
+    def _read_anew(
+        self, model: LoadedModel, text: str, normalized: str, state: DialogueState
+    ) -> tuple[Decision, str, bool]:
+        """``_read`` for a message that answers no question of the bot's: a size alone after a stock
+        answer asks about the same product; an order number alone, or with a question the model
+        cannot tell ("DD2024… 怎么样了"), looks that order up (the orders come from the text)."""
+        last = model.kb.intents.get(state.last_intent or "") if model.kb else None
+        if last is not None and last.lookup == "stock" and self.orders.names_only_a_size(state, text):
+            return Decision(Action.ANSWER, last.name, 1.0), "", True  # "那43码呢" after "AJ1 42码有货吗"
+        numbers = order_numbers(text) if self.orders.enabled else []
+        if numbers and not self.orders.asks_more_than_a_number(normalized):
+            about = _order_topic(model, state)
+            if about is not None:
+                return Decision(Action.ANSWER, about, 1.0), "", True
+        decision = self._understand(model, normalized, state)
+        if numbers and decision.action is not Action.ANSWER:
+            about = _order_topic(model, state, decision.suggestions)
+            if about is not None:
+                return Decision(Action.ANSWER, about, decision.confidence), "", False
+        return decision, "", False
 
     @staticmethod
     def _understand(model: LoadedModel, text: str, state: DialogueState) -> Decision:
