@@ -18,7 +18,7 @@ from bot.lookups import Lookups, NoLookups
 from bot.message import InboundMessage, as_dict
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
-from bot.nlu.knowledge import ORDER_LOOKUPS
+from bot.nlu.knowledge import ORDER_LOOKUPS, WHERE_THE_ORDER_IS
 from bot.nlu.normalize import normalize, order_numbers
 from bot.order_talk import OrderTalk
 from bot.ports import (
@@ -240,6 +240,9 @@ class Pipeline:
             about = _order_topic(model, state, decision.suggestions)
             if about is not None:
                 return Decision(Action.ANSWER, about, decision.confidence), "", False
+        if self.orders.enabled and _all_about_where_the_order_is(model, decision):
+            # "我的订单什么时候发货" between 发货时间, 订单状态 and 催发货: the order's own data answers each
+            return Decision(Action.ANSWER, decision.suggestions[0], decision.confidence), "", False
         return decision, "", False
 
     @staticmethod
@@ -315,6 +318,15 @@ def _order_topic(model: LoadedModel, state: DialogueState, candidates: Sequence[
     talked = (intents.get(turn.intent or "") for turn in reversed(state.turns))
     recent = next((i.name for i in (*asked, *talked) if i is not None and i.lookup in ORDER_LOOKUPS), None)
     return recent or next((i.name for i in intents.values() if i.lookup == "order"), None)
+
+
+def _all_about_where_the_order_is(model: LoadedModel, decision: Decision) -> bool:
+    """Whether a clarifying question would offer only intents answered from where the customer's
+    order is now (``WHERE_THE_ORDER_IS``): then asking which one is needless."""
+    if decision.action is not Action.CLARIFY or not model.kb:
+        return False
+    kinds = [model.kb.intents[name].lookup if name in model.kb.intents else None for name in decision.suggestions]
+    return all(kind in WHERE_THE_ORDER_IS for kind in kinds)
 
 
 def _handled_id(msg: InboundMessage) -> str:

@@ -28,6 +28,7 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 LOOKUP_KINDS = ("order", "shipping", "parcel", "refund", "stock")
 ORDER_LOOKUPS = frozenset(LOOKUP_KINDS) - {"stock"}  # the kinds answered from one of the customer's orders
+WHERE_THE_ORDER_IS = frozenset({"order", "shipping", "parcel"})  # answered alike: paid, shipped, where
 
 
 class KnowledgeBaseError(Exception):

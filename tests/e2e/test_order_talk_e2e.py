@@ -286,6 +286,31 @@ def test_a_feishu_customer_is_their_open_id_towards_the_shop(
     assert "DD202406070012" in content and "75312345678901" in content, content
 
 
+def test_a_wechat_customer_service_message_gets_their_order(
+    settings: Settings, shop_server: tuple[str, Scripted]
+) -> None:
+    """微信客服, the whole way: the signed notice, the pull of the message, the customer
+    ``wecom_kf:<external_userid>`` towards the shop, and the reply through ``kf/send_msg``."""
+    from tests.support.callbacks import wecom_kf_event, with_channels
+    from tests.support.fake_platform import FakePlatform
+
+    base_shop, scripted = shop_server
+    scripted.script.clear()
+    message = {
+        "msgid": "kfmsg1", "open_kfid": "wkShop", "external_userid": "wmDemo", "send_time": int(time.time()),
+        "origin": 3, "msgtype": "text", "text": {"content": "我的订单什么时候发货"},
+    }  # fmt: skip
+    with FakePlatform() as fake:
+        fake.state["kf_messages"] = {"wkShop": [message]}
+        with served(with_shop(with_channels(settings, fake), base_shop)) as (base, _):
+            query, body = wecom_kf_event("SYNC_TOKEN", "wkShop")
+            assert httpx.post(f"{base}/webhooks/wecom", params=query, content=body).status_code == 200
+            [sent] = fake.wait_for("/cgi-bin/kf/send_msg", 1)
+    reply = sent.json()
+    assert reply["touser"] == "wmDemo" and reply["open_kfid"] == "wkShop", reply
+    assert "DD202406060010" in reply["text"]["content"] and "付款" in reply["text"]["content"], reply
+
+
 def test_wecom_app_message_gets_the_trace(settings: Settings, shop_server: tuple[str, Scripted]) -> None:
     """A signed WeCom callback: the customer is ``wecom:<user>`` and the reply goes to the platform."""
     from tests.support.callbacks import SEND, wecom_callback, with_channels

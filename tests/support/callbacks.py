@@ -54,11 +54,24 @@ def unsecret(value):  # type: ignore[no-untyped-def]
 
 
 def wecom_callback(text: str, msg_id: str, sender: str = "zhangsan") -> tuple[dict[str, str], bytes]:
+    content = f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId>"
+    return _wecom_post(content, sender)
+
+
+def wecom_kf_event(token: str, open_kfid: str) -> tuple[dict[str, str], bytes]:
+    """微信客服's notice that messages wait: kefu fetches them with ``kf/sync_msg`` and ``token``."""
+    return _wecom_post(
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event>"
+        f"<Token><![CDATA[{token}]]></Token><OpenKfId><![CDATA[{open_kfid}]]></OpenKfId>",
+        "sys",
+    )
+
+
+def _wecom_post(content: str, sender: str) -> tuple[dict[str, str], bytes]:
     now = int(time.time())
     plain = (
         f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{sender}]]></FromUserName>"
-        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>"
-        f"<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
+        f"<CreateTime>{now}</CreateTime>{content}<AgentID>1000002</AgentID></xml>"
     )
     sealed = fromstring(WeChatCrypto(TOKEN, AES_KEY, CORP).encrypt_message(plain, "nonce1", str(now)))
     body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{sealed.findtext('Encrypt')}]]></Encrypt></xml>"
