@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal, Protocol
+
+# Shops and couriers in China write times without a zone more often than not: such a time is
+# Beijing time, and the customer is told every time in it.
+CHINA_TIME = timezone(timedelta(hours=8))
+
+
+def in_china_time(value: datetime) -> datetime:
+    """An aware time in Beijing time; a time without a zone is taken as Beijing time already."""
+    return value.astimezone(CHINA_TIME) if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+
 
 OrderStatus = Literal[
     "pending_payment", "paid", "shipped", "delivered", "completed", "cancelled", "refunding", "refunded"

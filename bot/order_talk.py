@@ -22,6 +22,7 @@ import yaml
 
 from bot.dialogue import DialogueState, pick_suggestion
 from bot.lookups import (
+    CHINA_TIME,
     CarrierUnknown,
     LookupFailed,
     Lookups,
@@ -32,6 +33,7 @@ from bot.lookups import (
     Product,
     TrackState,
     Unavailable,
+    in_china_time,
 )
 from bot.metrics import LOOKUPS
 from bot.nlu.knowledge import Intent
@@ -118,7 +120,13 @@ class _Fields(dict[str, Any]):
 
 
 def _when(value: datetime) -> str:
+    value = in_china_time(value)
     return f"{value.month}月{value.day}日 {value:%H:%M}"
+
+
+def _day(value: datetime) -> str:
+    value = in_china_time(value)
+    return f"{value.month}月{value.day}日"
 
 
 def _items(order: Order) -> str:
@@ -126,7 +134,7 @@ def _items(order: Order) -> str:
 
 
 def _choice_line(n: int, order: Order) -> str:
-    return f"{n}. {_items(order)} {order.created_at.month}月{order.created_at.day}日"
+    return f"{n}. {_items(order)} {_day(order.created_at)}"
 
 
 class OrderTalk:
@@ -269,8 +277,8 @@ class OrderTalk:
         if order.status == "pending_payment":
             return templates["pending_payment"].format_map(fill)
         if order.status == "paid" and order.shipment is None:
-            promised = order.created_at + timedelta(hours=a.ship_within_hours)
-            late = datetime.fromtimestamp(self.clock(), promised.tzinfo) > promised
+            promised = in_china_time(order.created_at) + timedelta(hours=a.ship_within_hours)
+            late = datetime.fromtimestamp(self.clock(), CHINA_TIME) > promised
             fill.update(
                 paid_at=_when(order.created_at), promised_at=_when(promised),
                 late=templates["not_shipped_late" if late else "not_shipped_on_time"],
@@ -288,7 +296,7 @@ class OrderTalk:
             return templates["shipped_no_trace"].format_map(fill)
         latest = tracking.traces[0]
         next_step = _NEXT.get(tracking.state, "next_other")
-        stale = datetime.fromtimestamp(self.clock(), latest.time.tzinfo) - latest.time
+        stale = datetime.fromtimestamp(self.clock(), CHINA_TIME) - in_china_time(latest.time)
         if tracking.state is not TrackState.SIGNED and stale > timedelta(hours=a.trace_stale_hours):
             next_step = "next_stalled"  # no scan for days: the courier must be asked, not waited for
             fill["stale_days"] = stale.days

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from urllib.parse import urlencode
 
 import redis.asyncio as aredis
@@ -26,14 +26,22 @@ from adapters.logistics.carriers import PHONE_REQUIRED, carrier_of
 from adapters.logistics.settings import LogisticsSettings
 from adapters.lookup_http import DEFAULT_BREAKER, AnswerCache, Breaker, BreakerPolicy, guarded_call, ref
 from bot.http import HttpClient
-from bot.lookups import CarrierUnknown, NotFound, NoTraceYet, Trace, Tracking, TrackState, Unavailable
+from bot.lookups import (
+    CarrierUnknown,
+    NotFound,
+    NoTraceYet,
+    Trace,
+    Tracking,
+    TrackState,
+    Unavailable,
+    in_china_time,
+)
 from bot.redis_store import Keys
 
 log = logging.getLogger(__name__)
 
 QUERY_PATH = "/poll/query.do"
 TRACK_TTL = 60  # seconds
-CHINA = timezone(timedelta(hours=8))  # 快递100's times carry no zone; they are Beijing time
 
 
 def kuaidi100_sign(param: str, key: str, customer: str) -> str:
@@ -84,7 +92,7 @@ def parse_answer(body: bytes, company: str, waybill: str) -> Tracking:
         answer = _SUCCESS.validate_python(data)
     except ValidationError as e:
         raise _Bad("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['type']}" for err in e.errors()[:5])) from None
-    traces = tuple(Trace(s.time if s.time.tzinfo else s.time.replace(tzinfo=CHINA), s.context) for s in answer.data)
+    traces = tuple(Trace(in_china_time(s.time), s.context) for s in answer.data)  # 快递100's carry no zone
     return Tracking(answer.com or company, answer.nu or waybill, TrackState.parse(answer.state), traces)
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from bot.lookups import Order, Product, Trace, Tracking, TrackState
+from bot.lookups import Order, Product, Trace, Tracking, TrackState, in_china_time
 
 
 class BadResponse(Exception):
@@ -72,13 +72,25 @@ def _phone_tail(order: Any) -> Any:
     return {**order, "shipment": {**rest, "phone_tail": digits[-4:] if len(digits) >= 4 else None}}
 
 
+def _in_china_time(order: Order) -> Order:
+    """The order with its times in Beijing time: a time without a zone is one already."""
+    shipment, refund = order.shipment, order.refund
+    return replace(
+        order,
+        created_at=in_china_time(order.created_at),
+        shipment=shipment and replace(shipment, shipped_at=shipment.shipped_at and in_china_time(shipment.shipped_at)),
+        refund=refund and replace(refund, updated_at=in_china_time(refund.updated_at)),
+    )
+
+
 def parse_order(body: bytes) -> Order:
-    return _validate(_ORDER, _phone_tail(json_object(body)))
+    return _in_china_time(_validate(_ORDER, _phone_tail(json_object(body))))
 
 
 def parse_orders(body: bytes) -> list[Order]:
     orders = _member(json_object(body), "orders")
-    return _validate(_ORDERS, [_phone_tail(o) for o in orders] if isinstance(orders, list) else orders)
+    valid = _validate(_ORDERS, [_phone_tail(o) for o in orders] if isinstance(orders, list) else orders)
+    return [_in_china_time(o) for o in valid]
 
 
 def parse_products(body: bytes) -> list[Product]:
@@ -87,4 +99,5 @@ def parse_products(body: bytes) -> list[Product]:
 
 def parse_shipment(body: bytes) -> Tracking:
     wire: _Shipment = _validate(_SHIPMENT, json_object(body))
-    return Tracking(wire.company, wire.waybill, TrackState.parse(wire.state), wire.traces)
+    traces = tuple(Trace(in_china_time(t.time), t.context) for t in wire.traces)
+    return Tracking(wire.company, wire.waybill, TrackState.parse(wire.state), traces)

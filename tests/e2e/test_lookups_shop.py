@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from adapters.shop.client import ShopClient
 from adapters.shop.demo import create_demo_app
 from adapters.shop.settings import ShopSettings
 from adapters.shop.signing import signature, signed_headers, verify
-from adapters.shop.wire import parse_order
+from adapters.shop.wire import parse_order, parse_shipment
 from bot.http import HttpClient
 from bot.lookups import NoLookups, NotFound, NotYours, TrackState, Unavailable
 from bot.redis_store import Keys
@@ -328,3 +329,24 @@ def test_the_shipments_optional_phone_becomes_its_last_four_digits(
     order = parse_order(json.dumps(body).encode())
     assert order.shipment is not None and order.shipment.phone_tail == tail
     assert "1380000" not in repr(order)  # the whole number is not kept
+
+
+@pytest.mark.parametrize(
+    ("written", "beijing"),
+    [
+        ("2024-06-08T02:05:00Z", "2024-06-08 10:05"),  # UTC, told in Beijing time
+        ("2024-06-08T10:05:00+08:00", "2024-06-08 10:05"),
+        ("2024-06-08 10:05:00", "2024-06-08 10:05"),  # no zone: Beijing time already
+    ],
+)
+def test_the_shops_times_are_read_in_beijing_time(written: str, beijing: str) -> None:
+    body = {"order_id": "DD1", "status": "refunding", "created_at": written, "amount": "1",
+            "shipment": {"company": "中通快递", "company_code": "zhongtong", "waybill": "7531", "shipped_at": written},
+            "refund": {"status": "applied", "amount": "1", "updated_at": written}}  # fmt: skip
+    order = parse_order(json.dumps(body).encode())
+    assert order.shipment is not None and order.refund is not None
+    for value in (order.created_at, order.shipment.shipped_at, order.refund.updated_at):
+        assert value is not None and value.utcoffset() == timedelta(hours=8) and f"{value:%Y-%m-%d %H:%M}" == beijing
+    trace = parse_shipment(json.dumps({"company": "zhongtong", "waybill": "7531", "state": 0,
+                                       "traces": [{"time": written, "context": "x"}]}).encode()).traces[0]  # fmt: skip
+    assert trace.time.utcoffset() == timedelta(hours=8) and f"{trace.time:%Y-%m-%d %H:%M}" == beijing

@@ -114,6 +114,7 @@ async def test_a_parcel_without_a_scan_for_days_has_stalled(hours_after_scan: in
     intent = Intent("where_is_parcel", "logistics", "FAQ", ("快递到哪了",), "查物流", lookup="parcel")
     reply = await talk.answer(intent, "FAQ", "web:c1", "我的快递到哪了", [], DialogueState())
     assert "北京转运中心" in reply and says in reply, reply
+    assert "3月2日 16:00" in reply, reply  # scanned at 08:00 UTC: told in Beijing time
 
 
 class Catalogue(OneParcel):
