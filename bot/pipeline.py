@@ -36,6 +36,7 @@ from bot.ports import (
     TurnLog,
     TurnRecord,
 )
+from bot.questions import questions_in
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,10 @@ class Pipeline:
             return Reply(replies.EMPTY, risk=risk.score, action="empty")
         offered = state.suggestions
         decision, resumed_order, only_details = self._read(model, msg.text, norm.text, state)
+        asked = [(decision, msg.text)]
+        if not only_details and not resumed_order and not norm.order_numbers:
+            asked = questions_in(model, msg.text, decision)  # "我的快递到哪了，还有退款什么时候到"
+            decision = asked[0][0]
         if norm.order_numbers:
             state.order_no = norm.order_numbers[-1]
         intent = model.kb.intents.get(decision.intent) if decision.intent and model.kb else None
@@ -143,10 +148,12 @@ class Pipeline:
         reply = self._compose(model, decision, risk, handoff_reason, state, msg.customer_key)
         if answered and intent and intent.lookup and self.orders.enabled and not handoff_reason:
             order_ids = [resumed_order] if resumed_order else order_numbers(msg.text)
-            faq = model.answer(decision.intent, state.order_no)
-            text = await self.orders.answer(intent, faq, msg.shop_customer, msg.text, order_ids, state)
+            text = await self._answer(model, decision, msg, asked[0][1], order_ids, state)
             opening = self.p.risk.soothing_opening(msg.customer_key) if risk.negative else ""
             reply.text = replies.with_opening(opening, text)
+        if answered and not handoff_reason:
+            for also, clause in asked[1:]:  # the second question of the message, answered after the first
+                reply.text = f"{reply.text}\n\n{await self._answer_also(model, also, msg, clause, state)}"
 
         # Chit-chat ("今天天气怎么样") and messages that only give details ("2", "那第一个呢") keep
         # only what their rules found: the emotion model, trained on reviews, reads such short
@@ -199,6 +206,31 @@ class Pipeline:
         if along is not None:
             along.take(replies[len(kept) :])
         return reply
+
+    async def _answer(
+        self, model: LoadedModel, decision: Decision, msg: InboundMessage, text: str, order_ids: Sequence[str],
+        state: DialogueState,
+    ) -> str:  # fmt: skip
+        """The answer to an answered question (``text``, the words that ask it): from the shop's
+        data for a ``lookup:`` intent when a shop is configured, else the knowledge base's."""
+        faq = model.answer(decision.intent, state.order_no)
+        intent = model.kb.intents.get(decision.intent or "") if model.kb else None
+        if intent is None or not intent.lookup or not self.orders.enabled:
+            return faq
+        return await self.orders.answer(intent, faq, msg.shop_customer, text, order_ids, state)
+
+    async def _answer_also(
+        self, model: LoadedModel, decision: Decision, msg: InboundMessage, text: str, state: DialogueState
+    ) -> str:
+        """The answer to a message's second question. When the first already asks the customer
+        something back (which of your orders?), the second does not ask too: its knowledge-base
+        answer, and the first question stays the one a bare reply answers."""
+        first = (state.awaiting_order, state.choices_intent, state.order_choices, state.order_choice_words)
+        answer = await self._answer(model, decision, msg, text, [], state)
+        if first[0] and state.awaiting_order != first[0]:
+            state.awaiting_order, state.choices_intent, state.order_choices, state.order_choice_words = first
+            return model.answer(decision.intent, state.order_no)
+        return answer
 
     async def record_only(self, msg: InboundMessage) -> None:
         """Count a message as a contact without answering it (it came too late to answer)."""

@@ -236,6 +236,14 @@ def test_a_short_complaint_after_an_answer_is_read_with_the_question(bot: tuple[
     assert weather["action"] == "out_of_scope", weather  # chit-chat stays chit-chat
 
 
+def test_two_questions_at_once_and_the_pick_answers_the_first(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    both = say(client, "c1", "我的快递到哪了，还有退款什么时候到")
+    parcels, refund = both.split("\n\n")
+    assert "2. Air Jordan" in parcels and "退款" in refund and "1. " not in refund, both  # one list, not two
+    assert "SF1234567890123" in say(client, "c1", "2")  # the parcels' list is the one a number answers
+
+
 def test_an_order_number_sent_alone_is_looked_up(bot: tuple[httpx.Client, Scripted]) -> None:
     client, _ = bot
     # Nobody asked for it: the order's status, here its parcel

@@ -107,6 +107,15 @@ async def test_order_number_is_remembered_and_phone_never_stored(runtime) -> Non
     assert b"xphonex" in raw
 
 
+async def test_two_questions_in_one_message_get_both_answers(runtime) -> None:  # type: ignore[no-untyped-def]
+    model = runtime.engine.current
+    both = await runtime.pipeline.handle(msg("能开发票吗？可以货到付款吗？", "q2"))
+    assert both.action == "answer" and both.text == f"{model.answer('invoice')}\n\n{model.answer('cash_on_delivery')}"
+    for one_question in ("我买的鞋子，什么时候发货", "你好，我想问一下，退款多久到账", "谢谢，再见"):
+        reply = await runtime.pipeline.handle(msg(one_question, "q1"))
+        assert reply.text == model.answer(reply.intent), (one_question, reply)  # one answer, not two
+
+
 async def test_follow_up_is_read_with_the_previous_question(runtime) -> None:  # type: ignore[no-untyped-def]
     first = await runtime.pipeline.handle(msg("我要退款"))
     assert first.text

@@ -1,0 +1,60 @@
+"""Two questions in one message ("我的快递到哪了，还有退款什么时候到"): customers often ask them
+together, and the best agent answers both instead of the one the whole message leans to.
+
+The message is cut into clauses at punctuation and at words that join questions ("还有",
+"另外"); each clause the model answers with confidence, about an intent of its own that is no
+small talk and no call for a person, is a question. Cutting only there keeps one question written
+in several pieces ("我买的鞋子，什么时候发货") one question: its pieces are not each answered with
+confidence.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.nlu.decide import Action, Decision
+from bot.nlu.engine import LoadedModel
+from bot.nlu.knowledge import WHERE_THE_ORDER_IS
+from bot.nlu.normalize import normalize
+
+MAX_QUESTIONS = 2
+MIN_CONFIDENCE = 0.7  # above the answer threshold: a clause is short, and a wrong second answer costs trust
+MIN_CLAUSE_CHARS = 4  # "在吗", "你好" and other openers are no question of their own
+SMALL_TALK = "chitchat"  # the knowledge base's category of greetings, thanks and goodbyes
+
+_CLAUSE_RE = re.compile(r"[，,；;。？?！!\n]+|还有|另外|顺便问一?下|以及")
+
+
+def questions_in(model: LoadedModel, text: str, decision: Decision) -> list[tuple[Decision, str]]:
+    """The questions of ``text`` with the clause that asks each, in the order asked: two when its
+    clauses ask two (whether the whole message read as one of them or as unclear), otherwise
+    ``decision`` (the whole message's) with the whole text."""
+    if decision.action not in (Action.ANSWER, Action.CLARIFY) or model.kb is None:
+        return [(decision, text)]
+    found: list[tuple[Decision, str]] = []
+    for clause in _CLAUSE_RE.split(text):
+        normalized = normalize(clause).text
+        if len(normalized.replace(" ", "")) < MIN_CLAUSE_CHARS:
+            continue
+        asked = model.decide(normalized)
+        intent = model.kb.intents.get(asked.intent or "")
+        if (
+            asked.action is Action.ANSWER
+            and asked.confidence >= MIN_CONFIDENCE
+            and intent is not None
+            and intent.category != SMALL_TALK
+            and not intent.handoff
+            and not any(_answered_alike(model, asked, q) for q, _ in found)
+        ):
+            found.append((asked, clause))
+    return found[:MAX_QUESTIONS] if len(found) > 1 else [(decision, text)]
+
+
+def _answered_alike(model: LoadedModel, one: Decision, other: Decision) -> bool:
+    """The same intent, or two answered from where the same order is ("我昨天下的单，今天能发货吗":
+    its order's status and its shipping are one question)."""
+    if one.intent == other.intent:
+        return True
+    intents = model.kb.intents if model.kb else {}
+    lookups = [intents[d.intent].lookup if d.intent in intents else None for d in (one, other)]
+    return all(kind in WHERE_THE_ORDER_IS for kind in lookups)
