@@ -18,7 +18,7 @@ from bot.lookups import Lookups, NoLookups
 from bot.message import InboundMessage, as_dict
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import IntentEngine, LoadedModel
-from bot.nlu.knowledge import ORDER_LOOKUPS, WHERE_THE_ORDER_IS
+from bot.nlu.knowledge import ORDER_LOOKUPS
 from bot.nlu.normalize import normalize, order_numbers
 from bot.order_talk import OrderTalk
 from bot.ports import (
@@ -353,12 +353,12 @@ def _order_topic(model: LoadedModel, state: DialogueState, candidates: Sequence[
 
 
 def _all_about_where_the_order_is(model: LoadedModel, decision: Decision) -> bool:
-    """Whether a clarifying question would offer only intents answered from where the customer's
-    order is now (``WHERE_THE_ORDER_IS``): then asking which one is needless."""
+    """Whether a clarifying question would offer only intents that tell where the customer's order
+    is now, in the same words (``Intent.tells_where_the_order_is``): then asking which is needless."""
     if decision.action is not Action.CLARIFY or not model.kb:
         return False
-    kinds = [model.kb.intents[name].lookup if name in model.kb.intents else None for name in decision.suggestions]
-    return all(kind in WHERE_THE_ORDER_IS for kind in kinds)
+    intents = model.kb.intents
+    return all(name in intents and intents[name].tells_where_the_order_is for name in decision.suggestions)
 
 
 def _handled_id(msg: InboundMessage) -> str:

@@ -14,7 +14,6 @@ import re
 
 from bot.nlu.decide import Action, Decision
 from bot.nlu.engine import LoadedModel
-from bot.nlu.knowledge import WHERE_THE_ORDER_IS
 from bot.nlu.normalize import normalize
 
 MAX_QUESTIONS = 2
@@ -51,10 +50,9 @@ def questions_in(model: LoadedModel, text: str, decision: Decision) -> list[tupl
 
 
 def _answered_alike(model: LoadedModel, one: Decision, other: Decision) -> bool:
-    """The same intent, or two answered from where the same order is ("我昨天下的单，今天能发货吗":
-    its order's status and its shipping are one question)."""
+    """The same intent, or two that both tell where the order is ("我昨天下的单，今天能发货吗": its
+    status and its shipping are one question)."""
     if one.intent == other.intent:
         return True
     intents = model.kb.intents if model.kb else {}
-    lookups = [intents[d.intent].lookup if d.intent in intents else None for d in (one, other)]
-    return all(kind in WHERE_THE_ORDER_IS for kind in lookups)
+    return all(d.intent in intents and intents[d.intent].tells_where_the_order_is for d in (one, other))

@@ -44,9 +44,16 @@ class Intent:
     title: str  # how the intent is offered back in a clarifying question
     handoff: bool = False  # answering it means handing over to a human
     # What to look up in the shop's systems to answer with the customer's own data (``order``,
-    # ``parcel``, ``refund``, ``stock``), and answer templates overriding config/lookup_answers.yaml.
+    # ``shipping``, ``parcel``, ``refund``, ``stock``), and answer templates overriding
+    # config/lookup_answers.yaml.
     lookup: str | None = None
     lookup_answers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def tells_where_the_order_is(self) -> bool:
+        """Whether its answer is where the customer's order is now, in the shared words: intents
+        like this ("发货时间", "订单状态", "催发货") answer alike, so asking which one is needless."""
+        return self.lookup in WHERE_THE_ORDER_IS and not self.lookup_answers
 
 
 def _is_latin(char: str) -> bool:

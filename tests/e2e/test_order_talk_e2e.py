@@ -244,6 +244,16 @@ def test_two_questions_at_once_and_the_pick_answers_the_first(bot: tuple[httpx.C
     assert "SF1234567890123" in say(client, "c1", "2")  # the parcels' list is the one a number answers
 
 
+def test_cancelling_or_changing_an_order_depends_on_whether_it_has_shipped(bot: tuple[httpx.Client, Scripted]) -> None:
+    client, _ = bot
+    unshipped = say(client, "c1", "收货地址填错了")  # the paid order, still waiting to ship
+    assert "DD202406090004" in unshipped and "地址还能改" in unshipped, unshipped
+    shipped = say(client, "c1", "AJ那单地址能改吗")  # the Air Jordan has left
+    assert "DD202406080003" in shipped and "改不了地址" in shipped, shipped
+    cancel = say(client, "c1", "DD202406080003 帮我取消")
+    assert "不能直接取消" in cancel and "拒收" in cancel, cancel
+
+
 def test_an_order_number_sent_alone_is_looked_up(bot: tuple[httpx.Client, Scripted]) -> None:
     client, _ = bot
     # Nobody asked for it: the order's status, here its parcel
