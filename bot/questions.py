@@ -28,13 +28,15 @@ def questions_in(model: LoadedModel, text: str, decision: Decision) -> list[tupl
     """The questions of ``text`` with the clause that asks each, in the order asked: two when its
     clauses ask two (whether the whole message read as one of them or as unclear), otherwise
     ``decision`` (the whole message's) with the whole text."""
-    if decision.action not in (Action.ANSWER, Action.CLARIFY) or model.kb is None:
+    if decision.action not in (Action.ANSWER, Action.CLARIFY) or model.kb is None or not _CLAUSE_RE.search(text):
+        return [(decision, text)]
+    clauses = [
+        (c, n) for c in _CLAUSE_RE.split(text) if len((n := normalize(c).text).replace(" ", "")) >= MIN_CLAUSE_CHARS
+    ]
+    if len(clauses) < 2:  # one question at most: nothing more to ask the model
         return [(decision, text)]
     found: list[tuple[Decision, str]] = []
-    for clause in _CLAUSE_RE.split(text):
-        normalized = normalize(clause).text
-        if len(normalized.replace(" ", "")) < MIN_CLAUSE_CHARS:
-            continue
+    for clause, normalized in clauses:
         asked = model.decide(normalized)
         intent = model.kb.intents.get(asked.intent or "")
         if (
