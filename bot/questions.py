@@ -3,7 +3,8 @@ together, and the best agent answers both instead of the one the whole message l
 
 The message is cut into clauses at punctuation and at words that join questions ("还有",
 "另外"); each clause the model answers with confidence, about an intent of its own that is no
-small talk and no call for a person, is a question. Cutting only there keeps one question written
+small talk, is a question. A clause that asks for a person ("转人工，能开发票吗") is the message's
+only question: the person answers the rest. Cutting only there keeps one question written
 in several pieces ("我买的鞋子，什么时候发货") one question: its pieces are not each answered with
 confidence.
 """
@@ -30,21 +31,24 @@ def questions_in(model: LoadedModel, text: str, decision: Decision) -> list[tupl
     ``decision`` (the whole message's) with the whole text."""
     if decision.action not in (Action.ANSWER, Action.CLARIFY) or model.kb is None or not _CLAUSE_RE.search(text):
         return [(decision, text)]
-    clauses = [
-        (c, n) for c in _CLAUSE_RE.split(text) if len((n := normalize(c).text).replace(" ", "")) >= MIN_CLAUSE_CHARS
-    ]
-    if len(clauses) < 2:  # one question at most: nothing more to ask the model
+    whole = model.kb.intents.get(decision.intent or "")
+    if whole is not None and whole.handoff:  # "…，我要投诉": the person it asks for comes first
+        return [(decision, text)]
+    clauses = [(c, n) for c in _CLAUSE_RE.split(text) if (n := normalize(c).text)]
+    if len(clauses) < 2:
         return [(decision, text)]
     found: list[tuple[Decision, str]] = []
     for clause, normalized in clauses:
         asked = model.decide(normalized)
         intent = model.kb.intents.get(asked.intent or "")
+        if asked.action is not Action.ANSWER or intent is None:
+            continue
+        if intent.handoff:  # "转人工，能开发票吗": the person asked for comes first, whatever else is asked
+            return [(asked, clause)]
         if (
-            asked.action is Action.ANSWER
+            len(normalized.replace(" ", "")) >= MIN_CLAUSE_CHARS
             and asked.confidence >= MIN_CONFIDENCE
-            and intent is not None
             and intent.category != SMALL_TALK
-            and not intent.handoff
             and not any(_answered_alike(model, asked, q) for q, _ in found)
         ):
             found.append((asked, clause))

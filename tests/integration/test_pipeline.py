@@ -111,7 +111,14 @@ async def test_two_questions_in_one_message_get_both_answers(runtime) -> None:  
     model = runtime.engine.current
     both = await runtime.pipeline.handle(msg("能开发票吗？可以货到付款吗？", "q2"))
     assert both.action == "answer" and both.text == f"{model.answer('invoice')}\n\n{model.answer('cash_on_delivery')}"
-    for one_question in ("我买的鞋子，什么时候发货", "你好，我想问一下，退款多久到账", "谢谢，再见"):
+    handed = await runtime.pipeline.handle(msg("转人工，能开发票吗？可以货到付款吗？", "q3"))
+    assert handed.action == "handoff" and handed.intent == "human_agent", handed  # the person first
+    for one_question in (
+        "我买的鞋子，什么时候发货",
+        "你好，我想问一下，退款多久到账",
+        "谢谢，再见",
+        "我昨天下的单，今天能发货吗",
+    ):
         reply = await runtime.pipeline.handle(msg(one_question, "q1"))
         assert reply.text == model.answer(reply.intent), (one_question, reply)  # one answer, not two
 
