@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from alerts.risk.assessor import NEGATIVE_MESSAGE_SCORE
 from alerts.risk.dataset import RiskDataError, load_risk_csv
 from alerts.risk.emotion import EmotionModel, ensure_emotion_model
 from alerts.risk.evaluate import eval_from_csv, evaluate, train_from_csv
@@ -74,6 +75,13 @@ def test_calm_questions_stay_below_alert(scorer: RiskScorer, text: str) -> None:
     result = scorer.score(text)
     assert not result.alert, (text, result)
     assert result.score < 0.4
+
+
+@pytest.mark.parametrize("text", ["你们发什么快递", "你们用什么快递", "这个是什么材质"])
+def test_a_question_with_what_is_not_read_as_upset(scorer: RiskScorer, text: str) -> None:
+    """Reviews mention couriers mostly to complain: the emotion model read "你们发什么快递" at 0.7,
+    and the bot apologised for a plain question. 什么 marks a calm question as 什么时候 did."""
+    assert scorer.score(text).message_score < NEGATIVE_MESSAGE_SCORE, text
 
 
 def test_negated_threat_is_not_a_threat() -> None:
