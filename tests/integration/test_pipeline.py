@@ -111,6 +111,10 @@ async def test_two_questions_in_one_message_get_both_answers(runtime) -> None:  
     model = runtime.engine.current
     both = await runtime.pipeline.handle(msg("能开发票吗？可以货到付款吗？", "q2"))
     assert both.action == "answer" and both.text == f"{model.answer('invoice')}\n\n{model.answer('cash_on_delivery')}"
+    opened = await runtime.pipeline.handle(msg("在吗？能开发票吗", "q4"))  # an opener, then one question
+    assert opened.intent == "invoice" and opened.text == model.answer("invoice"), opened
+    still = await runtime.pipeline.handle(msg("熊猫40码还有吗，我想再买一双", "q5"))  # 还有 here is no joining word
+    assert still.intent == "stock_restock" and "\n\n" not in (still.text or ""), still
     handed = await runtime.pipeline.handle(msg("转人工，能开发票吗？可以货到付款吗？", "q3"))
     assert handed.action == "handoff" and handed.intent == "human_agent", handed  # the person first
     for one_question in (
