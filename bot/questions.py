@@ -18,7 +18,7 @@ from bot.nlu.engine import LoadedModel
 from bot.nlu.normalize import normalize
 
 MAX_QUESTIONS = 2
-MIN_CONFIDENCE = 0.7  # above the answer threshold: a clause is short, and a wrong second answer costs trust
+MIN_CONFIDENCE = 0.85  # well above the answer threshold: a clause is short, and a wrong second answer costs trust
 MIN_CLAUSE_CHARS = 4  # "在吗", "你好" and other openers are no question of their own
 SMALL_TALK = "chitchat"  # the knowledge base's category of greetings, thanks and goodbyes
 
