@@ -52,7 +52,7 @@ _RELEVANT = {
     "order": {"pending_payment", "paid", "shipped", "delivered", "refunding"},
     "refund": {"refunding", "refunded"},
 }
-_RELEVANT["shipping"] = _RELEVANT["order"]
+_RELEVANT["shipping"] = _RELEVANT["order"]  # the same orders; which come first differs (_LIKELIEST)
 _REFUND_STATUSES = _RELEVANT["refund"]  # an order in these is described by its refund, whatever was asked
 # When a question names no item, the orders it is most likely about, if the customer has any: by
 # its words ("签收了但没收到": the delivered ones), else by its kind ("催一下发货": the paid ones).

@@ -22,6 +22,7 @@ MIN_CONFIDENCE = 0.85  # well above the answer threshold: a clause is short, and
 MIN_CLAUSE_CHARS = 4  # "在吗", "你好" and other openers are no question of their own
 SMALL_TALK = "chitchat"  # the knowledge base's category of greetings, thanks and goodbyes
 
+_SEPARATORS = "，,；;。？?！!\n "
 _CLAUSE_RE = re.compile(r"[，,；;。？?！!\n]+")
 # Words that open a clause with a new question ("，还有退款什么时候到"); only at a clause's start:
 # "熊猫40码还有吗" asks whether the shop still has it.
@@ -33,12 +34,13 @@ def questions_in(model: LoadedModel, text: str, decision: Decision) -> list[tupl
     clauses ask two (whether the whole message read as one of them or as unclear), one clause's
     when the whole message read as unclear but that clause is clear (an opener such as "亲，" or
     "在吗，" blurred it), otherwise ``decision`` (the whole message's) with the whole text."""
-    if decision.action not in (Action.ANSWER, Action.CLARIFY) or model.kb is None or not _CLAUSE_RE.search(text):
+    core = text.strip(_SEPARATORS)  # "退款多久到账？" is one clause
+    if decision.action not in (Action.ANSWER, Action.CLARIFY) or model.kb is None or not _CLAUSE_RE.search(core):
         return [(decision, text)]
     whole = model.kb.intents.get(decision.intent or "")
     if whole is not None and whole.handoff:  # "…，我要投诉": the person it asks for comes first
         return [(decision, text)]
-    clauses = [(c, n) for c in _CLAUSE_RE.split(text) if (n := normalize(_JOINING_RE.sub("", c)).text)]
+    clauses = [(c, n) for c in _CLAUSE_RE.split(core) if (n := normalize(_JOINING_RE.sub("", c)).text)]
     if len(clauses) < 2:
         return [(decision, text)]
     found: list[tuple[Decision, str]] = []

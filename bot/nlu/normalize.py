@@ -33,17 +33,17 @@ _PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d
 _ORDER_RE = re.compile(r"(?<![0-9a-z])(?:[a-z]{1,4})?\d{8,}(?![0-9])")
 _AMOUNT_RE = re.compile(r"(?:[¥￥$]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb))")
 # Emoji that stand for words, Unicode and WeChat's own (sent as "[强]", its thumbs-up): read as
-# the words, so that "👍" closes a turn as "好的" does rather than as an empty message; smiles
-# say nothing. Angry ones are the risk rules' (config/risk_words.yaml, angry_emoji).
+# the words, so that "👍" closes a turn as "好的" does rather than as an empty message. WeChat's
+# other faces ("[微笑]", "[发怒]") go like other emoji; angry ones are the risk rules' own, read on
+# the raw text (config/risk_words.yaml, angry_emoji).
 _EMOJI_WORDS = {
     "好的": ("👌", "👍", "🆗", "✅", "[ok]", "[强]", "[好的]", "[握手]"),
     "谢谢": ("🙏", "🌹", "[抱拳]", "[谢谢]", "[玫瑰]", "[合十]"),
     "不好": ("👎", "[弱]"),
-    "": ("[微笑]", "[愉快]", "[呲牙]", "[憨笑]", "[可爱]", "[调皮]", "[偷笑]", "[嘿哈]")
-    + ("[发怒]", "[咒骂]", "[怄火]", "[菜刀]", "[炸弹]"),  # angry: read by the risk rules only
 }
 _EMOJI_WORD = {emoji: word for word, all_emoji in _EMOJI_WORDS.items() for emoji in all_emoji}
-_EMOJI_RE = re.compile("|".join(re.escape(e) for e in sorted(_EMOJI_WORD, key=len, reverse=True)))
+_WECHAT_FACE = r"\[[\u4e00-\u9fff]{1,4}\]"
+_EMOJI_RE = re.compile("|".join([*(re.escape(e) for e in sorted(_EMOJI_WORD, key=len, reverse=True)), _WECHAT_FACE]))
 # Anything that is not a letter, digit, CJK character or placeholder: punctuation, emoji, symbols.
 _NOISE_RE = re.compile(r"[^\w\u3400-\u9fff]+|_+")
 _SPACES_RE = re.compile(r"\s+")
@@ -80,7 +80,7 @@ def normalize(text: str) -> Normalized:
     """Width, case, script, masking and noise removal, in that order (masking needs ASCII digits)."""
     text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower()
     text = to_simplified(text)
-    text = _EMOJI_RE.sub(lambda m: f" {_EMOJI_WORD[m.group()]} ", text)
+    text = _EMOJI_RE.sub(lambda m: f" {_EMOJI_WORD.get(m.group(), '')} ", text)
     text = _URL_RE.sub(f" {URL} ", text)
     has_phone = bool(_PHONE_RE.search(text))
     if has_phone:
